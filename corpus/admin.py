@@ -1,0 +1,35 @@
+from django.contrib import admin
+
+from corpus import models
+
+
+@admin.register(models.Repository)
+class RepositoryAdmin(admin.ModelAdmin):
+    list_display = ("full_name", "source", "license_spdx", "stars", "included", "state", "last_fetched_at")
+    list_filter = ("source", "included", "state", "license_spdx")
+    search_fields = ("full_name",)
+
+
+@admin.register(models.PullRequest)
+class PullRequestAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "title", "category", "intent", "included", "merged_at")
+    list_filter = ("category", "intent", "included", "syntax_ok")
+    search_fields = ("title", "repository__full_name")
+    raw_id_fields = ("repository", "duplicate_of", "fetch_job")
+
+
+@admin.register(models.FetchJob)
+class FetchJobAdmin(admin.ModelAdmin):
+    list_display = ("pk", "kind", "status", "repos_done", "prs_new", "api_requests", "created_at")
+    list_filter = ("status", "kind")
+
+
+@admin.register(models.Snapshot)
+class SnapshotAdmin(admin.ModelAdmin):
+    list_display = ("name", "status", "pr_count", "sha256", "created_at")
+    filter_horizontal = ()
+    raw_id_fields = ("pull_requests",)
+
+
+admin.site.register(models.GitHubSettings)
+admin.site.register(models.CurationEvent)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CorpusConfig(AppConfig):
+    verbose_name = "Corpus"
+    name = "corpus"

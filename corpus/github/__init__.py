@@ -1,0 +1,1 @@
+"""GitHub REST collection: a rate-limit-aware client, PR fetchers and a GitHub-shaped local server."""

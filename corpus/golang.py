@@ -1,0 +1,316 @@
+"""Go source parsing with tree-sitter-go: syntax validation and top-level declarations that changed."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+
+import tree_sitter
+import tree_sitter_go
+
+# Bigger sources are reported as unparseable instead of tying up a worker for minutes.
+MAX_PARSE_CHARS = 4_000_000
+MAX_REPORTED_ERRORS = 20
+GOFMT_TIMEOUT_S = 20
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_GOFMT_ERROR = re.compile(r"^<standard input>:(\d+):(\d+): (.*)$")
+_TYPE_ARGUMENTS = re.compile(r"\[.*\]")
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One top-level func, method or type of a Go file.
+
+    `body_hash` hashes the tokens of the body alone (the block of a func, the type of a type
+    declaration), so a renamed declaration keeps it; `decl_hash` hashes the whole declaration
+    without comments, so a formatting- or comment-only edit is not a change."""
+
+    kind: str  # "func" | "method" | "type" | "interface"
+    name: str
+    receiver: str  # "*Server" / "Server" for methods (type arguments dropped), "" otherwise
+    start_line: int  # 1-based, inclusive
+    end_line: int
+    body_hash: str
+    decl_hash: str
+    calls: frozenset[str] = frozenset()  # callee expressions inside a func/method body
+    nil_checks: frozenset[str] = frozenset()  # operands compared with nil inside the body
+
+    @property
+    def key(self) -> str:
+        """Unique within a Go package: a method is keyed by its receiver type without the pointer."""
+        if self.kind == "method":
+            return f"{self.receiver.lstrip('*')}.{self.name}"
+        return self.name
+
+    @property
+    def display(self) -> str:
+        """How a plan names it: `handle()`, `(*Server).Start()`, `Server.Stop()`, `Config`."""
+        if self.kind == "func":
+            return f"{self.name}()"
+        if self.kind == "method":
+            if self.receiver.startswith("*"):
+                return f"({self.receiver}).{self.name}()"
+            return f"{self.receiver}.{self.name}()"
+        return self.name
+
+
+@dataclass(frozen=True)
+class DeclarationChange:
+    """A declaration added, changed or removed between two versions of a file.
+
+    `declaration` is the after version (the before version for "removed"); `previous` is the
+    before version of a "changed" declaration."""
+
+    change: str  # "added" | "changed" | "removed"
+    declaration: Declaration
+    previous: Declaration | None = None
+
+
+_parse_lock = threading.Lock()
+
+
+@functools.cache
+def _parser() -> tree_sitter.Parser:
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_go.language()))
+
+
+def _encode(source: str) -> bytes:
+    # Lone surrogates (from undecodable bytes) cannot be UTF-8 encoded; "?" keeps the parse going.
+    return source.encode("utf-8", errors="replace")
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(source: str) -> tuple[tree_sitter.Tree, bytes]:
+    data = _encode(source)
+    # A Parser is not safe to share between threads; parsing is fast, so one lock is enough.
+    with _parse_lock:
+        tree = _parser().parse(data)
+    return tree, data
+
+
+def _too_large(source: str) -> bool:
+    return len(source) > MAX_PARSE_CHARS
+
+
+def _position(data: bytes, byte_offset: int) -> tuple[int, int]:
+    """1-based line and character column of a byte offset."""
+    line_start = data.rfind(b"\n", 0, byte_offset) + 1
+    line = data.count(b"\n", 0, line_start) + 1
+    column = len(data[line_start:byte_offset].decode("utf-8", errors="replace")) + 1
+    return line, column
+
+
+def _snippet(node: tree_sitter.Node, data: bytes) -> str:
+    text = data[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
+    first_line = text.strip().split("\n", 1)[0].strip()
+    return first_line[:30] if first_line else "end of file"
+
+
+def _tree_sitter_errors(source: str) -> list[str]:
+    tree, data = _parse(source)
+    errors: list[str] = []
+    stack = [tree.root_node]
+    while stack and len(errors) < MAX_REPORTED_ERRORS:
+        node = stack.pop()
+        if node.is_missing:
+            line, column = _position(data, node.start_byte)
+            errors.append(f'{line}:{column}: missing "{node.type}"')
+        elif node.is_error:
+            # Report the outermost ERROR only: its children are the same mistake.
+            line, column = _position(data, node.start_byte)
+            errors.append(f"{line}:{column}: syntax error near {_snippet(node, data)!r}")
+        elif node.has_error:
+            stack.extend(reversed(node.children))
+    return errors
+
+
+def _gofmt_errors(source: str, gofmt: str) -> list[str] | None:
+    """Errors from the real Go parser, or None when gofmt could not run."""
+    try:
+        result = subprocess.run(
+            [gofmt, "-e"], input=source.encode("utf-8", errors="surrogateescape"),
+            capture_output=True, timeout=GOFMT_TIMEOUT_S, check=False,
+        )
+    except (OSError, subprocess.SubprocessError, UnicodeError):
+        return None
+    if result.returncode == 0:
+        return []
+    errors = []
+    for line in result.stderr.decode("utf-8", errors="replace").splitlines():
+        match = _GOFMT_ERROR.match(line)
+        if match:
+            errors.append(f"{match[1]}:{match[2]}: {match[3]}")
+    return errors[:MAX_REPORTED_ERRORS] if errors else None
+
+
+def syntax_errors(source: str, *, use_gofmt: bool = True) -> list[str]:
+    """Syntax errors as "line:column: message" (1-based), empty when the source parses.
+
+    tree-sitter-go is always used; when a `gofmt` binary is on PATH (and `use_gofmt`) its
+    verdict wins, because it is the reference parser and tree-sitter's grammar is lenient."""
+    if not isinstance(source, str):
+        return ["1:1: not text"]
+    if _too_large(source):
+        return [f"1:1: source too large to parse ({len(source)} characters)"]
+    errors = []
+    surrogate = _LONE_SURROGATE.search(source)
+    if surrogate:
+        line = source.count("\n", 0, surrogate.start()) + 1
+        column = surrogate.start() - (source.rfind("\n", 0, surrogate.start()) + 1) + 1
+        errors.append(f"{line}:{column}: invalid UTF-8 encoding")
+    gofmt = shutil.which("gofmt") if use_gofmt else None
+    from_gofmt = _gofmt_errors(source, gofmt) if gofmt else None
+    errors.extend(from_gofmt if from_gofmt is not None else _tree_sitter_errors(source))
+    return errors
+
+
+def syntax_ok(source: str) -> bool:
+    """True when the source is a syntactically valid Go file."""
+    return not syntax_errors(source)
+
+
+def _node_text(node: tree_sitter.Node, data: bytes) -> str:
+    return data[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
+
+
+def _token_hash(node: tree_sitter.Node | None, data: bytes) -> str:
+    """sha256 of the node's leaf tokens, comments left out, so layout does not matter."""
+    digest = hashlib.sha256()
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if current.type == "comment":
+            continue
+        if current.child_count == 0:
+            digest.update(data[current.start_byte:current.end_byte])
+            digest.update(b"\x00")
+        else:
+            stack.extend(reversed(current.children))
+    return digest.hexdigest()
+
+
+def _body_facts(body: tree_sitter.Node | None, data: bytes) -> tuple[frozenset[str], frozenset[str]]:
+    """Callee names and nil-compared operands of a function body (for plan steps)."""
+    calls: set[str] = set()
+    nil_checks: set[str] = set()
+    stack = [body] if body is not None else []
+    while stack:
+        node = stack.pop()
+        if node.type == "call_expression":
+            callee = node.child_by_field_name("function")
+            text = _node_text(callee, data) if callee is not None else ""
+            if text and len(text) <= 60 and "\n" not in text and "(" not in text:
+                calls.add(text)
+        elif node.type == "binary_expression":
+            left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+            operator = node.child_by_field_name("operator")
+            if left is not None and right is not None and operator is not None \
+                    and operator.type in ("==", "!="):
+                if right.type == "nil" and left.type != "nil":
+                    nil_checks.add(_node_text(left, data))
+                elif left.type == "nil" and right.type != "nil":
+                    nil_checks.add(_node_text(right, data))
+        stack.extend(node.children)
+    return frozenset(calls), frozenset(nil_checks)
+
+
+def _receiver_type(receiver: tree_sitter.Node | None, data: bytes) -> str:
+    if receiver is None:
+        return ""
+    for parameter in receiver.named_children:
+        type_node = parameter.child_by_field_name("type")
+        if type_node is not None:
+            return _TYPE_ARGUMENTS.sub("", "".join(_node_text(type_node, data).split()))
+    return ""
+
+
+def _function(node: tree_sitter.Node, data: bytes) -> Declaration | None:
+    name = node.child_by_field_name("name")
+    if name is None:
+        return None
+    body = node.child_by_field_name("body")
+    calls, nil_checks = _body_facts(body, data)
+    is_method = node.type == "method_declaration"
+    return Declaration(
+        kind="method" if is_method else "func",
+        name=_node_text(name, data),
+        receiver=_receiver_type(node.child_by_field_name("receiver"), data) if is_method else "",
+        start_line=node.start_point.row + 1,
+        end_line=node.end_point.row + 1,
+        body_hash=_token_hash(body, data),
+        decl_hash=_token_hash(node, data),
+        calls=calls,
+        nil_checks=nil_checks,
+    )
+
+
+def _types(node: tree_sitter.Node, data: bytes) -> list[Declaration]:
+    declarations = []
+    for spec in node.named_children:
+        if spec.type not in ("type_spec", "type_alias"):
+            continue
+        name, type_node = spec.child_by_field_name("name"), spec.child_by_field_name("type")
+        if name is None:
+            continue
+        # A single spec reports its own lines; `type ( ... )` groups share the keyword.
+        span = node if node.named_child_count == 1 else spec
+        declarations.append(Declaration(
+            kind="interface" if type_node is not None and type_node.type == "interface_type" else "type",
+            name=_node_text(name, data),
+            receiver="",
+            start_line=span.start_point.row + 1,
+            end_line=span.end_point.row + 1,
+            body_hash=_token_hash(type_node, data),
+            decl_hash=_token_hash(spec, data),
+        ))
+    return declarations
+
+
+def declarations(source: str) -> dict[str, Declaration]:
+    """Top-level funcs, methods, types and interfaces by key (`handle`, `Server.Start`, `Config`).
+
+    A repeated key (several `func init()`) gets `#2`, `#3`, ... Declarations inside a part of
+    the file that does not parse are skipped; a source too large to parse gives {}."""
+    if not isinstance(source, str) or _too_large(source):
+        return {}
+    tree, data = _parse(source)
+    found: dict[str, Declaration] = {}
+    for node in tree.root_node.children:
+        if node.type in ("function_declaration", "method_declaration"):
+            function = _function(node, data)
+            items = [function] if function is not None else []
+        elif node.type == "type_declaration":
+            items = _types(node, data)
+        else:
+            continue
+        for declaration in items:
+            key, count = declaration.key, 1
+            while key in found:
+                count += 1
+                key = f"{declaration.key}#{count}"
+            found[key] = declaration
+    return found
+
+
+def changed_declarations(before: str | None, after: str | None) -> list[DeclarationChange]:
+    """What was added, changed or removed from `before` to `after` (None: the file did not exist).
+
+    Ordered by line: added/changed by their line in `after`, removed by their line in `before`."""
+    old = declarations(before) if before is not None else {}
+    new = declarations(after) if after is not None else {}
+    changes = []
+    for key, declaration in new.items():
+        previous = old.get(key)
+        if previous is None:
+            changes.append(DeclarationChange("added", declaration))
+        elif previous.decl_hash != declaration.decl_hash:
+            changes.append(DeclarationChange("changed", declaration, previous))
+    changes.extend(DeclarationChange("removed", declaration) for key, declaration in old.items() if key not in new)
+    order = {"changed": 0, "added": 1, "removed": 2}
+    return sorted(changes, key=lambda c: (c.declaration.start_line, order[c.change], c.declaration.key))

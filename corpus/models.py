@@ -1,0 +1,276 @@
+"""The stored corpus: repositories, merged pull requests, their files and discussion, fetch jobs, snapshots."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from hrgc_site.models import BackgroundJob
+
+FULL_NAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$"
+full_name_validator = RegexValidator(FULL_NAME_RE, "Use owner/name, e.g. golang/go (letters, digits, - . _).")
+
+
+class Source(models.TextChoices):
+    GITHUB = "github", "GitHub API"
+    GIT = "git", "local git clone"
+
+
+class Category(models.TextChoices):
+    NAT = "NAT", "NAT (natural language)"
+    MIX = "MIX", "MIX (text with code)"
+    CODE = "CODE", "CODE (code only)"
+
+
+class Intent(models.TextChoices):
+    FIX = "FIX", "fix"
+    ADD = "ADD", "add"
+    REFACTOR = "REFACTOR", "refactor"
+    OPTIMIZE = "OPTIMIZE", "optimize"
+
+
+class GitHubSettings(models.Model):
+    """The one row of fetch settings an operator can change in the UI; the environment gives defaults."""
+
+    api_url = models.URLField(max_length=300, blank=True, help_text="Blank: GITHUB_API_URL or https://api.github.com")
+    token = models.CharField(max_length=300, blank=True, help_text="Stored server-side, never shown again")
+    allowed_licenses = models.CharField(
+        max_length=500, default="MIT,Apache-2.0,BSD-2-Clause,BSD-3-Clause,GPL-2.0,GPL-3.0,LGPL-3.0",
+        help_text="Comma-separated SPDX ids; repositories with another, unknown or no licence are skipped.",
+    )
+    go_only = models.BooleanField(default=True, help_text="Keep only pull requests that change .go files")
+    concurrency = models.PositiveSmallIntegerField(default=4)
+    max_file_bytes = models.PositiveIntegerField(default=1_000_000)
+
+    class Meta:
+        verbose_name_plural = "GitHub settings"
+
+    @classmethod
+    def load(cls) -> GitHubSettings:
+        return cls.objects.get_or_create(pk=1)[0]
+
+    @property
+    def effective_api_url(self) -> str:
+        return (self.api_url or settings.GITHUB_API_URL).rstrip("/")
+
+    @property
+    def effective_token(self) -> str:
+        return self.token or settings.GITHUB_TOKEN
+
+    @property
+    def allowed_license_list(self) -> list[str]:
+        return [s.strip() for s in self.allowed_licenses.split(",") if s.strip()]
+
+
+class Repository(models.Model):
+    class State(models.TextChoices):
+        NEW = "new", "not fetched yet"
+        OK = "ok", "ok"
+        MISSING = "missing", "missing (404)"
+        LICENSE = "license", "skipped: licence"
+        ERROR = "error", "error"
+
+    full_name = models.CharField(max_length=140, unique=True, validators=[full_name_validator])
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.GITHUB)
+    license_spdx = models.CharField("licence", max_length=64, blank=True)
+    stars = models.PositiveIntegerField(default=0)
+    default_branch = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    is_fork = models.BooleanField(default=False)
+    is_archived = models.BooleanField(default=False)
+    included = models.BooleanField(default=True)
+    excluded_reason = models.CharField(max_length=300, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.NEW)
+    state_message = models.CharField(max_length=500, blank=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True)
+    provenance = models.CharField(max_length=500, blank=True, help_text="API URL or clone path")
+    provenance_commit = models.CharField(max_length=64, blank=True)
+    # Incremental fetches: only PRs updated since the last complete fetch, and the list's ETag.
+    pulls_updated_since = models.DateTimeField(null=True, blank=True)
+    pulls_etag = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["full_name"]
+        verbose_name_plural = "repositories"
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("corpus:repository", args=[self.pk])
+
+
+class FetchJob(BackgroundJob):
+    kind = models.CharField(max_length=8, choices=Source.choices, default=Source.GITHUB)
+    targets = ArrayField(models.CharField(max_length=500), default=list, help_text="owner/name list, or a clone path")
+    git_repo_name = models.CharField(max_length=140, blank=True)
+    repos_total = models.PositiveIntegerField(default=0)
+    repos_done = models.PositiveIntegerField(default=0)
+    prs_new = models.PositiveIntegerField(default=0)
+    prs_updated = models.PositiveIntegerField(default=0)
+    prs_skipped = models.PositiveIntegerField(default=0)
+    files = models.PositiveIntegerField(default=0)
+    api_requests = models.PositiveIntegerField(default=0)
+    rate_limit_remaining = models.IntegerField(null=True, blank=True)
+    rate_limit_reset = models.DateTimeField(null=True, blank=True)
+    waiting_until = models.DateTimeField(null=True, blank=True)
+    errors = models.JSONField(default=dict, blank=True, help_text="repository -> error message")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"fetch #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("corpus:fetchjob", args=[self.pk])
+
+
+class PullRequest(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="pull_requests")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=1000)
+    body = models.TextField(blank=True)
+    author = models.CharField(max_length=200, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    merged_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    base_commit = models.CharField(max_length=64, blank=True)
+    head_commit = models.CharField(max_length=64, blank=True)
+    merge_commit = models.CharField(max_length=64, blank=True)
+    labels = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    category = models.CharField(max_length=4, choices=Category.choices, blank=True, db_index=True)
+    intent = models.CharField(max_length=10, choices=Intent.choices, blank=True, db_index=True,
+                              help_text="Blank when no intent can be told from the text or the change")
+    included = models.BooleanField(default=True, db_index=True)
+    excluded_reason = models.CharField(max_length=500, blank=True)
+    quality_flags = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    syntax_ok = models.BooleanField(null=True, db_index=True)
+    content_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    serialized_chars = models.PositiveIntegerField(default=0, db_index=True)
+    additions = models.PositiveIntegerField(default=0)
+    deletions = models.PositiveIntegerField(default=0)
+    file_count = models.PositiveIntegerField(default=0)
+    comment_count = models.PositiveIntegerField(default=0)
+    source_url = models.CharField(max_length=500, blank=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+    fetch_job = models.ForeignKey(FetchJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    class Meta:
+        ordering = ["-merged_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "number"], name="unique_pr_number_per_repository"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="pr_number_positive"),
+            models.CheckConstraint(condition=Q(included=True) | ~Q(excluded_reason=""), name="excluded_pr_has_reason"),
+        ]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="pr_search_gin"),
+            models.Index(fields=["repository", "-merged_at"], name="pr_repo_merged"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository.full_name}#{self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("corpus:pullrequest", args=[self.pk])
+
+
+class FileChange(models.Model):
+    pull_request = models.ForeignKey(PullRequest, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1000)
+    previous_path = models.CharField(max_length=1000, blank=True)
+    status = models.CharField(max_length=16, default="modified")
+    additions = models.PositiveIntegerField(default=0)
+    deletions = models.PositiveIntegerField(default=0)
+    patch = models.TextField(blank=True)
+    before_text = models.TextField(null=True, blank=True)
+    after_text = models.TextField(null=True, blank=True)
+    is_go = models.BooleanField(default=False)
+    is_test = models.BooleanField(default=False)
+    is_vendored = models.BooleanField(default=False)
+    is_generated = models.BooleanField(default=False)
+    is_binary = models.BooleanField(default=False)
+    truncated_at = models.PositiveIntegerField(null=True, blank=True, help_text="The size cap (bytes) that cut it")
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [models.UniqueConstraint(fields=["pull_request", "path"], name="unique_file_per_pr")]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class Comment(models.Model):
+    class Kind(models.TextChoices):
+        ISSUE = "issue", "comment"
+        REVIEW = "review", "review"
+        REVIEW_COMMENT = "review_comment", "review comment"
+
+    pull_request = models.ForeignKey(PullRequest, on_delete=models.CASCADE, related_name="comments")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    external_id = models.CharField(max_length=100)
+    author = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    path = models.CharField(max_length=1000, blank=True)
+    line = models.IntegerField(null=True, blank=True)
+    diff_hunk = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pull_request", "kind", "external_id"], name="unique_comment_per_pr"),
+        ]
+
+
+class CurationEvent(models.Model):
+    """One include/exclude decision over one or many PRs, kept so it can be read and undone."""
+
+    action = models.CharField(max_length=8, choices=[("include", "include"), ("exclude", "exclude")])
+    reason = models.CharField(max_length=500, blank=True)
+    scope = models.CharField(max_length=1000, blank=True, help_text="The filter or selection it applied to")
+    previous = models.JSONField(default=dict, help_text="pr id -> [included, excluded_reason] before the change")
+    count = models.PositiveIntegerField(default=0)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Snapshot(BackgroundJob):
+    """A frozen, counted, hashed copy of the included corpus; every later artefact names one."""
+
+    name = models.CharField(max_length=100, unique=True,
+                            validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                                                       "Letters, digits, dot, dash and underscore.")])
+    description = models.TextField(blank=True)
+    filter = models.JSONField(default=dict, blank=True, help_text="The corpus filter that made it")
+    pr_count = models.PositiveIntegerField(default=0)
+    repo_count = models.PositiveIntegerField(default=0)
+    chars = models.PositiveBigIntegerField(default=0)
+    no_intent_count = models.PositiveIntegerField(default=0)
+    file_path = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    pull_requests = models.ManyToManyField(PullRequest, related_name="snapshots", blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("corpus:snapshot", args=[self.pk])

@@ -1,0 +1,132 @@
+"""Glue between a job row and the worker running it: enqueue, claim, heartbeat, cancel, finish."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from django.db import close_old_connections, connection
+from django.db.models import Model
+from django.utils import timezone
+
+from hrgc_site.models import JobStatus
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 10
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue(job: Model, func: str, *, cluster: str | None = None) -> str:
+    """Queue `func(job.pk)` on the django-q2 cluster and remember the task id on the row."""
+    from django_q.tasks import async_task
+
+    options = {"task_name": f"{job._meta.model_name}-{job.pk}"}
+    if cluster:
+        options["cluster"] = cluster
+    task_id = async_task(func, job.pk, q_options=options)
+    type(job).objects.filter(pk=job.pk).update(task_id=task_id)
+    job.task_id = task_id
+    return task_id
+
+
+def claim(model: type[Model], pk: int, *, allowed=(JobStatus.QUEUED,)):
+    """Move a job to running with a conditional UPDATE, so two workers never run the same row."""
+    now = timezone.now()
+    claimed = model.objects.filter(pk=pk, status__in=allowed).update(
+        status=JobStatus.RUNNING, worker=worker_name(), started_at=now, heartbeat_at=now, finished_at=None,
+        message="started",
+    )
+    if not claimed:
+        return None
+    return model.objects.get(pk=pk)
+
+
+class Progress:
+    """Throttled writes of a job's counters; answers whether a cancel was asked for."""
+
+    def __init__(self, job: Model, *, every: float = 1.0):
+        self.job = job
+        self.every = every
+        self._last = 0.0
+        self._pending: dict = {}
+        self.cancel_requested = False
+
+    def update(self, force: bool = False, **fields) -> bool:
+        self._pending.update(fields)
+        now = time.monotonic()
+        if force or now - self._last >= self.every:
+            self.flush()
+        return self.cancel_requested
+
+    def flush(self) -> None:
+        model = type(self.job)
+        fields = dict(self._pending, heartbeat_at=timezone.now())
+        model.objects.filter(pk=self.job.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(self.job, key, value)
+        self._pending.clear()
+        self._last = time.monotonic()
+        self.cancel_requested = model.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+
+    def should_stop(self) -> bool:
+        self.update()
+        return self.cancel_requested
+
+
+@contextmanager
+def heartbeat(job: Model, every: float = HEARTBEAT_SECONDS):
+    """Beat from a side thread while one long call (SentencePiece training, say) blocks the task."""
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(every):
+                type(job).objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def finish(job: Model, status: str = JobStatus.FINISHED, message: str = "", **fields) -> None:
+    type(job).objects.filter(pk=job.pk).update(
+        status=status, message=message, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+    )
+
+
+def run_job(model: type[Model], pk: int, body: Callable[[Model], tuple[str, str] | None], *,
+            allowed=(JobStatus.QUEUED,)) -> str:
+    """Claim the row, run `body(job)`, and record how it ended; a crash is stored, never lost.
+
+    `body` returns (status, message) or None for finished."""
+    close_old_connections()
+    job = claim(model, pk, allowed=allowed)
+    if job is None:
+        log.warning("%s %s was not queued; nothing to do", model.__name__, pk)
+        return "skipped"
+    try:
+        with heartbeat(job):
+            outcome = body(job)
+    except Exception as exc:  # noqa: BLE001 - the row must say why the task died
+        log.exception("%s %s failed", model.__name__, pk)
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        finish(job, JobStatus.FAILED, f"{reason}\n\n{traceback.format_exc()[-4000:]}")
+        return JobStatus.FAILED
+    status, message = outcome or (JobStatus.FINISHED, "finished")
+    finish(job, status, message)
+    return status

@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import pytest
+
+from corpus.golang import changed_declarations, declarations, syntax_errors, syntax_ok
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "go"
+
+
+def read(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8", errors="surrogateescape")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.go") if not p.name.startswith("broken")))
+def test_every_valid_fixture_parses(name):
+    assert syntax_errors(read(name), use_gofmt=False) == []
+    assert syntax_ok(read(name))
+
+
+def test_missing_paren_is_reported_with_its_line():
+    errors = syntax_errors(read("broken_missing_paren.go"), use_gofmt=False)
+    assert errors == ['6:30: missing ")"']
+    assert not syntax_ok(read("broken_missing_paren.go"))
+
+
+def test_error_node_is_reported_with_character_column():
+    # "é" is two bytes in UTF-8; the column counts characters.
+    errors = syntax_errors('package p\n\nfunc f() {\n\tx := "é" +\n}\n', use_gofmt=False)
+    assert errors == ["4:11: syntax error near '+'"]
+
+
+def test_invalid_utf8_text_is_an_error_not_an_exception():
+    undecodable = b"package p\n\n// caf\xe9\nfunc f() {}\n".decode("utf-8", errors="surrogateescape")
+    assert syntax_errors(undecodable, use_gofmt=False) == ["3:7: invalid UTF-8 encoding"]
+    assert "f" in declarations(undecodable)
+
+
+def test_huge_and_odd_input_never_raises():
+    huge = "package p\n" + "// x\n" * 1_000_000
+    assert syntax_errors(huge)[0].startswith("1:1: source too large")
+    assert declarations(huge) == {}
+    for text in ["", "\x00\x01\x02", "}}}{{{", "package", "\ud800"]:
+        assert isinstance(syntax_errors(text), list)
+        assert isinstance(declarations(text), dict)
+
+
+def test_declarations_know_each_kind():
+    found = declarations(read("refactor_store_before.go"))
+    assert {key: d.kind for key, d in found.items()} == {
+        "Store": "interface", "User": "type", "memStore": "type",
+        "memStore.Get": "method", "memStore.Put": "method", "loadUsers": "func",
+    }
+    get = found["memStore.Get"]
+    assert (get.name, get.receiver, get.display) == ("Get", "*memStore", "(*memStore).Get()")
+    assert (get.start_line, get.end_line) == (27, 33)
+    assert found["Store"].start_line == 12 and found["Store"].end_line == 15
+
+
+def test_generic_receiver_drops_type_arguments():
+    found = declarations(read("add_cache_after.go"))
+    assert found["Cache.Delete"].receiver == "*Cache"
+    assert found["Cache.Delete"].display == "(*Cache).Delete()"
+    assert found["Keys"].kind == "func" and found["Cache"].kind == "type"
+
+
+def test_value_receiver_and_grouped_types_and_repeated_init():
+    source = ("package p\n\ntype (\n\tA int\n\tB interface{ M() }\n)\n\n"
+              "func (a A) String() string { return \"a\" }\n\nfunc init() {}\n\nfunc init() {}\n")
+    found = declarations(source)
+    assert found["A.String"].display == "A.String()"
+    assert (found["A"].kind, found["B"].kind) == ("type", "interface")
+    assert (found["A"].start_line, found["B"].start_line) == (4, 5)
+    assert set(found) >= {"init", "init#2"}
+
+
+def test_function_body_facts():
+    handle = declarations(read("fix_server_after.go"))["handle"]
+    assert handle.calls == {"process"}
+    assert handle.nil_checks == {"r"}
+
+
+def test_changed_declarations_added_changed_removed_in_line_order():
+    before = "package p\n\nfunc a() {}\n\nfunc b() { x() }\n\ntype T struct{}\n"
+    after = "package p\n\nfunc b() { y() }\n\ntype I interface{ Do() }\n\nfunc a() {}\n"
+    changes = [(c.change, c.declaration.key) for c in changed_declarations(before, after)]
+    assert changes == [("changed", "b"), ("added", "I"), ("removed", "T")]
+
+
+def test_comment_and_layout_only_edits_are_not_changes():
+    before = "package p\n\nfunc f(x int) int {\n\treturn x + 1\n}\n"
+    after = "package p\n\n// f adds one.\nfunc f(x int) int {\n\t// why: off by one\n\treturn x +\n\t\t1\n}\n"
+    assert changed_declarations(before, after) == []
+
+
+def test_new_and_deleted_files():
+    added = changed_declarations(None, read("optimize_join_after.go"))
+    assert [(c.change, c.declaration.key) for c in added] == [("added", "Join")]
+    removed = changed_declarations(read("optimize_join_before.go"), None)
+    assert [(c.change, c.declaration.key) for c in removed] == [("removed", "Join")]
+
+
+def test_changed_declaration_keeps_previous_version():
+    [change] = changed_declarations(read("fix_server_before.go"), read("fix_server_after.go"))
+    assert change.change == "changed" and change.declaration.key == "handle"
+    assert change.previous.nil_checks == frozenset() and change.declaration.nil_checks == {"r"}
+    assert change.previous.end_line == 34 and change.declaration.end_line == 38

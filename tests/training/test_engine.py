@@ -1,0 +1,234 @@
+"""The train loop on CPU: loss falls, a stopped run resumes exactly, checkpoints are whole, and its helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from corpus.records import SECTION_LABELS
+from training.data import TokenBatches
+from training.devices import autocast_dtype, device_info, needs_grad_scaler, peak_memory_bytes, pick_device
+from training.engine import (
+    find_latest_checkpoint, learning_rate_at, load_checkpoint, section_weights_at, train,
+)
+from training.hrm.config import TrainConfig, preset
+
+BOS, EOS, VOCAB = 256, 257, 260
+NAMES = ["Parse", "Load", "Close", "Open", "Read", "Write", "Count", "Merge", "Split", "Join", "Flush", "Reset"]
+TYPES = ["int", "string", "error", "bool", "[]byte", "float64"]
+
+
+def write_go_corpus(dataset_dir: Path, records: int = 500, seed: int = 0) -> Path:
+    """A dataset directory as training/dataset.py writes it: byte-level ids of small Go-flavoured
+    records (title, plan, code, validate, done marker), one section label per token."""
+    rng = random.Random(seed)
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for split, count in (("train", records), ("val", max(40, records // 8))):
+        ids, labels = [], []
+        for _ in range(count):
+            name, kind, divisor = rng.choice(NAMES), rng.choice(TYPES), rng.randint(1, 9)
+            parts = [
+                ("other", f"<PR_TITLE> Add {name} for {kind}\n"),
+                ("plan", f"<PLAN><STEP> add func {name} taking {kind}</PLAN>\n"),
+                ("code", f"<CODE>func {name}(v {kind}) {kind} {{\n\treturn v / {divisor}\n}}\n"),
+                ("validate", "<VALIDATE><SYNTAX_OK> true\n"),
+                ("refine", "</CODE>\n"),
+            ]
+            ids.append(BOS)
+            labels.append(SECTION_LABELS["other"])
+            for section, text in parts:
+                encoded = list(text.encode())
+                ids += encoded
+                labels += [SECTION_LABELS[section]] * len(encoded)
+            ids.append(EOS)
+            labels.append(SECTION_LABELS["other"])
+        np.array(ids, dtype=np.uint16).tofile(dataset_dir / f"{split}.bin")
+        np.array(labels, dtype=np.uint8).tofile(dataset_dir / f"{split}.labels.bin")
+        splits[split] = {"tokens": len(ids), "records": count}
+    meta = {"vocab_size": VOCAB, "dtype": "uint16", "seq_len": 256, "bos_id": BOS, "eos_id": EOS, "pad_id": 258,
+            "section_labels": SECTION_LABELS, "splits": splits}
+    (dataset_dir / "meta.json").write_text(json.dumps(meta))
+    return dataset_dir
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_go_corpus(tmp_path_factory.mktemp("dataset"))
+
+
+def small_config(**overrides):
+    """The tiny preset with shorter windows so each test runs in seconds on two cores."""
+    settings = {"block_size": "64", "planner_positions": "32", "max_steps": "30", "warmup_steps": "5",
+                "eval_steps": "10", "save_steps": "10", "logging_steps": "1", "eval_iters": "2",
+                "num_threads": "1"}
+    settings.update({key: str(value) for key, value in overrides.items()})
+    return preset("hrm", "tiny", vocab_size=VOCAB).with_overrides(settings)
+
+
+class Recorder:
+    """A `report` callback that keeps every event."""
+
+    def __init__(self):
+        self.events: list[tuple[str, dict]] = []
+
+    def __call__(self, kind: str, payload: dict) -> None:
+        self.events.append((kind, payload))
+
+    def of(self, kind: str) -> list[dict]:
+        return [payload for event, payload in self.events if event == kind]
+
+
+def test_loss_falls_on_a_small_go_corpus(dataset, tmp_path):
+    config = preset("hrm", "tiny", vocab_size=VOCAB).with_overrides(
+        {"max_steps": "120", "eval_steps": "40", "save_steps": "60", "logging_steps": "10", "num_threads": "2"})
+    recorder = Recorder()
+    result = train(config, dataset, tmp_path, report=recorder)
+
+    evals = recorder.of("eval")
+    assert [e["step"] for e in evals] == [40, 80, 120]
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 0.5
+    assert evals[-1]["val_loss"] < 0.5 * math.log(VOCAB)  # far below guessing among 260 ids
+    assert evals[-1]["perplexity"] == pytest.approx(math.exp(evals[-1]["val_loss"]))
+    assert {"val_loss_plan", "val_loss_code", "val_loss_refine"} <= set(evals[-1])
+
+    metrics = recorder.of("metrics")
+    assert [m["step"] for m in metrics] == list(range(10, 121, 10))
+    assert metrics[-1]["tokens"] == 120 * 8 * 256
+    assert metrics[-1]["loss"] < metrics[0]["loss"]
+    assert all(m["grad_norm"] > 0 and m["tokens_per_sec"] > 0 and m["memory"] > 0 for m in metrics)
+    assert "loss_code" in metrics[-1]
+    assert metrics[-1]["lr"] == pytest.approx(learning_rate_at(119, config.train))
+
+    assert result.status == "finished" and result.step == 120
+    assert result.final_val_loss == evals[-1]["val_loss"]
+    assert result.checkpoint_path == find_latest_checkpoint(tmp_path) == tmp_path / "checkpoints/step_0000120.pt"
+    assert [c["step"] for c in recorder.of("checkpoint")] == [60, 120]
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    messages = " ".join(m["message"] for m in recorder.of("log"))
+    assert "parameters" in messages and "tokens per step 2,048" in messages
+
+
+def test_stopped_run_resumes_to_the_same_losses(dataset, tmp_path):
+    # Dropout and gradient accumulation on: the RNG and data streams must both be restored.
+    config = small_config(dropout="0.1", gradient_accumulation_steps="2", max_steps="24", save_steps="100")
+    whole = Recorder()
+    uninterrupted = train(config, dataset, tmp_path / "whole", report=whole)
+
+    first = Recorder()
+    stopped = train(config, dataset, tmp_path / "split", report=first,
+                    should_stop=lambda: len(first.of("metrics")) >= 13)
+    assert stopped.status == "stopped" and stopped.step == 13
+    assert stopped.checkpoint_path == tmp_path / "split/checkpoints/step_0000013.pt"
+
+    second = Recorder()
+    resumed = train(config, dataset, tmp_path / "split", report=second)
+    assert second.of("metrics")[0]["step"] == 14
+    whole_losses = {m["step"]: m["loss"] for m in whole.of("metrics")}
+    for m in second.of("metrics"):
+        assert m["loss"] == pytest.approx(whole_losses[m["step"]], abs=1e-6)
+    assert resumed.step == uninterrupted.step == 24
+    assert resumed.tokens == uninterrupted.tokens
+    assert resumed.final_val_loss == pytest.approx(uninterrupted.final_val_loss, abs=1e-6)
+
+
+def test_stop_leaves_only_whole_checkpoints(dataset, tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    stale = checkpoints / ".step_0000099.pt.tmp"  # what a killed writer leaves behind
+    stale.write_bytes(b"half a checkpoint")
+    recorder = Recorder()
+    result = train(small_config(), dataset, tmp_path, report=recorder, should_stop=lambda: True)
+
+    assert result.status == "stopped" and result.step == 1
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step_0000001.pt"]
+    state = load_checkpoint(result.checkpoint_path)
+    assert state["step"] == 1 and state["config"]["model"]["family"] == "hrm"
+    assert recorder.of("checkpoint") == [{"step": 1, "path": str(result.checkpoint_path),
+                                          "size": result.checkpoint_path.stat().st_size}]
+
+
+def test_resume_false_starts_over(dataset, tmp_path):
+    train(small_config(max_steps="3"), dataset, tmp_path, report=Recorder())
+    recorder = Recorder()
+    result = train(small_config(max_steps="3"), dataset, tmp_path, report=recorder, resume=False)
+    assert recorder.of("metrics")[0]["step"] == 1 and result.step == 3
+
+
+def test_fp16_flag_on_cpu_trains_in_fp32(dataset, tmp_path):
+    recorder = Recorder()
+    result = train(small_config(fp16="true", max_steps="4"), dataset, tmp_path, report=recorder)
+    assert result.status == "finished"
+    assert all(math.isfinite(m["loss"]) for m in recorder.of("metrics"))
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, True) is None and not needs_grad_scaler(cpu, True)
+    assert autocast_dtype(cpu, True, cpu_bf16=True) == torch.bfloat16
+
+
+def test_sample_hook_runs_without_changing_training(dataset, tmp_path):
+    def sample_fn(model, step):
+        torch.rand(1000)  # a sampler draws random numbers; training must not notice
+        return {"parsed": 1, "training": model.training}
+
+    plain, sampled = Recorder(), Recorder()
+    config = small_config(dropout="0.1", max_steps="6", validation_frequency="2")
+    train(config, dataset, tmp_path / "plain", report=plain)
+    train(config, dataset, tmp_path / "sampled", report=sampled, sample_fn=sample_fn)
+    assert sampled.of("samples") == [{"step": s, "parsed": 1, "training": False} for s in (2, 4, 6)]
+    assert [m["loss"] for m in sampled.of("metrics")] == [m["loss"] for m in plain.of("metrics")]
+
+
+def test_cosine_schedule_warms_up_then_decays_to_the_floor():
+    t = TrainConfig(learning_rate=1e-3, warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert learning_rate_at(0, t) == pytest.approx(1e-4)
+    assert learning_rate_at(9, t) == pytest.approx(1e-3)
+    assert learning_rate_at(10, t) == pytest.approx(1e-3)
+    assert learning_rate_at(60, t) == pytest.approx(0.55e-3)  # halfway down the cosine
+    assert learning_rate_at(110, t) == pytest.approx(1e-4)
+    assert learning_rate_at(500, t) == pytest.approx(1e-4)
+    decay = [learning_rate_at(s, t) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(decay, decay[1:], strict=False))
+
+
+def test_refinement_weight_starts_after_its_warmup():
+    t = preset("hrm", "tiny").train
+    assert section_weights_at(t.refinement_warmup - 1, t)["refine"] == 0.0
+    assert section_weights_at(t.refinement_warmup, t)["refine"] == t.refinement_loss_weight
+    assert section_weights_at(0, t)["code"] == t.code_loss_weight
+    assert set(section_weights_at(0, t)) == set(SECTION_LABELS)
+
+
+def test_batches_are_shifted_labelled_and_replayable(dataset):
+    batches = TokenBatches(dataset, "train", 32, 4, torch.device("cpu"), seed=3)
+    state = batches.state_dict()
+    x, y, sections = batches.next_batch()
+    assert x.shape == y.shape == sections.shape == (4, 32) and x.dtype == torch.int64
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    tokens = np.fromfile(dataset / "train.bin", dtype=np.uint16)
+    labels = np.fromfile(dataset / "train.labels.bin", dtype=np.uint8)
+    start = int(np.flatnonzero(np.lib.stride_tricks.sliding_window_view(tokens, 32)
+                               .__eq__(x[0].numpy()).all(axis=1))[0])
+    assert np.array_equal(sections[0].numpy(), labels[start + 1:start + 33])
+
+    batches.load_state_dict(state)
+    assert torch.equal(batches.next_batch()[0], x)
+    other_rank = TokenBatches(dataset, "train", 32, 4, torch.device("cpu"), seed=3, rank=1)
+    assert not torch.equal(other_rank.next_batch()[0], x)
+
+
+def test_device_helpers_describe_the_cpu():
+    cpu = torch.device("cpu")
+    info = device_info(cpu)
+    assert info["type"] == "cpu" and info["torch_version"] == torch.__version__ and info["threads"] >= 1
+    assert peak_memory_bytes(cpu) > 10 * 2**20  # this process has at least imported torch
+    assert pick_device("cpu") == cpu
+    if not torch.cuda.is_available():
+        assert pick_device("auto").type in ("cpu", "mps")
+        with pytest.raises(ValueError):
+            pick_device("cuda")

@@ -1,0 +1,69 @@
+"""Random training windows from a dataset directory's flat token file, with their section labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def read_meta(dataset_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(dataset_dir) / "meta.json").read_text(encoding="utf-8"))
+
+
+class TokenBatches:
+    """Batches of (x, y, sections), each [batch_size, block_size], from random offsets of `split`.
+
+    y is x shifted by one token and `sections` labels y (the token each position is trained to
+    predict), so a per-token loss can be weighted by section. Offsets come from a private torch
+    Generator seeded by (seed, rank): each DDP rank reads different windows, and saving
+    `state_dict()` in a checkpoint makes a resumed run read exactly the batches it would have."""
+
+    def __init__(self, dataset_dir: Path, split: str, block_size: int, batch_size: int,
+                 device: torch.device, seed: int, rank: int = 0):
+        self.dataset_dir = Path(dataset_dir)
+        self.split = split
+        self.block_size = block_size
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        meta = read_meta(self.dataset_dir)
+        self.dtype = np.dtype(meta["dtype"])
+        self.tokens_path = self.dataset_dir / f"{split}.bin"
+        self.labels_path = self.dataset_dir / f"{split}.labels.bin"
+        for path in (self.tokens_path, self.labels_path):
+            if not path.exists():
+                raise FileNotFoundError(f"dataset file missing: {path}")
+        self.num_tokens = self.tokens_path.stat().st_size // self.dtype.itemsize
+        if self.labels_path.stat().st_size != self.num_tokens:
+            raise ValueError(f"{self.labels_path.name} holds {self.labels_path.stat().st_size} labels "
+                             f"for {self.num_tokens} tokens")
+        if self.num_tokens < block_size + 2:
+            raise ValueError(f"split {split!r} has {self.num_tokens} tokens, fewer than one window of "
+                             f"{block_size + 1}")
+        self.generator = torch.Generator()
+        # A large odd stride keeps rank streams apart for any seed.
+        self.generator.manual_seed(seed + 1_000_003 * rank)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # Open the memmaps per batch: a long-lived np.memmap keeps growing resident memory (nanoGPT's note).
+        tokens = np.memmap(self.tokens_path, dtype=self.dtype, mode="r")
+        labels = np.memmap(self.labels_path, dtype=np.uint8, mode="r")
+        starts = torch.randint(self.num_tokens - self.block_size - 1, (self.batch_size,), generator=self.generator)
+        x = torch.stack([torch.from_numpy(tokens[i:i + self.block_size].astype(np.int64)) for i in starts.tolist()])
+        y = torch.stack([torch.from_numpy(tokens[i + 1:i + 1 + self.block_size].astype(np.int64))
+                         for i in starts.tolist()])
+        sections = torch.stack([torch.from_numpy(labels[i + 1:i + 1 + self.block_size].astype(np.int64))
+                                for i in starts.tolist()])
+        if self.device.type == "cuda":
+            # Pinned host memory lets the copy overlap with the previous step's compute.
+            return tuple(t.pin_memory().to(self.device, non_blocking=True) for t in (x, y, sections))
+        return x.to(self.device), y.to(self.device), sections.to(self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"split": self.split, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,183 @@
+"""Model and training configuration: every hyperparameter of the seed's table, and the presets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+FAMILIES = ("hrm", "gpt")
+PRESETS = ("seed", "tiny")
+
+
+@dataclass
+class ModelConfig:
+    family: str = "hrm"  # "hrm" (HRM-Text: planner=H stack, generator=L stack) | "gpt" (llama decoder)
+    vocab_size: int = 50_000
+    n_embd: int = 256
+    n_head: int = 8
+    # hrm: blocks per stack (planner and generator each); gpt: total decoder blocks.
+    n_layer: int = 3
+    intermediate_size: int = 512  # SwiGLU hidden width (2x: keeps the seed preset under 30 M at a 50K vocab)
+    h_cycles: int = 2  # hrm only
+    l_cycles: int = 2  # hrm only
+    planner_positions: int = 512  # seed: plan length (planner context)
+    block_size: int = 1024  # seed: code length (generator context, training sequence length)
+    rope_theta: float = 10_000.0
+    norm_eps: float = 1e-5
+    dropout: float = 0.0
+    # Gradient through the last H cycle only (the papers' cheap option) unless True.
+    full_backprop: bool = False
+    tie_embeddings: bool = False
+
+
+@dataclass
+class TrainConfig:
+    # The seed's "Hyperparameters (HRM 20-30M Model)" table, names kept.
+    learning_rate: float = 3e-4
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 4
+    max_steps: int = 125_000
+    warmup_steps: int = 1000
+    weight_decay: float = 0.1
+    fp16: bool = True  # mixed precision where the device supports it (bf16 preferred when available)
+    save_steps: int = 1000
+    eval_steps: int = 500
+    logging_steps: int = 50
+    planner_lr_multiplier: float = 1.2
+    generator_lr_multiplier: float = 0.8
+    refinement_warmup: int = 5000
+    max_refinement_iterations: int = 5
+    validation_frequency: int = 100  # sample generations + Go parser check every N steps
+    plan_loss_weight: float = 0.4
+    code_loss_weight: float = 0.4
+    refinement_loss_weight: float = 0.2
+    # Ours, beyond the seed's table.
+    other_loss_weight: float = 0.1  # REPO/PR text, CONTEXT, COMMENTS, VALIDATE tags
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eval_iters: int = 20
+    sample_count: int = 4
+    sample_max_tokens: int = 256
+    seed: int = 1337
+    device: str = "auto"  # auto | cpu | cuda | mps
+    compile: bool = False
+    num_threads: int = 0  # 0: torch default
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": asdict(self.model), "train": asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        return cls(model=ModelConfig(**data.get("model", {})), train=TrainConfig(**data.get("train", {})))
+
+    def with_overrides(self, overrides: dict[str, str]) -> RunConfig:
+        """Apply `key=value` overrides (key names a field of either config); raise ValueError on bad ones."""
+        model, train = self.model, self.train
+        model_fields = {f.name: f for f in fields(ModelConfig)}
+        train_fields = {f.name: f for f in fields(TrainConfig)}
+        for key, raw in overrides.items():
+            key = key.strip()
+            if key.startswith("model."):
+                target, name = "model", key[6:]
+            elif key.startswith("train."):
+                target, name = "train", key[6:]
+            elif key in train_fields:
+                target, name = "train", key
+            elif key in model_fields:
+                target, name = "model", key
+            else:
+                raise ValueError(f"unknown setting {key!r}")
+            f = (model_fields if target == "model" else train_fields).get(name)
+            if f is None:
+                raise ValueError(f"unknown setting {key!r}")
+            value = _parse_value(name, raw, type(getattr(model if target == "model" else train, name)))
+            if target == "model":
+                model = replace(model, **{name: value})
+            else:
+                train = replace(train, **{name: value})
+        config = RunConfig(model=model, train=train)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        m, t = self.model, self.train
+        if m.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}")
+        if m.n_embd % m.n_head:
+            raise ValueError("n_embd must be divisible by n_head")
+        if (m.n_embd // m.n_head) % 2:
+            raise ValueError("head size (n_embd / n_head) must be even for RoPE")
+        for name in ("vocab_size", "n_embd", "n_head", "n_layer", "intermediate_size", "h_cycles",
+                     "l_cycles", "block_size", "planner_positions"):
+            if getattr(m, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "eval_steps",
+                     "logging_steps", "eval_iters", "max_refinement_iterations"):
+            if getattr(t, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if t.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive")
+        if t.warmup_steps < 0 or t.refinement_warmup < 0:
+            raise ValueError("warm-up steps cannot be negative")
+        if t.device not in ("auto", "cpu", "cuda", "mps"):
+            raise ValueError("device must be auto, cpu, cuda or mps")
+        weights = (t.plan_loss_weight, t.code_loss_weight, t.refinement_loss_weight, t.other_loss_weight)
+        if any(w < 0 for w in weights) or sum(weights) == 0:
+            raise ValueError("loss weights must be non-negative and not all zero")
+
+
+def _parse_value(name: str, raw: Any, kind: type) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(float(raw)) if raw.strip().lower().count("e") else int(raw)
+        if kind is float:
+            return float(raw)
+        return raw.strip()
+    except ValueError:
+        raise ValueError(f"{name}: {raw!r} is not a valid {kind.__name__}") from None
+
+
+def preset(family: str, name: str, vocab_size: int = 50_000) -> RunConfig:
+    """The `seed` preset follows the seed's tables; `tiny` trains end to end on a 2-core CPU in minutes.
+
+    `gpt` gets as many decoder blocks as the `hrm` has physical blocks (2 stacks x n_layer), so
+    the two families match in parameter count at each preset."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES}")
+    if name == "seed":
+        model = ModelConfig(family=family, vocab_size=vocab_size)
+        train = TrainConfig()
+    elif name == "tiny":
+        model = ModelConfig(
+            family=family, vocab_size=vocab_size, n_embd=64, n_head=4, n_layer=1, intermediate_size=176,
+            h_cycles=2, l_cycles=1, planner_positions=128, block_size=256,
+        )
+        train = TrainConfig(
+            learning_rate=2e-3, batch_size=8, gradient_accumulation_steps=1, max_steps=300, warmup_steps=20,
+            save_steps=100, eval_steps=50, logging_steps=5, refinement_warmup=100, validation_frequency=100,
+            eval_iters=4, sample_count=2, sample_max_tokens=96, fp16=False,
+        )
+    else:
+        raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")
+    if family == "gpt":
+        model = replace(model, n_layer=model.n_layer * 2)
+    config = RunConfig(model=model, train=train)
+    config.validate()
+    return config

@@ -1,0 +1,385 @@
+"""The two model families, nanoGPT-style: `hrm` (HRM-Text: planner H and generator L stacks) and `gpt` (llama).
+
+Both compute exactly what the stock runtimes compute, so an export is a renaming of tensors.
+Facts read from transformers 5.24 (`models/hrm_text`, `models/llama`) and from the llama.cpp
+vendored by llama-cpp-python 0.3.36 (`src/models/hrm-text.cpp`, `src/llama-arch.cpp`,
+`src/llama-model.cpp`, `conversion/hrm_text.py`, `conversion/llama.py`):
+
+Family `hrm` (transformers `HrmTextForCausalLM`, llama.cpp architecture `hrm_text`)
+  ours (state_dict)                              transformers                     GGUF
+  embed_tokens.weight                            model.embed_tokens.weight        token_embd.weight
+  lm_head.weight (left out when tied)            lm_head.weight                   output.weight (absent: tied)
+  z_L_init                    [n_embd]           model.z_L_init                   hrm.z_l_init (no ".weight")
+  L_module.layers.i.self_attn.q_proj.weight      model.L_module.layers.i....      blk.i.attn_q.weight
+  ...self_attn.k_proj / v_proj / o_proj          same                             blk.i.attn_k / attn_v / attn_output
+  ...self_attn.gate_proj.weight [n_embd, n_embd] same                             blk.i.attn_gate.weight
+  ...mlp.gate_proj / up_proj / down_proj         same                             blk.i.ffn_gate / ffn_up / ffn_down
+  H_module.layers.j.<same>                       model.H_module.layers.j.<same>   blk.(n_layer + j).<same>
+  The L (generator) stack is blocks [0, n_layer), the H (planner) stack blocks [n_layer, 2 n_layer).
+  Every RMSNorm is weightless (input_layernorm, post_attention_layernorm, each stack's final_norm),
+  so no norm tensors exist; there is no extra output norm: logits = lm_head(zH), zH having just
+  passed the H stack's final norm.
+  Embedding scale: zH starts as embed_tokens(idx) * EMBEDDING_SCALE (= 1 / initializer_range = 50;
+  transformers `embedding_scale`, GGUF `hrm_text.embedding_scale`).
+  Attention gate: per channel, y = o_proj(sigmoid(gate_proj(x)) * attention(x)), x the normed input.
+  RoPE: rotate-half (llama.cpp NEOX for hrm_text), so Q/K are written as they are, unpermuted.
+  GGUF keys: hrm_text.hrm.layers_per_stack = n_layer, .hrm.h_cycles, .hrm.l_cycles,
+  .hrm.prefix_lm = false, .block_count = n_layer * h_cycles * (l_cycles + 1) (KV slots aliasing the
+  2 n_layer physical blocks), .context_length = block_size, .embedding_length, .feed_forward_length,
+  .attention.head_count(_kv) = n_head, .rope.dimension_count = head size, .rope.freq_base = rope_theta,
+  .attention.layer_norm_rms_epsilon = norm_eps.
+  transformers config: `num_layers_per_stack` = n_layer and `num_hidden_layers` = the inflated slot
+  count (the pair the library itself serialises), `head_dim` must be given (its default is 128).
+
+Family `gpt` (transformers `LlamaForCausalLM`, llama.cpp architecture `llama`)
+  ours                                  transformers                      GGUF
+  embed_tokens.weight                   model.embed_tokens.weight         token_embd.weight
+  layers.i.input_layernorm.weight       model.layers.i....                blk.i.attn_norm.weight
+  layers.i.self_attn.q_proj / k_proj    same                              blk.i.attn_q / attn_k (PERMUTED, below)
+  layers.i.self_attn.v_proj / o_proj    same                              blk.i.attn_v / attn_output
+  layers.i.post_attention_layernorm     same                              blk.i.ffn_norm.weight
+  layers.i.mlp.gate_proj/up_proj/down   same                              blk.i.ffn_gate / ffn_up / ffn_down
+  norm.weight                           model.norm.weight                 output_norm.weight
+  lm_head.weight                        lm_head.weight                    output.weight
+  llama.cpp's `llama` RoPE rotates interleaved pairs, ours rotate-half: Q and K rows go to GGUF as
+  w.reshape(n_head, 2, head_size // 2, n_embd).swapaxes(1, 2).reshape(n_embd, n_embd) (llama.cpp's
+  converter `LlamaModel.permute`). No embedding scale.
+
+Gradient routing (forward values never depend on it): transformers' HrmTextModel runs every H step
+with gradient and, inside H cycle h, only the last `L_bp_cycles[h]` L steps (the list [2] left-padded
+with 1s to h_cycles), the others under torch.no_grad(). We do the same. A literal "whole earlier
+cycles under no_grad" would detach zH, and since HRM-Text feeds the token embedding in only as the
+first zH, the embedding table would then get no gradient at all. `full_backprop` gives every step
+gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from corpus.records import SECTION_LABELS
+from training.hrm.config import ModelConfig
+
+INIT_STD = 0.02
+EMBEDDING_SCALE = 1.0 / INIT_STD  # transformers' HrmTextConfig default: 1 / initializer_range
+L_BP_CYCLES = (2,)  # transformers' HrmTextConfig default, left-padded with 1s up to h_cycles
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm computed in float32 like the references; `weight=False` is HRM-Text's parameterless norm."""
+
+    def __init__(self, dim: int, eps: float, weight: bool = True):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim)) if weight else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        normed = (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x)
+        return normed if self.weight is None else self.weight * normed
+
+
+class Rotary(nn.Module):
+    """cos/sin tables of rotate-half RoPE (transformers' default rope, llama.cpp NEOX)."""
+
+    def __init__(self, head_size: int, theta: float, max_positions: int):
+        super().__init__()
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_size, 2, dtype=torch.float) / head_size))
+        freqs = torch.outer(torch.arange(max_positions, dtype=torch.float), inv_freq)
+        angles = torch.cat((freqs, freqs), dim=-1)
+        # Not in the state_dict: the runtimes recompute them from rope_theta.
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cos[:seq_len], self.sin[:seq_len]
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+class SelfAttention(nn.Module):
+    """Causal multi-head attention with RoPE; `gated` adds HRM-Text's per-channel sigmoid output gate."""
+
+    def __init__(self, config: ModelConfig, gated: bool):
+        super().__init__()
+        n_embd = config.n_embd
+        self.n_head, self.dropout = config.n_head, config.dropout
+        self.q_proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.k_proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.v_proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.o_proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.gate_proj = nn.Linear(n_embd, n_embd, bias=False) if gated else None
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = (proj(x).view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                   for proj in (self.q_proj, self.k_proj, self.v_proj))
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(B, T, C)
+        if self.gate_proj is not None:
+            y = torch.sigmoid(self.gate_proj(x)) * y
+        return self.o_proj(y)
+
+
+class MLP(nn.Module):
+    """SwiGLU feed-forward: down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.n_embd, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.n_embd, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.n_embd, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    """Pre-norm decoder block. HRM-Text: weightless norms and gated attention; llama: norm weights, no gate."""
+
+    def __init__(self, config: ModelConfig, hrm: bool):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.n_embd, config.norm_eps, weight=not hrm)
+        self.self_attn = SelfAttention(config, gated=hrm)
+        self.post_attention_layernorm = RMSNorm(config.n_embd, config.norm_eps, weight=not hrm)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Stack(nn.Module):
+    """One HRM-Text stack (the planner H or the generator L): n_layer blocks, then a weightless RMSNorm."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(Block(config, hrm=True) for _ in range(config.n_layer))
+        self.final_norm = RMSNorm(config.n_embd, config.norm_eps, weight=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return self.final_norm(x)
+
+
+def section_weighted_loss(
+    logits: torch.Tensor, targets: torch.Tensor, sections: torch.Tensor | None,
+    section_weights: dict[str, float] | None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted mean of the per-section mean cross-entropies, and each present section's mean (detached).
+
+    Targets of -1 are ignored. A section absent from the batch (or missing from the weights) drops
+    out and the remaining weights renormalise. Without sections or weights: the plain token mean."""
+    token_loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
+                                 ignore_index=-1, reduction="none")
+    valid = targets.reshape(-1) != -1
+    if sections is None:
+        return token_loss[valid].mean(), {}
+    labels, losses = sections.reshape(-1)[valid].long(), token_loss[valid]
+    n_labels = len(SECTION_LABELS)
+    sums = torch.zeros(n_labels, device=losses.device).index_add_(0, labels, losses)
+    counts = torch.bincount(labels, minlength=n_labels)
+    means = sums / counts.clamp(min=1)
+    names = {index: name for name, index in SECTION_LABELS.items()}
+    # One host sync per call: which sections are present decides the dict's keys.
+    present = [index for index, count in enumerate(counts.tolist()) if count]
+    section_losses = {names[index]: means[index].detach() for index in present}
+    if section_weights is None:
+        return losses.mean(), section_losses
+    unknown = set(section_weights) - set(SECTION_LABELS)
+    if unknown:
+        raise ValueError(f"unknown sections in loss weights: {sorted(unknown)}")
+    weights = torch.tensor([float(section_weights.get(names[i], 0.0)) for i in range(n_labels)],
+                           device=losses.device) * (counts > 0)
+    if float(weights.sum()) == 0.0:
+        return losses.mean(), section_losses  # only zero-weighted sections present: fall back to the mean
+    return (weights * means).sum() / weights.sum(), section_losses
+
+
+class LanguageModel(nn.Module):
+    """What both families share: the head, the loss, optimiser groups and parameter counts."""
+
+    config: ModelConfig
+    embed_tokens: nn.Embedding
+    lm_head: nn.Linear
+
+    def _init_weights(self, n_blocks: int) -> None:
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear):
+                # Residual-stream writers get GPT-2's depth-scaled init.
+                residual = name.endswith(("o_proj", "down_proj"))
+                std = INIT_STD / math.sqrt(2 * n_blocks) if residual else INIT_STD
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
+        if self.config.tie_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, sections: torch.Tensor | None = None,
+        section_weights: dict[str, float] | None = None, all_logits: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """Logits [B, T, V] and the section-weighted loss; without targets, the last position's logits
+        [B, 1, V] only (or all of them with `all_logits`), loss None and no section losses."""
+        if idx.size(1) > self.config.block_size:
+            raise ValueError(f"sequence of {idx.size(1)} tokens exceeds block_size {self.config.block_size}")
+        hidden = self.hidden_states(idx)
+        if targets is None:
+            return self.lm_head(hidden if all_logits else hidden[:, -1:, :]), None, {}
+        logits = self.lm_head(hidden)
+        loss, section_losses = section_weighted_loss(logits, targets, sections, section_weights)
+        return logits, loss, section_losses
+
+    def optim_groups(self, weight_decay: float, planner_lr_multiplier: float,
+                     generator_lr_multiplier: float) -> list[dict]:
+        """AdamW groups: decay on 2-D weights except embeddings; LR ×planner on H, ×generator on L, else ×1."""
+        groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            part = "planner" if name.startswith("H_module.") else "generator" if name.startswith("L_module.") \
+                else "shared"
+            decay = param.dim() >= 2 and not name.startswith("embed_tokens.")
+            groups.setdefault((part, decay), []).append(param)
+        multipliers = {"planner": planner_lr_multiplier, "generator": generator_lr_multiplier, "shared": 1.0}
+        return [
+            {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr_multiplier": multipliers[part],
+             "name": f"{part}/{'decay' if decay else 'no_decay'}"}
+            for (part, decay), params in groups.items()
+        ]
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        """Unique parameters (a tied head counts once); optionally without the token embedding table."""
+        total = sum(p.numel() for p in self.parameters())
+        return total - self.embed_tokens.weight.numel() if exclude_embeddings else total
+
+
+class HRMText(LanguageModel):
+    """HRM-Text: the generator L refines zL from zH, then the planner H updates zH from zL, for h_cycles."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.n_embd)
+        self.L_module = Stack(config)  # the generator: detailed, fast
+        self.H_module = Stack(config)  # the planner: abstract, slow
+        # Zeros as in transformers. DDP needs every trainable parameter to receive a gradient, so it
+        # trains only when the gradient routing reaches the very first L step (frozen otherwise, as in
+        # transformers, which never trains it).
+        self.z_L_init = nn.Parameter(torch.zeros(config.n_embd), requires_grad=self._grad_at(0, 0))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.rotary = Rotary(config.n_embd // config.n_head, config.rope_theta, config.block_size)
+        self._init_weights(n_blocks=2 * config.n_layer)
+
+    @property
+    def planner(self) -> Stack:
+        return self.H_module
+
+    @property
+    def generator(self) -> Stack:
+        return self.L_module
+
+    def _grad_at(self, h: int, l_step: int) -> bool:
+        """Whether L step `l_step` of H cycle `h` carries gradient (transformers' L_bp_cycles routing)."""
+        if self.config.full_backprop:
+            return True
+        h_cycles, l_cycles = self.config.h_cycles, self.config.l_cycles
+        with_grad = [1] * max(0, h_cycles - len(L_BP_CYCLES)) + list(L_BP_CYCLES)
+        return l_step >= l_cycles - with_grad[h]
+
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        cos, sin = self.rotary(idx.size(1))
+        z_H = self.embed_tokens(idx) * EMBEDDING_SCALE
+        z_L = self.z_L_init.to(z_H.dtype).expand_as(z_H)
+        for h in range(self.config.h_cycles):
+            for l_step in range(self.config.l_cycles):
+                with nullcontext() if self._grad_at(h, l_step) else torch.no_grad():
+                    z_L = self.L_module(z_H + z_L, cos, sin)
+            z_H = self.H_module(z_H + z_L, cos, sin)
+        return z_H
+
+
+class GPT(LanguageModel):
+    """The llama-architecture baseline: n_layer blocks over the same token stream, final RMSNorm, head."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.n_embd)
+        self.layers = nn.ModuleList(Block(config, hrm=False) for _ in range(config.n_layer))
+        self.norm = RMSNorm(config.n_embd, config.norm_eps)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.rotary = Rotary(config.n_embd // config.n_head, config.rope_theta, config.block_size)
+        self._init_weights(n_blocks=config.n_layer)
+
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        cos, sin = self.rotary(idx.size(1))
+        x = self.embed_tokens(idx)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return self.norm(x)
+
+
+def build_model(cfg: ModelConfig) -> LanguageModel:
+    if cfg.family == "hrm":
+        return HRMText(cfg)
+    if cfg.family == "gpt":
+        return GPT(cfg)
+    raise ValueError(f"unknown model family {cfg.family!r}")
+
+
+# ------------------------------------------------------------------------ transformers / export mapping
+
+def hf_state_dict(model: LanguageModel) -> dict[str, torch.Tensor]:
+    """Our weights under transformers' names (HrmTextForCausalLM / LlamaForCausalLM), contiguous,
+    float as stored. A tied head is left out: transformers re-ties it and llama.cpp falls back to
+    token_embd when `output.weight` is absent (safetensors also refuses shared tensors)."""
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        if name == "lm_head.weight" and model.config.tie_embeddings:
+            continue
+        hf_name = name if name.startswith("lm_head.") else f"model.{name}"
+        tensors[hf_name] = tensor.detach().contiguous()
+    return tensors
+
+
+def hf_config(model_config: ModelConfig) -> dict:
+    """The transformers `config.json` content for the family (also the llama.cpp converter's input)."""
+    c = model_config
+    common = {
+        "vocab_size": c.vocab_size, "hidden_size": c.n_embd, "intermediate_size": c.intermediate_size,
+        "num_attention_heads": c.n_head, "head_dim": c.n_embd // c.n_head, "hidden_act": "silu",
+        "max_position_embeddings": c.block_size, "initializer_range": INIT_STD, "rms_norm_eps": c.norm_eps,
+        "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta},
+        "attention_bias": False, "mlp_bias": False, "attention_dropout": 0.0,
+        "tie_word_embeddings": c.tie_embeddings, "dtype": "float32",
+    }
+    if c.family == "hrm":
+        return {
+            "architectures": ["HrmTextForCausalLM"], "model_type": "hrm_text", **common,
+            # transformers' own serialised pair: the per-stack count and the inflated KV-slot count.
+            "num_layers_per_stack": c.n_layer,
+            "num_hidden_layers": c.n_layer * c.h_cycles * (c.l_cycles + 1),
+            "H_cycles": c.h_cycles, "L_cycles": c.l_cycles, "L_bp_cycles": list(L_BP_CYCLES),
+            "embedding_scale": EMBEDDING_SCALE, "prefix_lm": False,
+        }
+    if c.family == "gpt":
+        return {
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama", **common,
+            "num_hidden_layers": c.n_layer, "num_key_value_heads": c.n_head,
+        }
+    raise ValueError(f"unknown model family {c.family!r}")
