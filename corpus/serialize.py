@@ -55,7 +55,7 @@ def code_files(pr: PRRecord) -> list[FileRecord]:
 
 
 def _comment_lines(pr: PRRecord) -> str:
-    comments = [c for c in pr.comments if (c.body or "").strip() and not c.author.endswith("[bot]")]
+    comments = [c for c in pr.comments if (c.body or "").strip() and not (c.author or "").endswith("[bot]")]
     # Stable sort: comments without a date keep their order, after the dated ones.
     comments.sort(key=lambda c: (c.created_at is None, c.created_at.timestamp() if c.created_at else 0))
     lines = [f"{c.author or 'ghost'}: {_prose(c.body, MAX_COMMENT_CHARS)}\n" for c in comments[:MAX_COMMENTS]]

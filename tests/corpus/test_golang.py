@@ -8,7 +8,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "go"
 
 
 def read(name: str) -> str:
-    return (FIXTURES / name).read_text(encoding="utf-8", errors="surrogateescape")
+    # Bytes, not read_text: universal newlines would turn the CRLF fixture into LF.
+    return (FIXTURES / name).read_bytes().decode("utf-8", errors="surrogateescape")
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.go") if not p.name.startswith("broken")))

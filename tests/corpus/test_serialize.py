@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from corpus.plans import Plan, extract_plan
@@ -66,9 +66,9 @@ def seed_pr() -> PRRecord:
         )],
         comments=[
             CommentRecord(kind="issue", author="author", body="Thanks, updated",
-                          created_at=datetime(2024, 5, 2, tzinfo=timezone.utc)),
+                          created_at=datetime(2024, 5, 2, tzinfo=UTC)),
             CommentRecord(kind="review_comment", author="reviewer", body="Consider checking nil",
-                          created_at=datetime(2024, 5, 1, tzinfo=timezone.utc), path="internal/server.go", line=2),
+                          created_at=datetime(2024, 5, 1, tzinfo=UTC), path="internal/server.go", line=2),
             CommentRecord(kind="issue", author="codecov[bot]", body="Coverage 81%"),
             CommentRecord(kind="review", author="lead", body=""),
         ],
