@@ -47,10 +47,10 @@ def database_settings(data_dir: Path) -> dict:
         config = dj_database_url.parse(url, conn_max_age=60)
         if config["ENGINE"] != "django.db.backends.postgresql":
             raise RuntimeError("DATABASE_URL must point at PostgreSQL (postgres://...); HRGC runs on nothing else")
-        return config
+        return _with_name_override(config)
     uri = urlparse(embedded_server(data_dir).get_uri())
     host = parse_qs(uri.query).get("host", [""])[0]
-    return {
+    return _with_name_override({
         "ENGINE": "django.db.backends.postgresql",
         "NAME": DB_NAME,
         "USER": uri.username or "postgres",
@@ -59,4 +59,11 @@ def database_settings(data_dir: Path) -> dict:
         "PORT": "",
         "CONN_MAX_AGE": 60,
         "OPTIONS": {},
-    }
+    })
+
+
+def _with_name_override(config: dict) -> dict:
+    # Processes that a test starts (gunicorn, qcluster) must use the test database the test runner made.
+    if os.environ.get("HRGC_DB_NAME"):
+        config["NAME"] = os.environ["HRGC_DB_NAME"]
+    return config

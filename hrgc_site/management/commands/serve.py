@@ -80,7 +80,8 @@ class Command(BaseCommand):
     def stop_children(self, children: list[subprocess.Popen]) -> None:
         for child in children:
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                # The leader only: gunicorn and the qcluster sentinel stop their own children in order.
+                child.terminate()
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in children:
             try:

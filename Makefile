@@ -1,0 +1,53 @@
+# HRGC: `make run` starts the dashboard, `make test` runs every test. Both set up what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test e2e unit lint bench-fetch bench-dataset bench-train bench-corpus clean-test
+
+run: $(VENV)/.installed
+	$(PY) manage.py serve
+
+# The virtualenv is rebuilt only when requirements.txt changes, so a second `make run` starts in seconds.
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PIP) install -q -r requirements-test.txt
+	touch $@
+
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(VENV)/.installed-test $(CHROMIUM)
+	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed-test
+	$(VENV)/bin/pytest tests -m "not e2e" $(PYTEST_ARGS)
+
+e2e: $(VENV)/.installed-test $(CHROMIUM)
+	$(VENV)/bin/pytest tests -m e2e $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check --line-length 120 hrgc_site corpus training models_registry tests bench
+
+bench-fetch: $(VENV)/.installed-test
+	$(PY) bench/fetch.py
+
+bench-dataset: $(VENV)/.installed-test
+	$(PY) bench/dataset.py
+
+bench-train: $(VENV)/.installed-test
+	$(PY) bench/train.py
+
+bench-corpus: $(VENV)/.installed-test
+	$(PY) bench/corpus_pages.py
+
+clean-test:
+	rm -rf var/test

@@ -1,0 +1,10 @@
+"""Settings for the test suite: the same real Postgres and workers, with their own data directory."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HRGC_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+
+from hrgc_site.settings import *  # noqa: E402,F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins; tests only

@@ -1,0 +1,193 @@
+"""Shared fixtures: users in each role, a live stack (gunicorn + django-q2 clusters) and a real Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("HRGC_CHROMIUM", "/usr/bin/chromium")
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make between
+# browser steps are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+OPERATOR_PASSWORD = "operator-pass-1"
+VIEWER_PASSWORD = "viewer-pass-1"
+
+
+def _make_user(username: str, password: str, group: str | None, superuser: bool = False):
+    from django.contrib.auth.models import Group, User
+
+    from hrgc_site.roles import ensure_groups
+
+    ensure_groups()
+    if superuser:
+        user = User.objects.create_superuser(username, password=password)
+    else:
+        user = User.objects.create_user(username, password=password)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def operator_user(db):
+    return _make_user("otto", OPERATOR_PASSWORD, "operators")
+
+
+@pytest.fixture
+def viewer_user(db):
+    return _make_user("vera", VIEWER_PASSWORD, "viewers")
+
+
+@pytest.fixture
+def operator_client(client, operator_user):
+    client.force_login(operator_user)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer_user):
+    client.force_login(viewer_user)
+    return client
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveStack:
+    """gunicorn and both django-q2 clusters as real processes, on the test database."""
+
+    def __init__(self, db_name: str, data_dir: Path):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_dir = data_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hrgc_site.test_settings", "HRGC_DB_NAME": db_name,
+                    "HRGC_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", "HRGC_WORKERS": "2"}
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log,
+                                                stderr=subprocess.STDOUT)
+
+    def start(self) -> LiveStack:
+        python = sys.executable
+        self._spawn("web", [python, "-m", "gunicorn", "hrgc_site.wsgi:application", "--bind",
+                            f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "8", "--worker-class",
+                            "gthread", "--timeout", "120"])
+        self.start_cluster()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/accounts/login/", timeout=10).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"the live server did not come up; see {self.log_dir}")
+
+    def start_cluster(self) -> None:
+        python = sys.executable
+        self._spawn("qcluster", [python, "manage.py", "qcluster"])
+        self._spawn("qcluster-long", [python, "manage.py", "qcluster"], env={"Q_CLUSTER_NAME": "long"})
+
+    def stop_cluster(self, sig: int | None = None) -> None:
+        for name in ("qcluster", "qcluster-long"):
+            process = self.processes.pop(name, None)
+            if process and process.poll() is None:
+                if sig is None:
+                    process.terminate()
+                else:
+                    process.send_signal(sig)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+    def stop(self) -> None:
+        self.stop_cluster()
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        self.processes.clear()
+
+
+@pytest.fixture(scope="session")
+def _live_stack_session(django_db_setup, django_db_blocker):
+    from django.conf import settings
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    stack = LiveStack(db_name, Path(settings.DATA_DIR)).start()
+    yield stack
+    stack.stop()
+    # Sessions of the stopped processes can linger a moment; the test database must be droppable.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture
+def live_stack(_live_stack_session, transactional_db):
+    """A running dashboard and worker cluster; data the test writes is committed so they see it."""
+    if any(name not in _live_stack_session.processes for name in ("qcluster", "qcluster-long")):
+        _live_stack_session.start_cluster()
+    return _live_stack_session
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def login(page, base_url: str, username: str, password: str) -> None:
+    page.goto(base_url + "/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+@pytest.fixture
+def operator_page(page, live_stack, operator_user):
+    login(page, live_stack.url, operator_user.username, OPERATOR_PASSWORD)
+    return page
