@@ -8,3 +8,8 @@ os.environ.setdefault("HRGC_DATA_DIR", str(Path(__file__).resolve().parent.paren
 from hrgc_site.settings import *  # noqa: E402,F401,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins; tests only
+
+# Several test sessions may share one Postgres (parallel work, a dev server running): each can pick
+# its own test database with HRGC_TEST_DB_SUFFIX.
+if os.environ.get("HRGC_TEST_DB_SUFFIX"):
+    DATABASES["default"]["TEST"] = {"NAME": f"test_hrgc_{os.environ['HRGC_TEST_DB_SUFFIX']}"}  # noqa: F405

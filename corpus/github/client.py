@@ -112,7 +112,8 @@ class GitHubClient:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self.requests_made = 0
-        self.waits: list[tuple[float, str]] = []
+        self.wait_count = 0
+        self.waited_seconds = 0.0
         # resource ("core", "search", ...) -> (remaining, reset epoch seconds)
         self._limits: dict[str, tuple[int, int]] = {}
 
@@ -249,7 +250,8 @@ class GitHubClient:
 
     def _wait(self, seconds: float, reason: str) -> None:
         with self._lock:
-            self.waits.append((seconds, reason))
+            self.wait_count += 1
+            self.waited_seconds += seconds
         if self._on_wait is not None:
             self._on_wait(seconds, reason)
         self._sleep(seconds)

@@ -50,10 +50,11 @@ def search_repositories(
     With `allowed_licenses`, only repositories whose licence is allowed are kept (and counted)."""
     if not query.strip():
         raise ValueError("the search query is empty")
+    allowed = frozenset(allowed_licenses) if allowed_licenses is not None else None
     found: list[RepoRecord] = []
     for item in client.paginate("/search/repositories", {"q": query, "per_page": min(100, max(1, limit))}):
         record = _repo_record(item, "GET /search/repositories")
-        if allowed_licenses is not None and not license_allowed(record.license_spdx, allowed_licenses):
+        if allowed is not None and not license_allowed(record.license_spdx, allowed):
             continue
         found.append(record)
         if len(found) >= limit:
@@ -282,7 +283,7 @@ def _attach_texts(
     for side, (data, cut) in sides.items():
         if data is None:
             continue
-        text, _ = _cap(data, max_bytes)
+        text, cut = _cap(data, max_bytes, already_cut=cut)
         setattr(changed, side, text)
         if cut:
             changed.truncated_at = max_bytes
@@ -296,9 +297,9 @@ def _raw(client: GitHubClient, full_name: str, path: str, ref: str, max_bytes: i
     return response.content, response.truncated
 
 
-def _cap(data: bytes, max_bytes: int) -> tuple[str, bool]:
+def _cap(data: bytes, max_bytes: int, already_cut: bool = False) -> tuple[str, bool]:
     """Decode UTF-8 with replacement, cut at `max_bytes` without leaving half a character."""
-    if len(data) <= max_bytes:
+    if not already_cut and len(data) <= max_bytes:
         return data.decode("utf-8", "replace"), False
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     return decoder.decode(data[:max_bytes], final=False), True

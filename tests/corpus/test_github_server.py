@@ -126,6 +126,6 @@ def test_spent_primary_limit_answers_403_until_a_near_reset(server):
     server.faults.rate_limit_remaining = 0
     spent = _get(server, "/repos/acme/widgets")
     assert spent.status_code == 403 and spent.headers["X-RateLimit-Remaining"] == "0"
-    assert 0 < int(spent.headers["X-RateLimit-Reset"]) - time.time() <= 3
+    assert 0 < int(spent.headers["X-RateLimit-Reset"]) - time.time() <= 2
     server.faults.revoke_token = True
     assert _get(server, "/rate_limit").status_code == 401
