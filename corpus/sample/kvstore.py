@@ -172,16 +172,16 @@ PULLS = (
                 "store.go",
                 (
                     "// Store is a concurrency-safe map from string keys to byte values.\n",
-                    "// Store is a concurrency-safe map from string keys to byte values.\n"
-                    "// The zero value is an empty store ready to use.\n",
+                    ("// Store is a concurrency-safe map from string keys to byte values.\n"
+                    "// The zero value is an empty store ready to use.\n"),
                 ),
                 (
                     "    defer s.mu.Unlock()\n    s.data[key] = value\n",
-                    "    defer s.mu.Unlock()\n"
+                    ("    defer s.mu.Unlock()\n"
                     "    if s.data == nil {\n"
                     "        s.data = make(map[string][]byte)\n"
                     "    }\n"
-                    "    s.data[key] = value\n",
+                    "    s.data[key] = value\n"),
                 ),
             ),
             append(
@@ -684,8 +684,8 @@ func TestLoadTruncated(t *testing.T) {
                 "store.go",
                 (
                     "    mu      sync.RWMutex\n    data    map[string][]byte\n    expires map[string]time.Time\n",
-                    "    mu       sync.RWMutex\n    data     map[string][]byte\n    expires  map[string]time.Time\n"
-                    "    watchers []func(op Op, key string)\n",
+                    ("    mu       sync.RWMutex\n    data     map[string][]byte\n    expires  map[string]time.Time\n"
+                    "    watchers []func(op Op, key string)\n"),
                 ),
                 ("    delete(s.expires, key)\n}\n\n// Len",
                  "    delete(s.expires, key)\n    s.notifyLocked(OpDelete, key)\n}\n\n// Len"),

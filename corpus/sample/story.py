@@ -48,7 +48,7 @@ def sample_story() -> list[tuple[RepoRecord, list[PRRecord]]]:
         trees = file_trees(spec.full_name)
         pulls = [
             _pull_record(spec, pull, before, after)
-            for pull, before, after in zip(spec.pulls, trees, trees[1:], strict=True)
+            for pull, before, after in zip(spec.pulls, trees[:-1], trees[1:], strict=True)
         ]
         story.append((_repo_record(spec), pulls))
     return story
