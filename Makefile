@@ -4,6 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 CHROMIUM := /usr/bin/chromium
+# llama.cpp through llama-cpp-python compiles from source (several minutes): build the wheel once
+# into a cache outside the clone and install from there ever after.
+LLAMA_CPP_VERSION := 0.3.36
+WHEELS := $(HOME)/.cache/hrgc/wheels
 
 .PHONY: run test e2e unit lint bench-fetch bench-dataset bench-train bench-corpus clean-test
 
@@ -15,6 +19,10 @@ $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+	  (echo "Compiling llama.cpp (llama-cpp-python $(LLAMA_CPP_VERSION)) once; this takes several minutes" && \
+	   CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) wheel -q --no-deps llama-cpp-python==$(LLAMA_CPP_VERSION) -w $(WHEELS))
+	$(PIP) install -q --find-links $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
@@ -35,7 +43,7 @@ e2e: $(VENV)/.installed-test $(CHROMIUM)
 	$(VENV)/bin/pytest tests -m e2e $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check --line-length 120 hrgc_site corpus training models_registry tests bench
+	$(VENV)/bin/ruff check --line-length 120 --select E,F,W,I,B,UP --extend-exclude "*/migrations/*" hrgc_site corpus training models_registry tests bench
 
 bench-fetch: $(VENV)/.installed-test
 	$(PY) bench/fetch.py

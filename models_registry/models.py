@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
@@ -29,6 +32,8 @@ class ExportedModel(BackgroundJob):
     path = models.CharField(max_length=500, blank=True, help_text="The file (or folder) under the data dir")
     size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
+    files = models.JSONField(default=list, blank=True,
+                             help_text="The downloadable files: [{name, size, sha256}] relative to `path`")
     verified = models.BooleanField(null=True)
     verification = models.JSONField(default=dict, blank=True)
 
@@ -40,3 +45,21 @@ class ExportedModel(BackgroundJob):
 
     def get_absolute_url(self) -> str:
         return reverse("models_registry:model", args=[self.pk])
+
+    @property
+    def directory(self) -> Path:
+        return settings.DATA_DIR / "exports" / f"{self.pk}-{self.run.name}-step{self.step}-{self.quant}-{self.format}"
+
+    def registered_file(self, name: str) -> Path | None:
+        """The file `name` if, and only if, the export registered it and it lies inside its folder."""
+        if name not in {entry["name"] for entry in self.files} or not self.path:
+            return None
+        root = Path(self.path).resolve()
+        candidate = (root / name).resolve()
+        if not candidate.is_relative_to(root) or not candidate.is_file():
+            return None
+        return candidate
+
+    @property
+    def main_file(self) -> dict | None:
+        return self.files[0] if self.files else None

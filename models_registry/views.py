@@ -1,10 +1,22 @@
-"""The model registry: exported files, their lineage, downloads and the playground."""
+"""The model registry: exported files, their lineage, downloads, exports and the playground."""
 
 from __future__ import annotations
 
+import json
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.roles import operator_required
+from models_registry import services
+from models_registry.downloads import ranged_file_response
+from models_registry.forms import ExportForm, PlaygroundForm
 from models_registry.models import ExportedModel
+from training.models import TrainingRun
 
 
 class ModelList(ListView):
@@ -19,3 +31,85 @@ class ModelList(ListView):
 class ModelDetail(DetailView):
     model = ExportedModel
     template_name = "models_registry/model_detail.html"
+
+    def get_queryset(self):
+        return ExportedModel.objects.select_related("run__dataset__tokenizer__snapshot", "checkpoint")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["how_to_run"] = services.how_to_run(self.object)
+        context["final_metrics"] = services.final_metrics(self.object.run)
+        return context
+
+
+def model_status(request, pk: int):
+    export = get_object_or_404(ExportedModel, pk=pk)
+    return JsonResponse({"status": export.status, "progress": export.progress, "message": export.message,
+                         "verified": export.verified, "dead": export.looks_dead})
+
+
+def download(request, pk: int, name: str):
+    export = get_object_or_404(ExportedModel, pk=pk)
+    path = export.registered_file(name)
+    if path is None:
+        raise Http404("No such file in this export.")
+    entry = next(e for e in export.files if e["name"] == name)
+    filename = f"{export.run.name}-step{export.step}-{export.quant}-{name}"
+    return ranged_file_response(request, path, filename, etag=entry.get("sha256", ""))
+
+
+@require_POST
+@operator_required
+def export_run(request, run_pk: int):
+    run = get_object_or_404(TrainingRun, pk=run_pk)
+    form = ExportForm(request.POST, run=run)
+    if not form.is_valid():
+        messages.error(request, "Export not started: " + "; ".join(e for errs in form.errors.values() for e in errs))
+        return redirect(run.get_absolute_url())
+    try:
+        export = services.request_export(run=run, user=request.user, **form.cleaned_data)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(run.get_absolute_url())
+    messages.success(request, f"Export queued: {export}")
+    return redirect(export.get_absolute_url())
+
+
+@require_POST
+@operator_required
+def delete_model(request, pk: int):
+    export = get_object_or_404(ExportedModel, pk=pk)
+    try:
+        services.delete_export(export)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(export.get_absolute_url())
+    messages.success(request, "Export deleted.")
+    return redirect("models_registry:models")
+
+
+def playground(request):
+    form = PlaygroundForm(initial={"model": request.GET.get("model")})
+    return render(request, "models_registry/playground.html",
+                  {"form": form, "has_models": form.fields["model"].queryset.exists()})
+
+
+@require_POST
+def playground_generate(request):
+    """Stream the refinement loop's events as newline-delimited JSON while llama.cpp generates."""
+    form = PlaygroundForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors}, status=400)
+    events = services.playground_events(**form.cleaned_data)
+
+    def lines():
+        try:
+            for event in events:
+                yield json.dumps(event) + "\n"
+        except Exception as error:  # noqa: BLE001 - the browser must hear why it stopped
+            yield json.dumps({"type": "error", "message": f"{type(error).__name__}: {error}"}) + "\n"
+
+    response = StreamingHttpResponse(lines(), content_type="application/x-ndjson")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,144 @@
+"""Writes and reads of the registry: queue an export, run it, describe it, serve the playground."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from hrgc_site.jobs import Progress, enqueue
+from hrgc_site.models import JobStatus
+from models_registry.models import ExportedModel
+from training.models import TrainingRun
+
+
+def create_export(*, run: TrainingRun, step: int | None, format: str, quant: str, user=None) -> ExportedModel:
+    """A queued export row for one checkpoint (the latest when `step` is None), after checking the choice."""
+    checkpoints = run.checkpoints.order_by("-step")
+    checkpoint = checkpoints.filter(step=step).first() if step is not None else checkpoints.first()
+    if checkpoint is None:
+        raise ValidationError("This run has no checkpoint to export" + (f" at step {step}." if step else " yet."))
+    if format == ExportedModel.Format.SAFETENSORS and quant == ExportedModel.Quant.Q8_0:
+        raise ValidationError("safetensors exports are F32 or F16; Q8_0 is a GGUF quantization.")
+    return ExportedModel.objects.create(run=run, checkpoint=checkpoint, step=checkpoint.step, format=format,
+                                        quant=quant, created_by=user, message="queued")
+
+
+@transaction.atomic
+def request_export(*, run: TrainingRun, step: int | None, format: str, quant: str, user=None) -> ExportedModel:
+    export = create_export(run=run, step=step, format=format, quant=quant, user=user)
+    transaction.on_commit(lambda: enqueue(export, "models_registry.tasks.export_task"))
+    return export
+
+
+def run_export(export: ExportedModel) -> tuple[str, str]:
+    """The worker's half: write the files, verify them against PyTorch, register them."""
+    from models_registry.export import export_gguf, export_safetensors, write_modelfile
+
+    run = export.run
+    tokenizer = run.dataset.tokenizer
+    out_dir = export.directory
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress = Progress(export)
+
+    def report(message: str, fraction: float | None = None) -> None:
+        fields = {"message": message}
+        if fraction is not None:
+            fields["progress"] = fraction
+        progress.update(force=True, **fields)
+
+    if export.format == ExportedModel.Format.GGUF:
+        info = export_gguf(Path(export.checkpoint.path), Path(tokenizer.model_path), out_dir / "model.gguf",
+                           quant=export.quant, report=report)
+        write_modelfile(out_dir / "model.gguf", out_dir / "Modelfile")
+        names = ["model.gguf", "Modelfile"]
+    else:
+        info = export_safetensors(Path(export.checkpoint.path), Path(tokenizer.model_path), out_dir,
+                                  dtype=export.quant, report=report)
+        names = sorted(p.name for p in out_dir.iterdir() if p.is_file())
+    files = [_file_entry(out_dir / name) for name in names]
+    verification = info.verification or {}
+    ExportedModel.objects.filter(pk=export.pk).update(
+        path=str(out_dir), files=files, size=sum(f["size"] for f in files), sha256=files[0]["sha256"],
+        architecture=info.architecture, parameter_count=info.parameter_count,
+        verification=verification, verified=bool(verification.get("passed")), progress=1.0,
+    )
+    verdict = "verified" if verification.get("passed") else "written, but verification failed"
+    return JobStatus.FINISHED, f"{verdict}: {verification.get('summary', '')}".strip()
+
+
+def _file_entry(path: Path) -> dict:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"name": path.name, "size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def delete_export(export: ExportedModel) -> None:
+    if export.is_active and not export.looks_dead:
+        raise ValidationError("This export is still running.")
+    if export.path:
+        shutil.rmtree(export.path, ignore_errors=True)
+    export.delete()
+
+
+def how_to_run(export: ExportedModel) -> dict:
+    name = f"hrgc-{export.run.name}".lower()
+    if export.format == ExportedModel.Format.GGUF:
+        return {
+            "ollama": f"ollama create {name} -f Modelfile\nollama run {name} \"Fix nil pointer in handler\"",
+            "llama_cpp": "llama-cli -m model.gguf -p '<REPO> owner/project\\n<PR_TITLE> Fix nil pointer in handler\\n"
+                         "<PR_BODY> \\n\\n<PLAN>\\n' -n 256 --temp 0.7",
+            "python": "from llama_cpp import Llama\nllm = Llama(model_path=\"model.gguf\")\n"
+                      "print(llm(\"<REPO> owner/project\\n<PR_TITLE> Fix nil pointer\\n<PR_BODY> \\n\\n<PLAN>\\n\", "
+                      "max_tokens=256)[\"choices\"][0][\"text\"])",
+        }
+    architecture = "HrmTextForCausalLM" if export.run.family == "hrm" else "LlamaForCausalLM"
+    return {"python": f"from transformers import {architecture}\nmodel = {architecture}.from_pretrained(\"{name}/\")"}
+
+
+def final_metrics(run: TrainingRun) -> dict:
+    return {"step": run.step, "tokens": run.tokens, "loss": run.last_loss, "val_loss": run.last_val_loss,
+            "best_val_loss": run.best_val_loss, "parameters": run.parameter_count}
+
+
+# Loading a GGUF takes a moment; a web process keeps the two it used last.
+_loaded: OrderedDict[str, object] = OrderedDict()
+_loaded_lock = threading.Lock()
+
+
+def _gguf_model(path: str):
+    from models_registry.runtime import GGUFModel
+
+    with _loaded_lock:
+        if path in _loaded:
+            _loaded.move_to_end(path)
+            return _loaded[path]
+        model = GGUFModel(Path(path))
+        _loaded[path] = model
+        while len(_loaded) > 2:
+            _loaded.popitem(last=False)
+        return model
+
+
+def playground_events(*, model: ExportedModel, title: str, body: str, code_before: str, path: str,
+                      max_iterations: int, max_code_tokens: int, temperature: float, seed: int | None) -> Iterator[dict]:
+    from models_registry.runtime import GGUFTokenSource
+    from training.hrm.generate import generate_with_refinement
+
+    gguf = model.registered_file("model.gguf")
+    if gguf is None:
+        raise ValidationError("This export has no GGUF file.")
+    source = GGUFTokenSource(_gguf_model(str(gguf)), temperature=temperature, seed=seed)
+    yield {"type": "start", "model": str(model), "architecture": model.architecture}
+    yield from generate_with_refinement(source, title=title, body=body, code_before=code_before,
+                                        repo=f"playground/{model.run.name}", path=path or "main.go",
+                                        max_iterations=max_iterations, max_code_tokens=max_code_tokens)

@@ -1,0 +1,174 @@
+"""Plan, write code, check it with the Go parser, refine: the inference loop, streamed as events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import torch
+
+from corpus import golang, tags
+from corpus.plans import Plan
+from corpus.records import FileRecord, PRRecord
+from corpus.serialize import serialize
+
+EOS = "</s>"
+# After an attempt's code: done (`</CODE>`) or, mid-code, give up on it (`<REFINE>`). `<CONTINUE>`
+# marks unfinished code that goes on (training.augment), so it stays in the context, not in the code.
+CODE_STOPS = (tags.AFTER_END, tags.CODE_END, tags.REFINE, EOS)
+CODE_SKIPS = (tags.CONTINUE,)
+PLAN_STOPS = (tags.PLAN_END, EOS)
+
+Event = dict[str, Any]
+
+
+class TextTokenizer(Protocol):
+    """What the loop needs of a tokenizer (training.tokenizer.Tokenizer is one)."""
+
+    special_ids: dict[str, int]
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+
+class TokenSource(Protocol):
+    """A model that proposes the next token; PyTorch here, llama.cpp (GGUF) elsewhere."""
+
+    special_ids: dict[str, int]  # tag text -> token id, e.g. "</PLAN>" -> 17
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+    def detokenize(self, ids: list[int]) -> str: ...
+
+    def next_token(self, ids: list[int]) -> int: ...
+
+
+class TorchTokenSource:
+    """Next tokens from one of our PyTorch models: temperature/top-k sampling, greedy at temperature 0.
+
+    No KV cache: each token reruns the (cropped) context, which is plenty for the playground's sizes."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: TextTokenizer, *, temperature: float = 0.8,
+                 top_k: int | None = 50, seed: int | None = None):
+        self.model = model.eval()  # dropout off: sampling must not depend on training-mode noise
+        self.tokenizer = tokenizer
+        self.special_ids = tokenizer.special_ids
+        self.temperature, self.top_k = temperature, top_k
+        self.device = next(model.parameters()).device
+        self.generator = torch.Generator(device=self.device)
+        if seed is not None:
+            self.generator.manual_seed(seed)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text)
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids)
+
+    @torch.no_grad()
+    def next_token(self, ids: list[int]) -> int:
+        context = ids[-self.model.config.block_size:]
+        idx = torch.tensor([context], dtype=torch.long, device=self.device)
+        logits = self.model(idx)[0][0, -1].float()
+        if self.temperature <= 0:
+            return int(torch.argmax(logits))
+        logits = logits / self.temperature
+        if self.top_k:
+            kth = torch.topk(logits, min(self.top_k, logits.size(-1))).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=self.generator))
+
+
+def task_prompt(*, repo: str, title: str, body: str, path: str, code_before: str) -> tuple[str, str]:
+    """The serialized record's text before the plan steps (ending `<PLAN>\\n`) and its CONTEXT block,
+    cut from `corpus.serialize.serialize` itself so the prompt is byte for byte the training format."""
+    pr = PRRecord(repo=repo, number=0, title=title, body=body,
+                  files=[FileRecord(path=path, status="modified", before=code_before)])
+    record = serialize(pr, Plan(intent=None))
+    plan_index = next(i for i, span in enumerate(record.spans) if span.section == "plan")
+    plan, context = record.spans[plan_index], record.spans[plan_index + 1]
+    return record.text[:plan.start] + f"{tags.PLAN}\n", record.text[context.start:context.end]
+
+
+def attempt_feedback(syntax_ok: bool) -> str:
+    """What follows a rejected attempt's `</AFTER>\\n`: `</CODE>`, the parser's verdict, `<REFINE>` and a
+    fresh attempt, the text training.augment writes into refinement records."""
+    verdict = "true" if syntax_ok else "false"
+    return (f"{tags.CODE_END}\n{tags.VALIDATE}\n{tags.SYNTAX_OK} {verdict}\n{tags.VALIDATE_END}\n"
+            f"{tags.REFINE}\n{tags.CODE}\n{tags.AFTER}\n")
+
+
+def _with_newline(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _generate_stage(source: TokenSource, transcript: str, stage: str, stops: tuple[str, ...],
+                    max_tokens: int, skips: tuple[str, ...] = ()) -> Iterator[Event]:
+    """Sample after `transcript` until a stop tag (or `max_tokens`), streaming text deltas as token events.
+
+    Tokens of `skips` stay in the model's context but not in the text. Returns (via StopIteration)
+    the generated text and the stop tag met (None at the token limit)."""
+    stop_ids = {source.special_ids[tag]: tag for tag in stops if tag in source.special_ids}
+    skip_ids = {source.special_ids[tag] for tag in skips if tag in source.special_ids}
+    # Re-tokenizing the whole transcript gives the model the tokens training would have produced.
+    ids, generated, kept, shown = source.tokenize(transcript), [], [], ""
+    for _ in range(max_tokens):
+        token = source.next_token(ids + generated)
+        if token in stop_ids:
+            return source.detokenize(kept), stop_ids[token]
+        generated.append(token)
+        if token in skip_ids:
+            continue
+        kept.append(token)
+        text = source.detokenize(kept)
+        # Decoding the whole stage each time keeps SentencePiece's spaces right; a trailing U+FFFD is
+        # half a UTF-8 character from byte pieces, so wait for the rest of it.
+        if text.startswith(shown) and len(text) > len(shown) and not text.endswith("\ufffd"):
+            yield {"type": "token", "stage": stage, "text": text[len(shown):]}
+            shown = text
+    return source.detokenize(kept), None
+
+
+def generate_with_refinement(
+    source: TokenSource, *, title: str, body: str, code_before: str = "", repo: str = "", path: str = "main.go",
+    max_iterations: int = 5, max_plan_tokens: int = 128, max_code_tokens: int = 512,
+    validate: Callable[[str], list[str]] = golang.syntax_errors,
+) -> Iterator[Event]:
+    """Plan, then up to `max_iterations` code attempts, each checked by `validate` (errors; [] = valid).
+
+    The prompt is the serialized record up to `<PLAN>\\n`; after the plan come `</PLAN>`, the CONTEXT
+    block and `<CODE>\\n<AFTER>\\n`. An attempt ends at `</AFTER>` (the next token is the model's
+    decision), `</CODE>` or `<REFINE>`. It stops early when an attempt parses and the model says
+    done (`</CODE>`); otherwise the parser's verdict and `<REFINE>` are appended
+    (`attempt_feedback`) and the model tries again. Yields token events, one "iteration" event per
+    attempt and a final "done" event with the code to keep: the last attempt that parsed, else the
+    last attempt."""
+    header, context = task_prompt(repo=repo, title=title, body=body, path=path, code_before=code_before)
+    plan, _ = yield from _generate_stage(source, header, "plan", PLAN_STOPS, max_plan_tokens)
+    transcript = header + _with_newline(plan) + f"{tags.PLAN_END}\n" + context + f"{tags.CODE}\n{tags.AFTER}\n"
+
+    final_code, final_ok, stopped, n = "", False, "max_iterations", 0
+    for n in range(1, max_iterations + 1):
+        code, stop = yield from _generate_stage(source, transcript, "code", CODE_STOPS, max_code_tokens,
+                                                CODE_SKIPS)
+        transcript += _with_newline(code) + f"{tags.AFTER_END}\n"
+        decision = stop if stop in (tags.CODE_END, tags.REFINE) else None
+        if stop == tags.AFTER_END:
+            # The controller speaks right after the attempt: `</CODE>` is done.
+            token = source.next_token(source.tokenize(transcript))
+            decision = next((tag for tag in (tags.CODE_END, tags.REFINE) if source.special_ids.get(tag) == token),
+                            None)
+        errors = validate(code)
+        syntax_ok = not errors
+        yield {"type": "iteration", "n": n, "code": code, "syntax_ok": syntax_ok, "errors": errors,
+               "decision": decision}
+        if syntax_ok or not final_ok:
+            final_code, final_ok = code, syntax_ok
+        if syntax_ok and decision == tags.CODE_END:
+            stopped = "done"
+            break
+        transcript += attempt_feedback(syntax_ok)
+    yield {"type": "done", "plan": plan, "code": final_code, "syntax_ok": final_ok, "iterations": n,
+           "stopped": stopped}
