@@ -5,17 +5,19 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from hrgc_site import pipeline
 from hrgc_site import system as system_info
 from hrgc_site.roles import operator_required
 
 
+@require_safe
 def home(request):
     return render(request, "home.html", pipeline.overview())
 
 
+@require_safe
 def system(request):
     context = {
         "database": system_info.database_info(),
@@ -37,6 +39,7 @@ def check_workers(request):
     return redirect(reverse("system") + f"?check={task_id}")
 
 
+@require_safe
 def check_workers_result(request, task_id: str):
     from django_q.models import Task
 

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.generic import DetailView, ListView
 
 from hrgc_site.roles import operator_required
@@ -42,12 +42,14 @@ class ModelDetail(DetailView):
         return context
 
 
+@require_safe
 def model_status(request, pk: int):
     export = get_object_or_404(ExportedModel, pk=pk)
     return JsonResponse({"status": export.status, "progress": export.progress, "message": export.message,
                          "verified": export.verified, "dead": export.looks_dead})
 
 
+@require_safe
 def download(request, pk: int, name: str):
     export = get_object_or_404(ExportedModel, pk=pk)
     path = export.registered_file(name)
@@ -88,6 +90,7 @@ def delete_model(request, pk: int):
     return redirect("models_registry:models")
 
 
+@require_safe
 def playground(request):
     form = PlaygroundForm(initial={"model": request.GET.get("model")})
     return render(request, "models_registry/playground.html",
