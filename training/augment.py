@@ -62,14 +62,19 @@ def _insert_stray(code: str, rng: random.Random) -> str | None:
     return code[:at] + rng.choice((" :=", " )", " func", " else")) + code[at:]
 
 
-def _mutations(code: str, rng: random.Random) -> list[str | None]:
-    return [
-        _delete_one(code, rng, "}"),
-        _delete_one(code, rng, ")"),
-        _delete_one(code, rng, "{"),
-        _delete_one(code, rng, '"'),
-        _insert_stray(code, rng),
-    ]
+def _delete_brace(code: str, rng: random.Random) -> str | None:
+    return _delete_one(code, rng, "{}")
+
+
+def _delete_parenthesis(code: str, rng: random.Random) -> str | None:
+    return _delete_one(code, rng, "()")
+
+
+def _delete_quote(code: str, rng: random.Random) -> str | None:
+    return _delete_one(code, rng, '"')
+
+
+MUTATIONS = (_delete_brace, _delete_parenthesis, _delete_quote, _insert_stray)
 
 
 def inject_syntax_error(code: str, *, rng: random.Random, syntax_ok: Callable[[str], bool]) -> str | None:
@@ -78,7 +83,7 @@ def inject_syntax_error(code: str, *, rng: random.Random, syntax_ok: Callable[[s
     Mutations are tried at random until the parser rejects one: dropping a brace, parenthesis or
     quote, or appending a stray token to a line; as a last resort, an unmatched closing brace."""
     for _ in range(MUTATION_TRIES):
-        broken = rng.choice(_mutations(code, rng))
+        broken = rng.choice(MUTATIONS)(code, rng)
         if broken is not None and not syntax_ok(broken):
             return broken
     broken = code + ("" if code.endswith("\n") else "\n") + "}\n"

@@ -29,6 +29,7 @@ import numpy as np
 
 from corpus.records import SECTION_LABELS, SerializedRecord
 from corpus.tags import PLAN_END
+from training.augment import controller_examples
 from training.tokenizer import Tokenizer
 
 META_FILE = "meta.json"
@@ -96,13 +97,13 @@ def token_dtype(vocab_size: int) -> str:
 
 def encode_record(tokenizer: Tokenizer, record: SerializedRecord) -> EncodedRecord:
     """Token ids of one record, each labelled with the section of its first character."""
-    ids, offsets = tokenizer.encode_with_offsets(record.text)
+    ids = tokenizer.encode(record.text)
+    starts, _ = tokenizer.token_offsets(ids)
     char_labels = np.full(len(record.text) + 1, OTHER, dtype=np.uint8)
     for span in record.spans:
         if span.section not in SECTION_LABELS:
             raise ValueError(f"unknown section {span.section!r}; expected one of {sorted(SECTION_LABELS)}")
         char_labels[span.start:span.end] = SECTION_LABELS[span.section]
-    starts = np.fromiter((start for start, _ in offsets), dtype=np.int64, count=len(offsets))
     token_ids = np.empty(len(ids) + 2, dtype=np.int64)
     token_ids[0], token_ids[1:-1], token_ids[-1] = tokenizer.bos_id, ids, tokenizer.eos_id
     labels = np.full(len(ids) + 2, OTHER, dtype=np.uint8)
@@ -128,8 +129,6 @@ def _start_worker(tokenizer: Tokenizer, augment_fraction: float) -> None:
 
 def _encode_chunk(chunk: list[tuple[int, SerializedRecord]]) -> list[list[EncodedRecord]]:
     """Each record followed by its controller examples (chosen by an rng seeded with its index)."""
-    from training.augment import controller_examples
-
     tokenizer, fraction = _worker["tokenizer"], _worker["augment_fraction"]
     encoded = []
     for index, record in chunk:
@@ -333,7 +332,7 @@ def build_dataset(
             done += len(repos)
             if report:
                 tokens = sum(writer.tokens for writer in writers.values())
-                report(f"{done:,} records, {tokens:,} tokens", done / total_records if total_records else None)
+                report(f"{done:,} records, {tokens:,} tokens", min(1.0, done / total_records) if total_records else None)
 
         for chunk in _chunks(records):
             if should_stop and should_stop():

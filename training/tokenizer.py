@@ -7,10 +7,11 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import sentencepiece as spm
 
 from corpus.tags import (
@@ -34,6 +35,7 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(BASE_TOKENS))
 _WS_MARK = "\u2581"
 _WS_MARK_BYTE_PIECES = tuple(f"<0x{b:02X}>" for b in _WS_MARK.encode())
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOO_LARGE = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
 _TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
 
@@ -179,6 +181,18 @@ def _train(sentences: list[str], prefix: Path, vocab_size: int, max_sentence_cha
         raise
 
 
+_VOCAB_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _write_vocab(tokenizer: Tokenizer, path: Path) -> None:
+    """`piece<TAB>score`, one line per id; SentencePiece's own file breaks lines inside "\\n\\t" pieces."""
+    lines = (
+        f"{tokenizer.piece(i).translate(_VOCAB_ESCAPES)}\t{tokenizer.sp.get_score(i):g}\n"
+        for i in range(tokenizer.vocab_size)
+    )
+    path.write_text("".join(lines), encoding="utf-8")
+
+
 def train_tokenizer(
     texts: Iterable[str],
     out_prefix: Path,
@@ -216,6 +230,7 @@ def train_tokenizer(
     model_path, vocab_path = Path(f"{out_prefix}.model"), Path(f"{out_prefix}.vocab")
     try:
         _train(sentences, temporary, vocab_size, max_sentence_chars)
+        _write_vocab(Tokenizer(Path(f"{temporary}.model")), Path(f"{temporary}.vocab"))
         os.replace(f"{temporary}.vocab", vocab_path)
         os.replace(f"{temporary}.model", model_path)
     finally:
@@ -260,6 +275,16 @@ class Tokenizer:
         self.eos_id: int = self.sp.eos_id()
         self.special_ids: dict[str, int] = {tag: self.sp.piece_to_id(tag) for tag in (*BASE_TOKENS, *FORMAT_TAGS)}
         self._ws_mark_ids = [self.sp.piece_to_id(piece) for piece in _WS_MARK_BYTE_PIECES]
+        # Per id: characters the piece stands for (control pieces none), and which are byte pieces.
+        self._piece_chars = np.zeros(self.vocab_size, dtype=np.int64)
+        self._is_byte = np.zeros(self.vocab_size, dtype=bool)
+        self._is_continuation_byte = np.zeros(self.vocab_size, dtype=bool)
+        for token_id in range(self.vocab_size):
+            if self.sp.is_byte(token_id):
+                self._is_byte[token_id] = True
+                self._is_continuation_byte[token_id] = 0x80 <= int(self.sp.id_to_piece(token_id)[3:5], 16) < 0xC0
+            elif not self.sp.is_control(token_id):
+                self._piece_chars[token_id] = 1 if self.sp.is_unknown(token_id) else len(self.sp.id_to_piece(token_id))
 
     def __getstate__(self):
         # Processes receive the serialized model, not a handle to a C++ object.
@@ -268,29 +293,47 @@ class Tokenizer:
     def __setstate__(self, state: bytes):
         self.__init__(state)
 
+    def _encode_segment(self, text: str) -> list[int]:
+        try:
+            return self.sp.encode(text)
+        except RuntimeError:
+            # Lone surrogates (undecodable bytes kept by surrogateescape) have no UTF-8 form;
+            # one U+FFFD each keeps every other character and all offsets where they were.
+            if not _LONE_SURROGATE.search(text):
+                raise
+            return self.sp.encode(_LONE_SURROGATE.sub("\ufffd", text))
+
     def encode(self, text: str) -> list[int]:
         if _WS_MARK not in text:
-            return self.sp.encode(text)
-        return self.encode_with_offsets(text)[0]
-
-    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-        """Ids and each token's [start, end) character offsets into text.
-
-        The bytes of a character split into byte pieces share its start; all but the last are empty."""
+            return self._encode_segment(text)
         ids: list[int] = []
-        offsets: list[tuple[int, int]] = []
-        position = 0
         for index, segment in enumerate(text.split(_WS_MARK)):
             if index:
                 ids.extend(self._ws_mark_ids)
-                offsets.extend([(position, position)] * (len(self._ws_mark_ids) - 1) + [(position, position + 1)])
-                position += 1
             if segment:
-                encoded = self.sp.encode(segment, return_type="offset_mapping")
-                ids.extend(encoded["ids"])
-                offsets.extend((position + start, position + end) for start, end in encoded["offsets"])
-                position += len(segment)
-        return ids, offsets
+                ids.extend(self._encode_segment(segment))
+        return ids
+
+    def token_offsets(self, ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[start, end) character offsets of each token of an encoded text, as two arrays.
+
+        Identity normalization makes every piece cover exactly its own characters; the byte
+        pieces of one character all start at it and only the last one covers it."""
+        ids = np.asarray(ids, dtype=np.int64)
+        lengths = self._piece_chars[ids]
+        is_byte = self._is_byte[ids]
+        if is_byte.any():
+            ends_character = np.ones(len(ids), dtype=bool)
+            ends_character[:-1] = ~self._is_continuation_byte[ids[1:]]
+            lengths = np.where(is_byte, ends_character, lengths)
+        ends = np.cumsum(lengths)
+        return ends - lengths, ends
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids and each token's [start, end) character offsets into text."""
+        ids = self.encode(text)
+        starts, ends = self.token_offsets(ids)
+        return ids, list(zip(starts.tolist(), ends.tolist(), strict=True))
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.sp.decode([int(i) for i in ids])

@@ -1,0 +1,360 @@
+"""Dataset builds: repo split, per-token section labels, plan/gen parts, file format, atomic output."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpus.records import SECTION_LABELS, SerializedRecord, Span
+from corpus.tags import CODE_END, CONTINUE, PLAN_END, REFINE
+from training.dataset import (
+    BuildStopped,
+    build_dataset,
+    decode_sample,
+    encode_record,
+    load_meta,
+    token_dtype,
+    val_score,
+)
+from training.tokenizer import Tokenizer, train_tokenizer
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "go"
+SECTION_NAMES = {value: name for name, value in SECTION_LABELS.items()}
+
+
+def go_sources() -> list[str]:
+    return [path.read_bytes().decode("utf-8") for path in sorted(FIXTURES.glob("*.go"))]
+
+
+def make_record(repo: str, index: int) -> SerializedRecord:
+    """Serializer-like layout whose span boundaries all touch a tag (so tokens never straddle them)."""
+    sources = go_sources()
+    before, after = sources[index % len(sources)], sources[(index + 3) % len(sources)]
+    steps = "".join(f"<STEP> <INTENT:FIX> Guard case {i} in {repo}\n" for i in range(1 + index % 4))
+    pieces = [
+        ("other", f"<REPO> {repo}\n<PR_TITLE> Change number {index}\n<PR_BODY> Fixes a crash — ünïcode 修复.\n\n"),
+        ("plan", f"<PLAN>\n{steps}</PLAN>"),
+        ("other", f'\n\n<CONTEXT>\n<FILE path="a.go">\n<BEFORE>\n{before}</BEFORE>\n</FILE>\n</CONTEXT>\n\n'),
+        ("code", f"<CODE>\n<AFTER>\n{after}</AFTER>\n</CODE>"),
+        ("other", "\n\n"),
+        ("validate", "<VALIDATE>\n<SYNTAX_OK> true\n<TEST_PASS> unknown\n</VALIDATE>"),
+        ("other", "\n"),
+    ]
+    spans, start = [], 0
+    for section, text in pieces:
+        spans.append(Span(section, start, start + len(text)))
+        start += len(text)
+    return SerializedRecord("".join(text for _, text in pieces), spans)
+
+
+REPOS = [f"owner{i}/project{i}" for i in range(8)]
+
+
+def make_records(repos=REPOS, per_repo: int = 3) -> list[tuple[str, SerializedRecord]]:
+    return [(repo, make_record(repo, i * len(repos) + r)) for i in range(per_repo) for r, repo in enumerate(repos)]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    texts = [record.text for _, record in make_records(per_repo=4)]
+    return train_tokenizer(texts, tmp_path_factory.mktemp("tok") / "go", vocab_size=700).model_path
+
+
+def read_split(out_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    meta = load_meta(out_dir)
+    ids = np.fromfile(out_dir / f"{split}.bin", dtype=meta["dtype"]).astype(np.int64)
+    labels = np.fromfile(out_dir / f"{split}.labels.bin", dtype=np.uint8)
+    return ids, labels, meta
+
+
+def split_records(ids: np.ndarray, labels: np.ndarray, bos: int, eos: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    starts = np.flatnonzero(ids == bos)
+    ends = np.flatnonzero(ids == eos) + 1
+    assert len(starts) == len(ends) and (starts[1:] == ends[:-1]).all()
+    return [(ids[s:e], labels[s:e]) for s, e in zip(starts, ends, strict=True)]
+
+
+def runs(ids, labels) -> list[tuple[int, list[int]]]:
+    grouped: list[tuple[int, list[int]]] = []
+    for token_id, label in zip(ids.tolist(), labels.tolist(), strict=True):
+        if grouped and grouped[-1][0] == label:
+            grouped[-1][1].append(token_id)
+        else:
+            grouped.append((label, [token_id]))
+    return grouped
+
+
+def file_bytes(out_dir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(out_dir.iterdir())}
+
+
+def test_repositories_never_straddle_the_split_and_the_split_is_stable(model, tmp_path):
+    records = make_records()
+    stats = build_dataset(records, model, tmp_path / "a", processes=1, val_fraction=0.3, augment=False)
+    again = build_dataset(records, model, tmp_path / "b", processes=1, val_fraction=0.3, augment=False)
+    train, val = set(stats.splits["train"].repos), set(stats.splits["val"].repos)
+    assert train and val and not train & val and train | val == set(REPOS)
+    assert val == {repo for repo in REPOS if val_score(repo) < 0.3}
+    assert file_bytes(tmp_path / "a") == file_bytes(tmp_path / "b")
+    assert again == stats
+    meta = load_meta(tmp_path / "a")
+    assert meta["splits"]["val"]["repos"] == sorted(val)
+    assert meta["splits"]["train"]["records"] + meta["splits"]["val"]["records"] == len(records)
+
+
+def test_each_side_gets_a_repository_when_there_are_two(model, tmp_path):
+    pair = ["solo/one", "solo/two"]
+    stats = build_dataset(make_records(pair, 2), model, tmp_path / "pair", processes=1, val_fraction=0.0,
+                          augment=False)
+    assert stats.splits["val"].repos == [min(pair, key=val_score)]
+    assert stats.splits["train"].repos == [max(pair, key=val_score)]
+    assert stats.splits["train"].records == stats.splits["val"].records == 2
+    ids, labels, meta = read_split(tmp_path / "pair", "val")
+    assert len(split_records(ids, labels, meta["bos_id"], meta["eos_id"])) == 2
+    single = build_dataset(make_records(["solo/one"], 2), model, tmp_path / "one", processes=1, val_fraction=0.99,
+                           augment=False)
+    assert single.splits["train"].repos == ["solo/one"] and single.splits["val"].records == 0
+
+
+def test_files_follow_the_contract(model, tmp_path):
+    records = make_records()
+    stats = build_dataset(records, model, tmp_path / "ds", processes=1, seq_len=64, plan_len=32, gen_len=128,
+                          val_fraction=0.3, augment=False)
+    out = tmp_path / "ds"
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta == stats.to_meta()
+    assert set(meta) == {"vocab_size", "dtype", "seq_len", "plan_len", "gen_len", "bos_id", "eos_id", "pad_id",
+                         "section_labels", "splits", "records_cut", "section_share", "augmented_records"}
+    assert meta["dtype"] == "uint16" and meta["vocab_size"] == 700
+    assert (meta["pad_id"], meta["bos_id"], meta["eos_id"]) == (0, 2, 3)
+    assert meta["section_labels"] == SECTION_LABELS
+    for split in ("train", "val"):
+        counts = meta["splits"][split]
+        tokens, count = counts["tokens"], counts["records"]
+        assert (out / f"{split}.bin").stat().st_size == 2 * tokens
+        assert (out / f"{split}.labels.bin").stat().st_size == tokens
+        assert (out / f"{split}.plan.bin").stat().st_size == 2 * count * 32
+        assert (out / f"{split}.plan.labels.bin").stat().st_size == count * 32
+        assert (out / f"{split}.gen.bin").stat().st_size == 2 * count * 128
+        assert (out / f"{split}.gen.labels.bin").stat().st_size == count * 128
+        assert counts["sequences"] == (tokens - 1) // 64
+        ids = np.memmap(out / f"{split}.bin", dtype=meta["dtype"], mode="r")
+        assert len(split_records(np.asarray(ids, np.int64), np.zeros(len(ids)), 2, 3)) == count
+    assert sum(meta["section_share"].values()) == pytest.approx(1.0)
+    assert meta["section_share"]["code"] > meta["section_share"]["plan"] > 0
+    assert meta["section_share"]["refine"] == 0
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+
+
+def test_token_dtype_widens_past_sixteen_bits():
+    assert token_dtype(50_000) == "uint16"
+    assert token_dtype(65_536) == "uint16"
+    assert token_dtype(65_537) == "uint32"
+
+
+def test_label_runs_decode_to_the_span_texts(model, tmp_path):
+    records = make_records()
+    stats = build_dataset(records, model, tmp_path / "ds", processes=1, val_fraction=0.3, augment=False)
+    tokenizer = Tokenizer(model)
+    for split in ("train", "val"):
+        ids, labels, meta = read_split(tmp_path / "ds", split)
+        written = split_records(ids, labels, meta["bos_id"], meta["eos_id"])
+        originals = [record for repo, record in records if repo in stats.splits[split].repos]
+        assert len(written) == len(originals)
+        for (record_ids, record_labels), record in zip(written, originals, strict=True):
+            assert tokenizer.decode(record_ids) == record.text
+            body = runs(record_ids[1:-1], record_labels[1:-1])
+            expected = [(SECTION_LABELS[span.section], record.text[span.start:span.end]) for span in record.spans]
+            assert [(label, tokenizer.decode(run)) for label, run in body] == expected
+            assert record_labels[0] == record_labels[-1] == SECTION_LABELS["other"]
+
+
+def test_a_token_across_a_boundary_takes_the_section_of_its_first_character(model):
+    tokenizer = Tokenizer(model)
+    text = go_sources()[0] + "tail 修复 ℵ"
+    rng = random.Random(0)
+    cuts = sorted(rng.sample(range(1, len(text)), 40))
+    sections = list(SECTION_LABELS)
+    spans = [Span(rng.choice(sections), start, end) for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    char_sections = [next(span.section for span in spans if span.start <= i < span.end) for i in range(len(text))]
+    encoded = encode_record(tokenizer, SerializedRecord(text, spans))
+    _, offsets = tokenizer.encode_with_offsets(text)
+    assert len(encoded.labels) == len(offsets) + 2
+    straddling = 0
+    for label, (start, end) in zip(encoded.labels[1:-1].tolist(), offsets, strict=True):
+        assert label == SECTION_LABELS[char_sections[start]]
+        straddling += len(set(char_sections[start:end])) > 1
+    assert straddling > 0  # the random cuts really did split tokens
+
+
+def test_unknown_sections_are_refused(model):
+    with pytest.raises(ValueError, match="unknown section"):
+        encode_record(Tokenizer(model), SerializedRecord("abc", [Span("prose", 0, 3)]))
+
+
+def test_plan_and_gen_parts_are_cut_padded_and_counted(model, tmp_path):
+    records = make_records()
+    plan_len, gen_len = 64, 300
+    stats = build_dataset(records, model, tmp_path / "ds", processes=1, plan_len=plan_len, gen_len=gen_len,
+                          val_fraction=0.3, augment=False)
+    tokenizer = Tokenizer(model)
+    plan_end_id = tokenizer.special_ids[PLAN_END]
+    expected_cuts = {"plan": 0, "gen": 0}
+    for split in ("train", "val"):
+        originals = [record for repo, record in records if repo in stats.splits[split].repos]
+        out = tmp_path / "ds"
+        plan = np.fromfile(out / f"{split}.plan.bin", dtype=np.uint16).reshape(-1, plan_len)
+        plan_labels = np.fromfile(out / f"{split}.plan.labels.bin", dtype=np.uint8).reshape(-1, plan_len)
+        gen = np.fromfile(out / f"{split}.gen.bin", dtype=np.uint16).reshape(-1, gen_len)
+        gen_labels = np.fromfile(out / f"{split}.gen.labels.bin", dtype=np.uint8).reshape(-1, gen_len)
+        assert len(plan) == len(gen) == len(originals)
+        for row, record in enumerate(originals):
+            encoded = encode_record(tokenizer, record)
+            plan_end = encoded.ids.tolist().index(plan_end_id) + 1
+            plan_part, gen_part = encoded.ids[:plan_end], encoded.ids[plan_end:]
+            expected_cuts["plan"] += len(plan_part) > plan_len
+            expected_cuts["gen"] += len(gen_part) > gen_len
+            n = min(plan_len, len(plan_part))
+            assert plan[row, :n].tolist() == plan_part[:plan_len].tolist()
+            assert (plan[row, n:] == tokenizer.pad_id).all()
+            assert plan_labels[row, :n].tolist() == encoded.labels[:n].tolist()
+            n = min(gen_len, len(gen_part))
+            assert gen[row, :n].tolist() == gen_part[:gen_len].tolist()
+            assert (gen[row, n:] == tokenizer.pad_id).all()
+            assert gen_labels[row, :n].tolist() == encoded.labels[plan_end:plan_end + n].tolist()
+            if len(plan_part) <= plan_len:
+                assert tokenizer.decode(plan_part) == record.text[:record.text.index(PLAN_END) + len(PLAN_END)]
+    assert stats.records_cut == expected_cuts
+    assert 0 < expected_cuts["plan"] < len(records) and expected_cuts["gen"] == len(records)
+
+
+def test_augmented_records_carry_one_controller_decision_each(model, tmp_path):
+    records = make_records(REPOS[:4], 2)
+    stats = build_dataset(records, model, tmp_path / "ds", processes=1, val_fraction=0.3, augment=True)
+    tokenizer = Tokenizer(model)
+    decisions = {tokenizer.special_ids[tag] for tag in (CONTINUE, REFINE, CODE_END)}
+    refine = SECTION_LABELS["refine"]
+    augmented = 0
+    for split in ("train", "val"):
+        ids, labels, meta = read_split(tmp_path / "ds", split)
+        for record_ids, record_labels in split_records(ids, labels, meta["bos_id"], meta["eos_id"]):
+            decision = record_ids[record_labels == refine]
+            if len(decision):
+                augmented += 1
+                assert len(decision) == 1 and int(decision[0]) in decisions
+    # Every fixture-based record parses, so each brings continue, refine and done examples.
+    assert stats.augmented_records == augmented == 3 * len(records)
+    assert stats.splits["train"].records + stats.splits["val"].records == 4 * len(records)
+    assert stats.section_share["refine"] > 0
+
+
+def test_worker_processes_write_the_same_bytes(model, tmp_path):
+    records = make_records()
+    build_dataset(records, model, tmp_path / "one", processes=1, val_fraction=0.3, augment=True)
+    build_dataset(records, model, tmp_path / "two", processes=2, val_fraction=0.3, augment=True)
+    assert file_bytes(tmp_path / "one") == file_bytes(tmp_path / "two")
+
+
+def test_a_stopped_build_leaves_nothing(model, tmp_path):
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(BuildStopped):
+        build_dataset(make_records(per_repo=12), model, tmp_path / "ds", processes=1, augment=False,
+                      should_stop=should_stop)
+    assert len(calls) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rebuild_replaces_the_old_dataset_whole(model, tmp_path):
+    out = tmp_path / "ds"
+    build_dataset(make_records(), model, out, processes=1, val_fraction=0.3, augment=False)
+    (out / "stale.bin").write_bytes(b"old")
+    stats = build_dataset(make_records(REPOS[:2], 1), model, out, processes=1, augment=False)
+    assert not (out / "stale.bin").exists()
+    assert load_meta(out)["splits"]["train"]["records"] + load_meta(out)["splits"]["val"]["records"] == 2
+    assert stats.splits["train"].repos and stats.splits["val"].repos
+    assert [path.name for path in tmp_path.iterdir()] == ["ds"]
+
+
+def test_empty_input_and_bad_settings_are_refused(model, tmp_path):
+    with pytest.raises(ValueError, match="no records"):
+        build_dataset([], model, tmp_path / "ds", processes=1)
+    with pytest.raises(ValueError):
+        build_dataset(make_records(), model, tmp_path / "ds", val_fraction=1.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_is_reported(model, tmp_path):
+    heard = []
+    records = make_records(per_repo=10)
+    build_dataset(records, model, tmp_path / "ds", processes=1, augment=False, total_records=len(records),
+                  report=lambda message, fraction: heard.append((message, fraction)))
+    assert heard and heard[-1][1] == 1.0
+    assert f"{len(records)} records" in heard[-1][0]
+
+
+def test_decode_sample_shows_a_record_token_by_token(model, tmp_path):
+    records = make_records()
+    stats = build_dataset(records, model, tmp_path / "ds", processes=1, val_fraction=0.3, augment=False)
+    originals = [record for repo, record in records if repo in stats.splits["train"].repos]
+    for index in (0, 2):
+        sample = decode_sample(tmp_path / "ds", "train", index)
+        record = originals[index]
+        assert sample[0] == ("<s>", "other") and sample[-1] == ("</s>", "other")
+        assert "".join(text for text, _ in sample[1:-1]) == record.text
+        by_section: dict[str, str] = {}
+        for text, section in sample[1:-1]:
+            by_section[section] = by_section.get(section, "") + text
+        for section in ("plan", "code", "validate"):
+            assert by_section[section] == "".join(
+                record.text[span.start:span.end] for span in record.spans if span.section == section
+            )
+    assert len(decode_sample(tmp_path / "ds", "train", 1, length=10)) <= 10
+    with pytest.raises(IndexError):
+        decode_sample(tmp_path / "ds", "train", stats.splits["train"].records)
+
+
+def test_decode_sample_joins_the_byte_pieces_of_a_character(model, tmp_path):
+    repo, record = make_records(REPOS[:1], 1)[0]
+    tail = "// 𝔘ℵ ꙮ\n"  # characters the tokenizer never saw: byte pieces
+    last = record.spans[-1]
+    rare = SerializedRecord(record.text + tail, [*record.spans[:-1], Span(last.section, last.start, last.end + len(tail))])
+    build_dataset([(repo, rare)], model, tmp_path / "ds", processes=1, augment=False)
+    sample = decode_sample(tmp_path / "ds", "train", 0)
+    texts = [text for text, _ in sample]
+    assert "".join(texts[1:-1]) == rare.text
+    assert "𝔘" in texts and "ℵ" in texts and "ꙮ" in texts
+
+
+def test_serializer_records_build_with_labels_from_their_spans(model, tmp_path):
+    from corpus.records import FileRecord, PRRecord
+    from corpus.serialize import serialize
+
+    sources = {path.name: path.read_bytes().decode("utf-8") for path in FIXTURES.glob("*.go")}
+    pairs = [("fix_server", "acme/server"), ("add_cache", "acme/cache"), ("refactor_store", "acme/store")]
+    records = [
+        (repo, serialize(PRRecord(repo=repo, number=n, title=f"Change {name}", body="Why: it crashed.", files=[
+            FileRecord(path=f"{name}.go", before=sources[f"{name}_before.go"], after=sources[f"{name}_after.go"]),
+        ])))
+        for n, (name, repo) in enumerate(pairs)
+    ]
+    stats = build_dataset(records, model, tmp_path / "ds", processes=1, val_fraction=0.3, augment=True)
+    assert stats.augmented_records == 3 * len(records)
+    tokenizer = Tokenizer(model)
+    for _, record in records:
+        encoded = encode_record(tokenizer, record)
+        starts, _ = tokenizer.token_offsets(encoded.ids[1:-1])
+        section_at = np.zeros(len(record.text), dtype=np.uint8)
+        for span in record.spans:
+            section_at[span.start:span.end] = SECTION_LABELS[span.section]
+        assert (encoded.labels[1:-1] == section_at[starts]).all()
+        assert {SECTION_NAMES[label] for label in encoded.labels.tolist()} == {"other", "plan", "code", "validate"}
+        assert tokenizer.decode(encoded.ids) == record.text
