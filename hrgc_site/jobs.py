@@ -114,7 +114,8 @@ def run_job(model: type[Model], pk: int, body: Callable[[Model], tuple[str, str]
     """Claim the row, run `body(job)`, and record how it ended; a crash is stored, never lost.
 
     `body` returns (status, message) or None for finished."""
-    close_old_connections()
+    if not connection.in_atomic_block:  # a worker's connection may have gone stale between tasks
+        close_old_connections()
     job = claim(model, pk, allowed=allowed)
     if job is None:
         log.warning("%s %s was not queued; nothing to do", model.__name__, pk)

@@ -25,6 +25,10 @@ class TokenizerVersion(BackgroundJob):
     training_seconds = models.FloatField(null=True, blank=True)
     chars_per_token_code = models.FloatField(null=True, blank=True)
     chars_per_token_prose = models.FloatField(null=True, blank=True)
+    # Set when training failed because the corpus could not support vocab_size: the size that works.
+    suggested_vocab_size = models.PositiveIntegerField(null=True, blank=True)
+    input_chars = models.PositiveBigIntegerField(default=0, help_text="Characters offered for training")
+    trained_chars = models.PositiveBigIntegerField(default=0, help_text="Characters SentencePiece saw after sampling")
 
     class Meta:
         ordering = ["-created_at"]
@@ -45,7 +49,11 @@ class DatasetBuild(BackgroundJob):
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="datasets")
     tokenizer = models.ForeignKey(TokenizerVersion, on_delete=models.PROTECT, related_name="datasets")
     processes = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1), MaxValueValidator(64)])
-    seq_len = models.PositiveIntegerField(default=1024)
+    seq_len = models.PositiveIntegerField(default=1024, validators=[MinValueValidator(16), MaxValueValidator(65_536)])
+    plan_len = models.PositiveIntegerField(default=512, validators=[MinValueValidator(8), MaxValueValidator(65_536)])
+    gen_len = models.PositiveIntegerField(default=1024, validators=[MinValueValidator(8), MaxValueValidator(65_536)])
+    augment = models.BooleanField(default=True, help_text="Add the controller (validate/refine) examples")
+    records = models.PositiveIntegerField(default=0)
     path = models.CharField(max_length=500, blank=True)
     stats = models.JSONField(default=dict, blank=True)
     train_tokens = models.PositiveBigIntegerField(default=0)
@@ -88,6 +96,10 @@ class TrainingRun(BackgroundJob):
     device = models.CharField(max_length=200, blank=True)
     memory_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     last_samples = models.JSONField(default=dict, blank=True)
+    elapsed_seconds = models.FloatField(default=0.0, help_text="Training time so far, across resumes")
+    tokens_per_step = models.PositiveBigIntegerField(default=0)
+    parse_share = models.FloatField(null=True, blank=True, help_text="Share of the last samples whose code parses")
+    resumes = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -97,6 +109,13 @@ class TrainingRun(BackgroundJob):
 
     def get_absolute_url(self) -> str:
         return reverse("training:run", args=[self.pk])
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the recent training speed; None until there is one."""
+        if not self.tokens_per_sec or not self.tokens_per_step or self.step >= self.max_steps:
+            return None
+        return (self.max_steps - self.step) * self.tokens_per_step / self.tokens_per_sec
 
     @property
     def directory(self) -> Path:

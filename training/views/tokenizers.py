@@ -1,10 +1,20 @@
-"""Tokenizer version pages."""
+"""Tokenizer version pages: list and train, live status, the try-it box, downloads, retry, delete."""
 
 from __future__ import annotations
 
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
+from django.views.decorators.http import require_http_methods, require_POST
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.roles import is_operator, operator_required
+from training import services_data
+from training.forms_data import RetryTokenizerForm, TokenizerForm
 from training.models import TokenizerVersion
 
 
@@ -13,13 +23,134 @@ class TokenizerList(ListView):
     template_name = "training/tokenizer_list.html"
     paginate_by = 50
 
+    def get_queryset(self):
+        return TokenizerVersion.objects.select_related("snapshot")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if is_operator(self.request.user):
+            context.setdefault("form", TokenizerForm())
+        return context
+
+    def post(self, request, *args, **kwargs):
+        """Train a new version: validated here, trained on a worker."""
+        if not is_operator(request.user):
+            raise PermissionDenied("Operators only: ask an administrator to add you to the operators group.")
+        form = TokenizerForm(request.POST)
+        if form.is_valid():
+            tokenizer = services_data.create_tokenizer(
+                snapshot=form.cleaned_data["snapshot"], name=form.cleaned_data["name"],
+                vocab_size=form.cleaned_data["vocab_size"], user=request.user,
+            )
+            messages.success(request, f"Tokenizer {tokenizer.name} is queued; a worker will train it.")
+            return redirect(tokenizer)
+        self.object_list = self.get_queryset()
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
 
 class TokenizerDetail(DetailView):
     model = TokenizerVersion
     template_name = "training/tokenizer_detail.html"
 
+    def get_queryset(self):
+        return TokenizerVersion.objects.select_related("snapshot", "created_by")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        tokenizer = self.object
+        context["datasets"] = tokenizer.datasets.all()[:20]
+        context["can_retry"] = services_data.can_retry(tokenizer)
+        context["retry_size"] = tokenizer.suggested_vocab_size or tokenizer.vocab_size
+        return context
+
+
+def job_state(job) -> dict:
+    """The fields a page polls to show a job live."""
+    return {"id": job.pk, "status": job.status, "message": job.message, "progress": job.progress,
+            "active": job.is_active, "looks_dead": job.looks_dead,
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None}
+
+
+def tokenizer_status(request, pk: int):
+    tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
+    state = job_state(tokenizer)
+    state["suggested_vocab_size"] = tokenizer.suggested_vocab_size
+    state["vocab_size"] = tokenizer.vocab_size
+    return JsonResponse(state)
+
+
+@require_http_methods(["GET", "POST"])
+def tokenizer_encode(request, pk: int):
+    """Encode text (GET ?text=, or POST as JSON {"text": …} or a form field) into ids and pieces.
+
+    Read-only, so viewers may use it too."""
+    tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
+    if request.method == "GET":
+        text = request.GET.get("text", "")
+    elif request.content_type == "application/json":
+        try:
+            text = json.loads(request.body or b"{}").get("text", "")
+        except (ValueError, AttributeError):
+            return JsonResponse({"error": "send a JSON object with a \"text\" string"}, status=400)
+    else:
+        text = request.POST.get("text", "")
+    if not isinstance(text, str):
+        return JsonResponse({"error": "text must be a string"}, status=400)
+    try:
+        return JsonResponse(services_data.encode_text(tokenizer, text))
+    except FileNotFoundError as error:
+        return JsonResponse({"error": str(error)}, status=409)
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+
+
+def tokenizer_download(request, pk: int, kind: str):
+    """The version's .model or .vocab file, nothing else; readable by viewers."""
+    tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
+    try:
+        file_path, filename = services_data.tokenizer_file(tokenizer, kind)
+    except FileNotFoundError as error:
+        raise Http404(str(error)) from error
+    return FileResponse(open(file_path, "rb"), as_attachment=True, filename=filename,
+                        content_type="application/octet-stream" if kind == "model" else "text/plain; charset=utf-8")
+
+
+@require_POST
+@operator_required
+def tokenizer_retry(request, pk: int):
+    tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
+    form = RetryTokenizerForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("vocabulary size: " + "; ".join(form.errors.get("vocab_size", [])))
+    try:
+        services_data.retry_tokenizer(tokenizer=tokenizer, vocab_size=form.cleaned_data["vocab_size"])
+    except services_data.InUse as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Tokenizer {tokenizer.name} is queued again with "
+                                  f"{form.cleaned_data['vocab_size']:,} pieces.")
+    return redirect(tokenizer)
+
+
+@require_POST
+@operator_required
+def tokenizer_delete(request, pk: int):
+    tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
+    try:
+        services_data.delete_tokenizer(tokenizer)
+    except services_data.InUse as error:
+        messages.error(request, str(error))
+        return redirect(tokenizer)
+    messages.success(request, f"Deleted tokenizer {tokenizer.name} and its files.")
+    return redirect("training:tokenizers")
+
 
 urlpatterns = [
     path("tokenizers/", TokenizerList.as_view(), name="tokenizers"),
     path("tokenizers/<int:pk>/", TokenizerDetail.as_view(), name="tokenizer"),
+    path("tokenizers/<int:pk>/status/", tokenizer_status, name="tokenizer_status"),
+    path("tokenizers/<int:pk>/encode/", tokenizer_encode, name="tokenizer_encode"),
+    path("tokenizers/<int:pk>/download/<str:kind>/", tokenizer_download, name="tokenizer_download"),
+    path("tokenizers/<int:pk>/retry/", tokenizer_retry, name="tokenizer_retry"),
+    path("tokenizers/<int:pk>/delete/", tokenizer_delete, name="tokenizer_delete"),
 ]
