@@ -123,6 +123,9 @@ class FetchJob(BackgroundJob):
     rate_limit_reset = models.DateTimeField(null=True, blank=True)
     waiting_until = models.DateTimeField(null=True, blank=True)
     errors = models.JSONField(default=dict, blank=True, help_text="repository -> error message")
+    api_url = models.CharField(max_length=300, blank=True, help_text="Blank: the GitHub settings' API URL")
+    build_sample = models.BooleanField(default=False, help_text="Build the bundled sample repositories first")
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-created_at"]
@@ -163,6 +166,13 @@ class PullRequest(models.Model):
     source_url = models.CharField(max_length=500, blank=True)
     fetched_at = models.DateTimeField(default=timezone.now)
     fetch_job = models.ForeignKey(FetchJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # GitHub's updated_at of the PR when it was stored: a retried fetch skips PRs it already has.
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    # sha256 of the record as fetched: re-ingesting the same record writes nothing.
+    source_hash = models.CharField(max_length=64, blank=True)
+    duplicate_reason = models.CharField(max_length=500, blank=True)
+    # Set once a person includes/excludes the PR; automatic rules (quality, duplicates) leave it alone then.
+    curated_at = models.DateTimeField(null=True, blank=True)
     search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
@@ -175,6 +185,9 @@ class PullRequest(models.Model):
         indexes = [
             GinIndex(fields=["search_vector"], name="pr_search_gin"),
             models.Index(fields=["repository", "-merged_at"], name="pr_repo_merged"),
+            models.Index(fields=["-merged_at", "-id"], name="pr_merged_id"),
+            models.Index(fields=["included", "-merged_at", "-id"], name="pr_included_merged_id"),
+            models.Index(fields=["repository", "included"], name="pr_repo_included"),
         ]
 
     def __str__(self) -> str:

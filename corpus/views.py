@@ -1,51 +1,220 @@
-"""Corpus pages: repositories, pull requests, fetch jobs, snapshots."""
+"""Corpus pages: repositories, adding and fetching, pull requests with search and curation, statistics, snapshots."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
-from django.shortcuts import render
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
 
-from corpus.models import FetchJob, PullRequest, Repository, Snapshot
+from corpus import golang, selectors, services
+from corpus.forms import (
+    CurationForm,
+    GitHubSettingsForm,
+    GitImportForm,
+    RepositoryNamesForm,
+    SelectedRepositoriesForm,
+    SnapshotForm,
+)
+from corpus.models import (
+    Category,
+    Comment,
+    CurationEvent,
+    FetchJob,
+    GitHubSettings,
+    Intent,
+    PullRequest,
+    Repository,
+    Snapshot,
+    Source,
+)
 from hrgc_site.listing import SortableListMixin
+from hrgc_site.roles import is_operator as context_is_operator
+from hrgc_site.roles import operator_required
+
+LONG_DIFF_LINES = 150
+
+
+def _first_error(form) -> str:
+    return "; ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+# --- repositories ----------------------------------------------------------------------------
 
 
 class RepositoryList(SortableListMixin, ListView):
     model = Repository
     template_name = "corpus/repository_list.html"
-    sort_fields = {"name": "full_name", "prs": "pr_count", "included": "included_count", "license": "license_spdx",
-                   "stars": "stars", "fetched": "last_fetched_at"}
+    sort_fields = {  # noqa: RUF012 - a read-only table, as SortableListMixin expects
+        "name": "full_name", "prs": "pr_count", "included": "included_count", "license": "license_spdx",
+        "stars": "stars", "fetched": "last_fetched_at",
+    }
     default_sort = "name"
 
     def get_queryset(self):
-        queryset = Repository.objects.annotate(
-            pr_count=Count("pull_requests"), included_count=Count("pull_requests", filter=Q(pull_requests__included=True))
-        )
-        return self.sort_queryset(queryset)
+        return self.sort_queryset(selectors.repository_list())
 
 
 class RepositoryDetail(DetailView):
     model = Repository
     template_name = "corpus/repository_detail.html"
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        repository = self.object
+        context["pulls"] = repository.pull_requests.order_by("-merged_at", "-id")[:50]
+        context["pr_count"] = repository.pull_requests.count()
+        context["included_count"] = repository.pull_requests.filter(included=True).count()
+        context["jobs"] = FetchJob.objects.filter(targets__contains=[repository.full_name])[:5]
+        context["pulls_url"] = reverse("corpus:pullrequests") + "?" + urlencode({"repo": repository.full_name})
+        return context
 
+
+@require_POST
+@operator_required
+def repository_fetch(request, pk: int):
+    repository = get_object_or_404(Repository, pk=pk)
+    if repository.source == Source.GIT:
+        job = services.create_fetch_job(kind=Source.GIT, targets=[repository.provenance], user=request.user,
+                                        git_repo_name=repository.full_name)
+    else:
+        job = services.create_fetch_job(kind=Source.GITHUB, targets=[repository.full_name], user=request.user)
+    messages.success(request, f"Fetch job #{job.pk} queued for {repository.full_name}.")
+    return redirect(job)
+
+
+@require_POST
+@operator_required
+def repository_curate(request, pk: int):
+    repository = get_object_or_404(Repository, pk=pk)
+    form = CurationForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+    else:
+        services.set_repository_included(repository=repository, included=form.cleaned_data["action"] == "include",
+                                         reason=form.cleaned_data["reason"])
+        messages.success(request, f"{repository.full_name} {form.cleaned_data['action']}d.")
+    return redirect(repository)
+
+
+# --- adding repositories and settings ----------------------------------------------------------
+
+
+def _settings_form() -> GitHubSettingsForm:
+    row = GitHubSettings.load()
+    return GitHubSettingsForm(initial={"api_url": row.api_url, "allowed_licenses": row.allowed_licenses,
+                                       "go_only": row.go_only})
+
+
+@require_GET
 def add_repositories(request):
-    return render(request, "corpus/add.html", {})
+    """The add page: names, a GitHub search with candidates, a local clone, the sample, settings.
+
+    Viewers may look (the forms are hidden from them); every POST behind it is for operators."""
+    row = GitHubSettings.load()
+    context = {
+        "names_form": RepositoryNamesForm(), "git_form": GitImportForm(), "settings_form": _settings_form(),
+        "token_set": bool(row.effective_token), "api_url": row.effective_api_url, "query": "",
+    }
+    query = request.GET.get("q", "").strip()
+    if query and context_is_operator(request):  # a search spends API requests: operators only
+        from corpus.github.client import GitHubClient, GitHubError
+        from corpus.github.fetch import search_repositories
+
+        context["query"] = query
+        client = GitHubClient(row.effective_api_url, row.effective_token or None, max_retries=1, timeout=15)
+        try:
+            found = search_repositories(client, query, limit=50)
+            known = set(Repository.objects.filter(full_name__in=[r.full_name for r in found])
+                        .values_list("full_name", flat=True))
+            allowed = set(row.allowed_license_list)
+            from corpus.licenses import license_allowed
+
+            context["candidates"] = [{"record": r, "known": r.full_name in known,
+                                      "allowed": license_allowed(r.license_spdx, allowed)} for r in found]
+        except (GitHubError, ValueError, OSError) as exc:
+            context["search_error"] = f"The search failed: {exc}"
+        finally:
+            client.close()
+    return render(request, "corpus/add.html", context)
 
 
-class PullRequestList(SortableListMixin, ListView):
-    model = PullRequest
-    template_name = "corpus/pullrequest_list.html"
-    sort_fields = {"merged": "merged_at", "number": "number", "size": "serialized_chars", "title": "title"}
-    default_sort = "-merged"
+def _add_and_maybe_fetch(request, names: list[str], fetch_now: bool):
+    services.add_repositories(names=names)
+    if fetch_now:
+        job = services.create_fetch_job(kind=Source.GITHUB, targets=names, user=request.user)
+        messages.success(request, f"Added {len(names)} repositories; fetch job #{job.pk} queued.")
+        return redirect(job)
+    messages.success(request, f"Added {len(names)} repositories.")
+    return redirect("corpus:repositories")
 
-    def get_queryset(self):
-        return self.sort_queryset(PullRequest.objects.select_related("repository"))
+
+@require_POST
+@operator_required
+def add_names(request):
+    form = RepositoryNamesForm(request.POST)
+    if not form.is_valid():
+        row = GitHubSettings.load()
+        return render(request, "corpus/add.html", {
+            "names_form": form, "git_form": GitImportForm(), "settings_form": _settings_form(),
+            "token_set": bool(row.effective_token), "api_url": row.effective_api_url}, status=400)
+    return _add_and_maybe_fetch(request, form.cleaned_data["names"], form.cleaned_data["fetch_now"])
 
 
-class PullRequestDetail(DetailView):
-    model = PullRequest
-    template_name = "corpus/pullrequest_detail.html"
+@require_POST
+@operator_required
+def add_selected(request):
+    form = SelectedRepositoriesForm(request.POST, selected=request.POST.getlist("selected"))
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return redirect(reverse("corpus:add") + "?" + urlencode({"q": request.POST.get("q", "")}))
+    return _add_and_maybe_fetch(request, form.cleaned_data["names"], form.cleaned_data["fetch_now"])
+
+
+@require_POST
+@operator_required
+def import_git(request):
+    form = GitImportForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return redirect("corpus:add")
+    job = services.create_fetch_job(kind=Source.GIT, targets=[form.cleaned_data["path"]], user=request.user,
+                                    git_repo_name=form.cleaned_data["repo"])
+    messages.success(request, f"Import job #{job.pk} queued.")
+    return redirect(job)
+
+
+@require_POST
+@operator_required
+def import_sample(request):
+    job = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, user=request.user)
+    messages.success(request, f"Sample import job #{job.pk} queued: it builds three small Go repositories and "
+                              "imports their merged pull requests.")
+    return redirect(job)
+
+
+@require_POST
+@operator_required
+def save_settings(request):
+    form = GitHubSettingsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return redirect("corpus:add")
+    data = form.cleaned_data
+    services.save_github_settings(api_url=data["api_url"], token=data["token"], clear_token=data["clear_token"],
+                                  allowed_licenses=data["allowed_licenses"], go_only=data["go_only"])
+    messages.success(request, "Settings saved.")
+    return redirect("corpus:add")
+
+
+# --- fetch jobs ------------------------------------------------------------------------------
 
 
 class FetchJobList(ListView):
@@ -59,12 +228,247 @@ class FetchJobDetail(DetailView):
     template_name = "corpus/fetchjob_detail.html"
 
 
+def _job_state(job) -> dict:
+    return {
+        "status": job.status, "message": job.message.splitlines()[0] if job.message else "",
+        "progress": job.progress, "looks_dead": job.looks_dead, "active": job.is_active,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+@require_GET
+def fetchjob_progress(request, pk: int):
+    job = get_object_or_404(FetchJob, pk=pk)
+    state = _job_state(job)
+    state.update({key: getattr(job, key) for key in ("repos_total", "repos_done", "prs_new", "prs_updated",
+                                                     "prs_skipped", "files", "api_requests", "rate_limit_remaining")})
+    state["errors"] = job.errors
+    local = timezone.localtime
+    state["waiting_until"] = local(job.waiting_until).strftime("%H:%M") if job.waiting_until else None
+    state["rate_limit_reset"] = local(job.rate_limit_reset).strftime("%H:%M") if job.rate_limit_reset else None
+    return JsonResponse(state)
+
+
+@require_POST
+@operator_required
+def fetchjob_cancel(request, pk: int):
+    job = get_object_or_404(FetchJob, pk=pk)
+    services.cancel_job(job=job)
+    messages.success(request, f"Asked fetch job #{job.pk} to stop.")
+    return redirect(job)
+
+
+@require_POST
+@operator_required
+def fetchjob_retry(request, pk: int):
+    job = get_object_or_404(FetchJob, pk=pk)
+    new = services.retry_fetch_job(job=job, user=request.user)
+    messages.success(request, f"Fetch job #{new.pk} queued for the same targets; stored PRs are skipped.")
+    return redirect(new)
+
+
+# --- pull requests ---------------------------------------------------------------------------
+
+
+class PullRequestList(SortableListMixin, ListView):
+    """Filter, search (ranked), sort; the filter lives in the URL. Counting is capped (see CappedPaginator)."""
+
+    model = PullRequest
+    template_name = "corpus/pullrequest_list.html"
+    paginator_class = selectors.CappedPaginator
+    sort_fields = {  # noqa: RUF012 - a read-only table, as SortableListMixin expects
+        "merged": "merged_at", "number": "number", "size": "serialized_chars", "title": "title",
+        "repo": "repository__full_name", "rank": "rank",
+    }
+    default_sort = "-merged"
+
+    def get_queryset(self):
+        self.filters = selectors.clean_filters(self.request.GET)
+        queryset = selectors.filtered_pull_requests(self.filters, rank=True)
+        queryset = queryset.select_related("repository").defer("body", "search_vector")
+        if "q" in self.filters and "sort" not in self.request.GET:
+            return queryset.order_by("-rank", "-pk")
+        sort = self.current_sort()
+        if sort.lstrip("-") == "rank" and "q" not in self.filters:
+            return queryset.order_by("-merged_at", "-pk")
+        return self.sort_queryset(queryset)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update({
+            "filters": self.filters, "filter_query": urlencode(self.filters),
+            "repositories": Repository.objects.order_by("full_name").values_list("full_name", flat=True),
+            "licenses": sorted({lic or "none" for lic in Repository.objects.values_list("license_spdx", flat=True)
+                                .distinct()}),
+            "categories": Category.choices, "intents": Intent.choices,
+            "snapshot_form": SnapshotForm(initial={"filter_query": urlencode(self.filters)}),
+        })
+        return context
+
+
+def _file_views(pr: PullRequest) -> list[dict]:
+    views = []
+    for file in pr.files.all():
+        lines = selectors.diff_lines(file.patch)
+        errors = golang.syntax_errors(file.after_text, use_gofmt=False) if (
+            file.is_go and file.after_text and not file.is_binary and not file.is_generated) else []
+        views.append({"file": file, "lines": lines, "long": len(lines) > LONG_DIFF_LINES, "syntax_errors": errors})
+    return views
+
+
+class PullRequestDetail(DetailView):
+    model = PullRequest
+    template_name = "corpus/pullrequest_detail.html"
+
+    def get_queryset(self):
+        return PullRequest.objects.select_related("repository", "duplicate_of__repository").prefetch_related(
+            "files", Prefetch("comments", queryset=Comment.objects.order_by("created_at", "id")))
+
+    def get_context_data(self, **kwargs):
+        from corpus.plans import extract_plan
+
+        context = super().get_context_data(**kwargs)
+        pr = self.object
+        record = selectors.pull_request_record(pr)
+        serialized = selectors.serialized_record(record)
+        context.update({
+            "files": _file_views(pr), "plan": extract_plan(record), "serialized": serialized,
+            "sections": selectors.sections(serialized), "curation_form": CurationForm(),
+            "events": CurationEvent.objects.filter(previous__has_key=str(pr.pk)).select_related("user")[:10],
+            "snapshots": pr.snapshots.order_by("-created_at")[:10],
+        })
+        return context
+
+
+@require_POST
+@operator_required
+def pullrequest_curate(request, pk: int):
+    pr = get_object_or_404(PullRequest, pk=pk)
+    form = CurationForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return redirect(pr)
+    services.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=pr.pk),
+                                  action=form.cleaned_data["action"], reason=form.cleaned_data["reason"],
+                                  user=request.user, scope=str(pr))
+    messages.success(request, f"{pr} {form.cleaned_data['action']}d.")
+    return redirect(pr)
+
+
+@require_POST
+@operator_required
+def pullrequest_bulk_curate(request):
+    """Checked rows (`ids`) or everything matching the filter (`all_matching` with `filter_query`)."""
+    from django.http import QueryDict
+
+    form = CurationForm(request.POST)
+    filter_query = request.POST.get("filter_query", "")
+    back = reverse("corpus:pullrequests") + (f"?{filter_query}" if filter_query else "")
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return HttpResponseRedirect(back)
+    if request.POST.get("all_matching"):
+        filters = selectors.clean_filters(QueryDict(filter_query))
+        queryset = selectors.filtered_pull_requests(filters)
+        scope = "filter: " + (filter_query or "everything")
+    else:
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+        queryset = PullRequest.objects.filter(pk__in=ids)
+        scope = f"{len(ids)} selected"
+    try:
+        event = services.curate_pull_requests(pull_requests=queryset, action=form.cleaned_data["action"],
+                                              reason=form.cleaned_data["reason"], user=request.user, scope=scope)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(back)
+    messages.success(request, f"{event.count} pull requests {event.action}d. Undo it on the curation history page.")
+    return HttpResponseRedirect(back)
+
+
+class CurationHistory(ListView):
+    model = CurationEvent
+    template_name = "corpus/curation_list.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return CurationEvent.objects.select_related("user", "undone_by").defer("previous")
+
+
+@require_POST
+@operator_required
+def curation_undo(request, pk: int):
+    event = get_object_or_404(CurationEvent, pk=pk)
+    try:
+        restored = services.undo_curation(event=event, user=request.user)
+        messages.success(request, f"Undone: {restored} pull requests are back to their previous state.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect("corpus:curation")
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+@require_GET
+def corpus_stats(request):
+    scope = request.GET.get("scope", "included")
+    stats = selectors.corpus_stats(included_only=scope != "all")
+    return render(request, "corpus/stats.html", {"stats": stats, "scope": scope})
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+
 class SnapshotList(ListView):
     model = Snapshot
     template_name = "corpus/snapshot_list.html"
     paginate_by = 50
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["form"] = SnapshotForm()
+        return context
+
 
 class SnapshotDetail(DetailView):
     model = Snapshot
     template_name = "corpus/snapshot_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["pulls"] = self.object.pull_requests.select_related("repository").order_by(
+            "repository__full_name", "number").defer("body", "search_vector")[:200]
+        context["filter_query"] = urlencode(self.object.filter)
+        return context
+
+
+@require_GET
+def snapshot_progress(request, pk: int):
+    snapshot = get_object_or_404(Snapshot, pk=pk)
+    state = _job_state(snapshot)
+    state.update({"pr_count": snapshot.pr_count, "sha256": snapshot.sha256})
+    return JsonResponse(state)
+
+
+@require_POST
+@operator_required
+def snapshot_create(request):
+    from django.http import QueryDict
+
+    form = SnapshotForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return redirect("corpus:snapshots")
+    filters = {}
+    if form.cleaned_data["use_filter"]:
+        filters = selectors.clean_filters(QueryDict(form.cleaned_data["filter_query"]))
+        filters.pop("included", None)  # a snapshot is always the included set
+    try:
+        snapshot = services.create_snapshot(name=form.cleaned_data["name"], description=form.cleaned_data["description"],
+                                            filters=filters, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+        return redirect("corpus:snapshots")
+    messages.success(request, f"Snapshot {snapshot.name} is being written.")
+    return redirect(snapshot)
+

@@ -1,0 +1,24 @@
+"""Shared by the fetch/import commands: run a job in the foreground, printing its progress, or queue it."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from corpus.models import FetchJob
+from hrgc_site.jobs import enqueue, run_job
+
+
+def run_or_enqueue(command, job: FetchJob, *, queue: bool, **options) -> None:
+    if queue:
+        enqueue(job, "corpus.tasks.run_fetch_job")
+        command.stdout.write(f"queued fetch job #{job.pk}; a worker (manage.py qcluster) runs it")
+        return
+    from corpus import services
+
+    status = run_job(FetchJob, job.pk, lambda row: services.run_fetch(row, echo=command.stdout.write, **options))
+    job.refresh_from_db()
+    for key, message in job.errors.items():
+        command.stderr.write(f"  {key}: {message}")
+    command.stdout.write(f"fetch job #{job.pk} {status}: {job.message.splitlines()[0] if job.message else ''}")
+    if status == "failed":
+        raise CommandError(job.message.splitlines()[0])

@@ -1,0 +1,33 @@
+"""Fetch merged Go pull requests of GitHub repositories (in the foreground unless --enqueue)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from corpus import services
+from corpus.management.commands._jobs import run_or_enqueue
+from corpus.models import GitHubSettings, Source
+
+
+class Command(BaseCommand):
+    help = "Fetch merged pull requests of owner/name repositories from the GitHub API (same code as the worker)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("repos", nargs="+", help="owner/name (or a github.com URL)")
+        parser.add_argument("--enqueue", action="store_true", help="queue the job for a worker instead")
+        parser.add_argument("--api-url", default="", help="API base URL (default: the settings form or GITHUB_API_URL)")
+        parser.add_argument("--token", default="", help="token for this run only (never stored)")
+
+    def handle(self, *args, repos, enqueue, api_url, token, **options):
+        if enqueue and token:
+            raise CommandError("--token works only in the foreground; queued jobs use the settings form or GITHUB_TOKEN")
+        names = []
+        for name in repos:
+            try:
+                names.append(services.validate_repository_name(name))
+            except Exception as exc:  # noqa: BLE001 - ValueError or ValidationError, said clearly
+                raise CommandError(str(getattr(exc, "message", exc))) from None
+        services.add_repositories(names=names)
+        job = services.create_fetch_job(kind=Source.GITHUB, targets=names, api_url=api_url.rstrip("/"),
+                                        enqueue=False)
+        self.stdout.write(f"fetch job #{job.pk}: {len(names)} repositories from "
+                          f"{api_url or GitHubSettings.load().effective_api_url}")
+        run_or_enqueue(self, job, queue=enqueue, **({"token": token} if token else {}))

@@ -1,0 +1,18 @@
+"""Build the bundled sample git repositories under the data dir and import them (the UI's one-click button)."""
+
+from django.core.management.base import BaseCommand
+
+from corpus import services
+from corpus.management.commands._jobs import run_or_enqueue
+from corpus.models import Source
+
+
+class Command(BaseCommand):
+    help = "Build the sample Go repositories (DATA_DIR/sample-repos) and import their pull requests."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--enqueue", action="store_true", help="queue the job for a worker instead")
+
+    def handle(self, *args, enqueue, **options):
+        job = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
+        run_or_enqueue(self, job, queue=enqueue)

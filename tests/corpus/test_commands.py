@@ -1,0 +1,66 @@
+"""The corpus commands end to end: import_sample, import_git, fetch_github (against the local server), snapshot."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from corpus.github.server import GitHubShapedServer
+from corpus.models import FetchJob, PullRequest, Repository, Snapshot
+from corpus.sample.story import sample_story
+from corpus.services import snapshot_file_sha256
+
+# The commands run the job the way the worker does (run_job), which manages its own connections.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _call(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def test_import_sample_then_snapshot(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    output = _call("import_sample")
+    assert "finished" in output and "hrgc-samples/kvstore" in output
+    assert Repository.objects.count() == 3
+    go_pulls = [p for _, pulls in sample_story() for p in pulls if any(f.path.endswith(".go") for f in p.files)]
+    assert PullRequest.objects.count() == len(go_pulls)
+
+    assert "0 new PRs" in _call("import_git", str(tmp_path / "sample-repos" / "kvstore"))
+    assert FetchJob.objects.count() == 2
+
+    output = _call("snapshot", "create", "s1", "--description", "from the sample")
+    snap = Snapshot.objects.get(name="s1")
+    assert snap.status == "finished" and snap.sha256 in output
+    assert snapshot_file_sha256(snap.file_path) == snap.sha256
+    assert "s1\tfinished" in _call("snapshot", "list")
+    with pytest.raises(CommandError):
+        _call("snapshot", "create", "s1")
+
+
+def test_import_git_with_a_name_and_a_bad_path(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    from corpus.sample.build_git import build_sample_repos
+
+    clone = build_sample_repos(tmp_path / "clones")[2]
+    _call("import_git", str(clone), "--repo", "me/csv")
+    assert Repository.objects.get().full_name == "me/csv"
+    with pytest.raises(CommandError, match="not a directory"):
+        _call("import_git", str(tmp_path / "missing"))
+
+
+def test_fetch_github_against_the_local_server():
+    with GitHubShapedServer(sample_story(), token="good") as server:
+        output = _call("fetch_github", "hrgc-samples/kvstore", "hrgc-samples/gone", "--api-url", server.base_url,
+                       "--token", "good")
+        assert "finished" in output and "hrgc-samples/gone: not found (404)" in output
+        assert PullRequest.objects.filter(repository__full_name="hrgc-samples/kvstore").exists()
+        assert Repository.objects.get(full_name="hrgc-samples/gone").state == Repository.State.MISSING
+        with pytest.raises(CommandError, match="token rejected"):
+            _call("fetch_github", "hrgc-samples/csvtool", "--api-url", server.base_url, "--token", "bad")
+    with pytest.raises(CommandError, match="owner/name"):
+        _call("fetch_github", "no-slash")

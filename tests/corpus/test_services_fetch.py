@@ -1,0 +1,115 @@
+"""The GitHub fetch job against the GitHub-shaped server over real HTTP: 404, licence, 401, incremental, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import pytest
+
+from corpus import services
+from corpus.github.server import GitHubShapedServer
+from corpus.models import FetchJob, GitHubSettings, PullRequest, Repository
+from corpus.records import RepoRecord
+from corpus.sample.story import sample_story
+from hrgc_site.jobs import claim
+from hrgc_site.models import JobStatus
+
+pytestmark = pytest.mark.django_db
+TOKEN = "test-token-1"
+SAMPLES = ["hrgc-samples/kvstore", "hrgc-samples/httprouter-lite", "hrgc-samples/csvtool"]
+
+
+def _story():
+    story = sample_story()
+    _, pulls = story[0]
+    unlicensed = RepoRecord("acme/unlicensed", license_spdx="NOASSERTION", provenance="x")
+    story.append((unlicensed, [dataclasses.replace(p, repo="acme/unlicensed") for p in pulls[:2]]))
+    return story
+
+
+@pytest.fixture
+def server():
+    with GitHubShapedServer(_story(), token=TOKEN, per_page_max=5) as running:
+        settings = GitHubSettings.load()
+        settings.api_url, settings.token = running.base_url, TOKEN
+        settings.save()
+        yield running
+
+
+def _run(targets, **options) -> tuple[FetchJob, str, str]:
+    job = services.create_fetch_job(kind="github", targets=targets, enqueue=False)
+    job = claim(FetchJob, job.pk)
+    status, message = services.run_fetch(job, **options)
+    job.refresh_from_db()
+    return job, status, message
+
+
+def _story_counts() -> int:
+    return sum(len(pulls) for repo, pulls in sample_story())
+
+
+def test_fetch_stores_every_go_pr_and_reports_bad_repositories(server):
+    job, status, message = _run([*SAMPLES, "hrgc-samples/nope", "acme/unlicensed", "not a name"])
+    assert status == JobStatus.FINISHED, message
+    assert Repository.objects.get(full_name="hrgc-samples/nope").state == Repository.State.MISSING
+    unlicensed = Repository.objects.get(full_name="acme/unlicensed")
+    assert unlicensed.state == Repository.State.LICENSE and "licence NOASSERTION" in unlicensed.state_message
+    assert not PullRequest.objects.filter(repository=unlicensed).exists()
+    assert set(job.errors) == {"hrgc-samples/nope", "acme/unlicensed", "not a name"}
+    assert "404" in job.errors["hrgc-samples/nope"] and "owner/name" in job.errors["not a name"]
+    stored = PullRequest.objects.count()
+    assert stored == job.prs_new and job.prs_new + job.prs_skipped == _story_counts()
+    assert job.api_requests > stored and job.rate_limit_remaining is not None and job.repos_done == 6
+    pr = PullRequest.objects.filter(repository__full_name=SAMPLES[0]).order_by("number").first()
+    assert pr.files.filter(is_go=True, after_text__isnull=False).exists() and pr.source_url
+
+    # Incremental: the second fetch asks only what changed (a 304 on each list) and stores nothing new.
+    before = len(server.request_log)
+    again, status, _ = _run(SAMPLES)
+    assert status == JobStatus.FINISHED and again.prs_new == 0 and PullRequest.objects.count() == stored
+    assert len(server.request_log) - before <= 2 * len(SAMPLES)
+
+
+def test_a_rejected_token_fails_the_job_with_a_clear_message(server):
+    settings = GitHubSettings.load()
+    settings.token = "wrong"
+    settings.save()
+    _, status, message = _run(SAMPLES)
+    assert status == JobStatus.FAILED and message.startswith("token rejected")
+    assert PullRequest.objects.count() == 0
+
+
+def test_an_interrupted_fetch_retried_ends_complete_without_duplicates(server):
+    # Revoke the token part-way (as a killed worker would, the job stops mid-repository), then retry.
+    def revoke_after_some_requests():
+        while len(server.request_log) < 40:
+            time.sleep(0.005)
+        server.faults.revoke_token = True
+
+    watcher = threading.Thread(target=revoke_after_some_requests, daemon=True)
+    watcher.start()
+    first, status, _ = _run(SAMPLES)
+    watcher.join(timeout=10)
+    assert status == JobStatus.FAILED
+    partial = PullRequest.objects.count()
+    assert 0 < partial < _story_counts()
+
+    server.faults.revoke_token = False
+    retry = services.retry_fetch_job(job=first)
+    retry = claim(FetchJob, retry.pk)
+    status, message = services.run_fetch(retry)
+    retry.refresh_from_db()
+    assert status == JobStatus.FINISHED, message
+    total = PullRequest.objects.count()
+    assert total == retry.prs_new + partial and retry.prs_skipped >= partial
+    numbers = list(PullRequest.objects.values_list("repository__full_name", "number"))
+    assert len(numbers) == len(set(numbers)) and retry.retry_of_id == first.pk
+
+
+def test_server_errors_and_secondary_limits_are_waited_out(server):
+    server.faults.update({"server_errors": 3, "secondary_limit": 2, "retry_after": 1})
+    job, status, message = _run(SAMPLES[:1])
+    assert status == JobStatus.FINISHED, message
+    assert job.prs_new + job.prs_skipped == len(sample_story()[0][1]) and not job.errors

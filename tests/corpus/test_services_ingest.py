@@ -1,0 +1,124 @@
+"""store_pull_request and the git import job: idempotent upserts, derived fields, duplicates."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from corpus import services
+from corpus.models import Comment, FetchJob, FileChange, PullRequest, Repository, Source
+from corpus.records import CommentRecord, FileRecord, PRRecord
+from hrgc_site.jobs import claim
+from hrgc_site.models import JobStatus
+
+pytestmark = pytest.mark.django_db
+
+BEFORE = "package store\n\nfunc Get(k string) string {\n\treturn k\n}\n"
+AFTER = "package store\n\n// Get returns the value.\nfunc Get(k string) string {\n\tif k == \"\" {\n\t\treturn \"none\"\n\t}\n\treturn k\n}\n"
+
+
+def _record(number: int = 7, **changes) -> PRRecord:
+    record = PRRecord(
+        repo="acme/store", number=number, title="Fix empty key in Get", body="Get crashed on an empty key.",
+        author="ana", created_at=datetime(2024, 5, 1, tzinfo=UTC), merged_at=datetime(2024, 5, 2, tzinfo=UTC),
+        labels=["bug"],
+        files=[FileRecord("store/get.go", additions=4, deletions=0, patch="@@ -1,3 +1,6 @@\n+// Get\n",
+                          before=BEFORE, after=AFTER),
+               FileRecord("vendor/x/y.go", additions=1, patch="@@ -0,0 +1 @@\n+package y\n", status="added",
+                          after="package y\n"),
+               FileRecord("logo.png", is_binary=True)],
+        comments=[CommentRecord("issue", "bo", "Thanks, this fixes the panic.", external_id="1"),
+                  CommentRecord("review_comment", "cy", "nit: comment", path="store/get.go", line=3,
+                                diff_hunk="@@ -1 +1 @@", external_id="2")],
+    )
+    return dataclasses.replace(record, **changes)
+
+
+@pytest.fixture
+def repository():
+    return Repository.objects.create(full_name="acme/store", license_spdx="MIT")
+
+
+def test_store_is_an_idempotent_upsert(repository):
+    assert services.store_pull_request(repository=repository, record=_record()) == "new"
+    assert services.store_pull_request(repository=repository, record=_record()) == "unchanged"
+    pr = PullRequest.objects.get()
+    assert (pr.file_count, FileChange.objects.count(), Comment.objects.count()) == (3, 3, 2)
+    assert pr.intent == "FIX" and pr.category in ("NAT", "MIX", "CODE") and pr.syntax_ok is True
+    assert pr.serialized_chars > len(AFTER) and len(pr.content_hash) == 64 and pr.included
+
+    edited = _record(title="Fix empty key in Get (v2)", comments=[CommentRecord("issue", "bo", "edited", external_id="1")])
+    assert services.store_pull_request(repository=repository, record=edited) == "updated"
+    assert PullRequest.objects.count() == 1
+    assert list(Comment.objects.values_list("body", flat=True)) == ["edited"]
+    vendored = FileChange.objects.get(path="vendor/x/y.go")
+    assert vendored.is_vendored and vendored.is_go and not vendored.is_test
+    binary = FileChange.objects.get(path="logo.png")
+    assert binary.is_binary and binary.after_text is None
+
+
+def test_search_vector_finds_title_body_comments_and_paths(repository):
+    from corpus.selectors import filtered_pull_requests
+
+    services.store_pull_request(repository=repository, record=_record())
+    for query in ("empty key", "crashed", "panic", "get.go", "store"):
+        assert filtered_pull_requests({"q": query}).count() == 1, query
+    assert filtered_pull_requests({"q": "kubernetes"}).count() == 0
+
+
+def test_nul_bytes_and_undecodable_text_are_stored_cleanly(repository):
+    record = _record(body="bad\x00byte \udcff here")
+    services.store_pull_request(repository=repository, record=record)
+    assert PullRequest.objects.get().body == "bad\ufffdbyte \ufffd here"
+
+
+def test_quality_exclusion_is_automatic_until_a_person_decides(repository):
+    only_docs = _record(number=8, files=[FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n+x\n")])
+    services.store_pull_request(repository=repository, record=only_docs)
+    pr = PullRequest.objects.get(number=8)
+    assert not pr.included and pr.excluded_reason == "quality: no Go changes"
+    services.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=pr.pk), action="include")
+    services.store_pull_request(repository=repository, record=dataclasses.replace(only_docs, body="edited"))
+    assert PullRequest.objects.get(number=8).included
+
+
+def test_dedupe_flags_exact_and_near_duplicates_and_never_deletes(repository):
+    services.store_pull_request(repository=repository, record=_record(number=1))
+    services.store_pull_request(repository=repository, record=_record(number=2, title="Backport: fix empty key"))
+    near_after = AFTER.replace("none", "nothing")
+    near = _record(number=3, title="Cherry-pick fix", files=[FileRecord("store/get.go", before=BEFORE, after=near_after,
+                                                                         patch="@@ -1 +1 @@\n+x\n")])
+    services.store_pull_request(repository=repository, record=near)
+    result = services.dedupe_corpus()
+    assert result["exact"] == 1 and result["near"] == 1
+    first, second, third = PullRequest.objects.order_by("number")
+    assert first.included and first.duplicate_of is None
+    assert second.duplicate_of == first and second.excluded_reason == "exact duplicate of acme/store#1"
+    assert not third.included and third.excluded_reason == "near duplicate of acme/store#1"
+    assert PullRequest.objects.count() == 3
+
+
+def _run(job: FetchJob):
+    job = claim(FetchJob, job.pk)
+    return services.run_fetch(job)
+
+
+def test_git_import_of_the_sample_is_complete_and_rerunnable(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    job = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
+    status, message = _run(job)
+    assert status == JobStatus.FINISHED, message
+    job.refresh_from_db()
+    assert Repository.objects.count() == 3 and job.repos_done == 3
+    stored = PullRequest.objects.count()
+    assert stored >= 30 and job.prs_new == stored and not job.errors
+    assert set(Repository.objects.values_list("license_spdx", flat=True)) == {"MIT", "Apache-2.0", "BSD-3-Clause"}
+    assert Repository.objects.filter(state=Repository.State.OK, source=Source.GIT).count() == 3
+
+    again = services.retry_fetch_job(job=FetchJob.objects.get(pk=job.pk))
+    FetchJob.objects.filter(pk=again.pk).update(status=JobStatus.QUEUED)
+    status, _ = _run(again)
+    again.refresh_from_db()
+    assert status == JobStatus.FINISHED and again.prs_new == 0 and PullRequest.objects.count() == stored

@@ -1,0 +1,164 @@
+"""Corpus pages: filters, search, sorting, detail, curation, settings, and that viewers cannot write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from corpus import services
+from corpus.models import CurationEvent, FetchJob, GitHubSettings, PullRequest, Repository, Snapshot
+from corpus.records import CommentRecord, FileRecord, PRRecord
+
+pytestmark = pytest.mark.django_db
+
+GO_BEFORE = "package web\n\nfunc handle() int {\n\treturn 1\n}\n"
+
+
+def _pr(repo: str, number: int, title: str, body: str = "", after: str | None = None, day: int = 1) -> PRRecord:
+    after = after or GO_BEFORE.replace("return 1", f"return {number + 1}")
+    return PRRecord(repo, number, title, body=body, author="ana", merged_at=datetime(2024, 3, day, tzinfo=UTC),
+                    files=[FileRecord("web/handler.go", additions=1, deletions=1, before=GO_BEFORE, after=after,
+                                      patch="@@ -3,3 +3,3 @@\n func handle() int {\n-\treturn 1\n+\treturn 2\n }")],
+                    comments=[CommentRecord("review_comment", "bo", "Why two?", path="web/handler.go", line=4,
+                                            diff_hunk="@@ -3,3 +3,3 @@\n-\treturn 1\n+\treturn 2",
+                                            external_id=str(number))])
+
+
+@pytest.fixture
+def corpus():
+    web = Repository.objects.create(full_name="acme/web", license_spdx="MIT")
+    cli = Repository.objects.create(full_name="acme/cli", license_spdx="Apache-2.0")
+    services.store_pull_request(repository=web, record=_pr("acme/web", 1, "Fix the handler crash", "It panicked.",
+                                                           day=1))
+    services.store_pull_request(repository=web, record=_pr("acme/web", 2, "Add rate limiting middleware", day=5))
+    services.store_pull_request(repository=cli, record=_pr("acme/cli", 3, "Broken code", day=9,
+                                                           after="package web\nfunc handle( {\n"))
+    return PullRequest.objects.order_by("number")
+
+
+def _titles(response) -> list[str]:
+    return [pr.title for pr in response.context["object_list"]]
+
+
+def test_filters_search_and_sorting(viewer_client, corpus):
+    url = reverse("corpus:pullrequests")
+    assert _titles(viewer_client.get(url)) == ["Broken code", "Add rate limiting middleware", "Fix the handler crash"]
+    assert _titles(viewer_client.get(url, {"sort": "number"}))[0] == "Fix the handler crash"
+    assert _titles(viewer_client.get(url, {"q": "crash"})) == ["Fix the handler crash"]
+    assert _titles(viewer_client.get(url, {"q": "panicked"})) == ["Fix the handler crash"]
+    assert len(_titles(viewer_client.get(url, {"q": "handler.go"}))) == 3
+    assert _titles(viewer_client.get(url, {"repo": "acme/cli"})) == ["Broken code"]
+    assert _titles(viewer_client.get(url, {"license": "MIT", "syntax": "ok"})) == [
+        "Add rate limiting middleware", "Fix the handler crash"]
+    assert _titles(viewer_client.get(url, {"syntax": "error"})) == ["Broken code"]
+    assert _titles(viewer_client.get(url, {"merged_from": "2024-03-02", "merged_to": "2024-03-06"})) == [
+        "Add rate limiting middleware"]
+    fix = corpus.get(number=1)
+    assert fix.intent == "FIX"
+    assert "Fix the handler crash" in _titles(viewer_client.get(url, {"intent": "FIX"}))
+    none = viewer_client.get(url, {"intent": "none"})
+    assert all(not pr.intent for pr in none.context["object_list"])
+    big = viewer_client.get(url, {"min_chars": 10**7, "category": "CODE"})
+    assert _titles(big) == [] and b"No pull request matches" in big.content
+    assert viewer_client.get(url, {"min_chars": "abc", "merged_from": "nope"}).status_code == 200
+
+
+def test_pull_request_page_shows_diff_plan_comments_and_training_text(viewer_client, corpus):
+    pr = corpus.get(number=1)
+    page = viewer_client.get(pr.get_absolute_url()).content.decode()
+    assert '<div class="add">+\treturn 2</div>' in page and '<div class="hunk">@@ -3,3 +3,3 @@' in page
+    assert "Why two?" in page and "web/handler.go:4" in page
+    assert "&lt;INTENT:FIX&gt;" in page and 'class="sec-plan"' in page and 'class="sec-code"' in page
+    assert "&lt;SYNTAX_OK&gt; true" in page
+    broken = viewer_client.get(corpus.get(number=3).get_absolute_url()).content.decode()
+    assert "web/handler.go:" in broken and 'id="syntax-errors"><li class="bad small">' in broken
+
+
+def test_bulk_exclude_with_reason_then_undo(operator_client, corpus):
+    url = reverse("corpus:pullrequests_curate")
+    missing = operator_client.post(url, {"action": "exclude", "reason": "", "ids": [corpus[0].pk]})
+    assert missing.status_code == 302 and PullRequest.objects.filter(included=False).count() == 0
+    operator_client.post(url, {"action": "exclude", "reason": "toy change", "all_matching": "1",
+                               "filter_query": "repo=acme%2Fweb"})
+    assert set(PullRequest.objects.filter(included=False).values_list("number", flat=True)) == {1, 2}
+    event = CurationEvent.objects.get()
+    assert event.scope == "filter: repo=acme%2Fweb" and event.user.username == "otto"
+    history = operator_client.get(reverse("corpus:curation")).content.decode()
+    assert "toy change" in history and "Undo" in history
+    operator_client.post(reverse("corpus:curation_undo", args=[event.pk]))
+    assert PullRequest.objects.filter(included=False).count() == 0
+    operator_client.post(reverse("corpus:pullrequest_curate", args=[corpus[2].pk]),
+                         {"action": "exclude", "reason": "broken"})
+    assert PullRequest.objects.get(number=3).excluded_reason == "broken"
+
+
+def test_viewers_get_403_on_every_post(viewer_client, corpus):
+    pr, repo = corpus[0], corpus[0].repository
+    job = FetchJob.objects.create(targets=["acme/web"])
+    event = services.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="include")
+    posts = [
+        reverse("corpus:add_names"), reverse("corpus:add_selected"), reverse("corpus:import_git"),
+        reverse("corpus:import_sample"), reverse("corpus:settings"), reverse("corpus:pullrequests_curate"),
+        reverse("corpus:pullrequest_curate", args=[pr.pk]), reverse("corpus:curation_undo", args=[event.pk]),
+        reverse("corpus:repository_fetch", args=[repo.pk]), reverse("corpus:repository_curate", args=[repo.pk]),
+        reverse("corpus:fetchjob_cancel", args=[job.pk]), reverse("corpus:fetchjob_retry", args=[job.pk]),
+        reverse("corpus:snapshot_create"),
+    ]
+    for url in posts:
+        assert viewer_client.post(url, {"action": "exclude", "reason": "x", "names": "a/b"}).status_code == 403, url
+    assert "Operators only" in viewer_client.get(reverse("corpus:add")).content.decode()
+    assert FetchJob.objects.count() == 1 and Snapshot.objects.count() == 0
+
+
+def test_posts_need_a_csrf_token(operator_user, corpus):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator_user)
+    response = client.post(reverse("corpus:import_sample"))
+    assert response.status_code == 403 and FetchJob.objects.count() == 0
+
+
+def test_add_names_validates_each_line_and_queues_a_fetch(operator_client):
+    bad = operator_client.post(reverse("corpus:add_names"), {"names": "acme/web\nnot a repo!\n", "fetch_now": "on"})
+    assert bad.status_code == 400 and "line 2:" in bad.content.decode() and Repository.objects.count() == 0
+    ok = operator_client.post(reverse("corpus:add_names"),
+                              {"names": "acme/web\nhttps://github.com/acme/cli, acme/web", "fetch_now": "on"})
+    job = FetchJob.objects.get()
+    assert ok.status_code == 302 and ok.url == job.get_absolute_url()
+    assert job.targets == ["acme/web", "acme/cli"] and Repository.objects.count() == 2
+
+
+def test_settings_token_is_write_only(operator_client):
+    operator_client.post(reverse("corpus:settings"), {"api_url": "http://127.0.0.1:9/", "token": "s3cr3t-token",
+                                                      "allowed_licenses": "MIT, Apache-2.0", "go_only": "on"})
+    row = GitHubSettings.load()
+    assert row.token == "s3cr3t-token" and row.allowed_licenses == "MIT,Apache-2.0"
+    page = operator_client.get(reverse("corpus:add")).content.decode()
+    assert "s3cr3t-token" not in page and "A token is set." in page
+    operator_client.post(reverse("corpus:settings"), {"api_url": "", "token": "", "allowed_licenses": "MIT"})
+    assert GitHubSettings.load().token == "s3cr3t-token"
+
+
+def test_fetch_job_progress_json_and_cancel(operator_client):
+    job = FetchJob.objects.create(targets=["acme/web"], status="running", prs_new=4, errors={"a/b": "not found"})
+    state = operator_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).json()
+    assert state["prs_new"] == 4 and state["errors"] == {"a/b": "not found"} and state["looks_dead"]
+    assert "Worker silent" in operator_client.get(job.get_absolute_url()).content.decode()
+    operator_client.post(reverse("corpus:fetchjob_cancel", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.cancel_requested and job.status == "stopping"
+
+
+def test_stats_and_snapshot_pages(operator_client, corpus):
+    stats = operator_client.get(reverse("corpus:stats"))
+    assert stats.context["stats"]["totals"]["prs"] == 3
+    assert stats.context["stats"]["repos"]["labels"] == ["acme/web", "acme/cli"]
+    assert sum(stats.context["stats"]["length"]["counts"]) == 3 and b"plotly.min.js" in stats.content
+    response = operator_client.post(reverse("corpus:snapshot_create"),
+                                    {"name": "web-only", "use_filter": "on", "filter_query": "repo=acme%2Fweb"})
+    snapshot = Snapshot.objects.get()
+    assert response.url == snapshot.get_absolute_url() and snapshot.filter == {"repo": "acme/web"}
+    again = operator_client.post(reverse("corpus:snapshot_create"), {"name": "web-only"})
+    assert again.status_code == 302 and Snapshot.objects.count() == 1
