@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -79,10 +81,13 @@ class LiveStack:
 
     def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
+        # Own session: stopping it takes its workers along, even when the test run is cut short.
         self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log,
-                                                stderr=subprocess.STDOUT)
+                                                stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> LiveStack:
+        kill_stale_processes(self.env["HRGC_DB_NAME"])
+        atexit.register(self.stop)
         python = sys.executable
         self._spawn("web", [python, "-m", "gunicorn", "hrgc_site.wsgi:application", "--bind",
                             f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "8", "--worker-class",
@@ -115,8 +120,7 @@ class LiveStack:
                 try:
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                    _kill_group(process)
 
     def stop(self) -> None:
         self.stop_cluster()
@@ -126,8 +130,30 @@ class LiveStack:
                 try:
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
-                    process.kill()
+                    _kill_group(process)
         self.processes.clear()
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def kill_stale_processes(db_name: str) -> None:
+    """Servers and workers a killed earlier run left on this test database would steal its tasks."""
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc_dir / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"HRGC_DB_NAME={db_name}".encode() in environ and int(proc_dir.name) != os.getpid():
+            try:
+                os.kill(int(proc_dir.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture(scope="session")
@@ -142,8 +168,14 @@ def _live_stack_session(django_db_setup, django_db_blocker):
     stack.stop()
     # Sessions of the stopped processes can linger a moment; the test database must be droppable.
     with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        cursor.execute(f"SELECT pg_terminate_backend(pid) {others}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cursor.execute(f"SELECT count(*) {others}")
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.2)
 
 
 @pytest.fixture

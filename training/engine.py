@@ -136,6 +136,21 @@ def _restore_rng_state(state: dict[str, Any], train_batches: TokenBatches) -> No
     train_batches.load_state_dict(state["data"])
 
 
+def _resume_from(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 scaler: torch.amp.GradScaler, train_batches: TokenBatches, ddp: Distributed, seed: int,
+                 report: Report) -> None:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    if len(state["rng"]) == ddp.world_size:
+        _restore_rng_state(state["rng"][ddp.rank], train_batches)
+    else:
+        # Another world size cannot replay the old streams; fresh ones seeded by step at least avoid repeats.
+        train_batches.generator.manual_seed(seed + 1_000_003 * ddp.rank + state["step"])
+        report("log", {"message": f"world size changed from {len(state['rng'])} to {ddp.world_size}: "
+                                  "data order after resume differs from an uninterrupted run"})
+
+
 # ---------------------------------------------------------------------------------------------- distributed
 
 @dataclass
@@ -247,6 +262,7 @@ def train(
     t = config.train
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     ddp, device = _init_distributed(t.device)
+    writer = None
     try:
         if not ddp.is_main:
             report = _report_nothing
@@ -266,6 +282,8 @@ def train(
         scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, t.fp16))
         block_size = config.model.block_size
         train_batches = TokenBatches(dataset_dir, "train", block_size, t.batch_size, device, t.seed, ddp.rank)
+        # Opening the val split now makes a missing or too-small one fail before training, not at the first eval.
+        TokenBatches(dataset_dir, "val", block_size, t.batch_size, device, t.seed)
         torch.manual_seed(t.seed + ddp.rank)  # dropout masks differ across ranks
 
         step, tokens, elapsed_before = 0, 0, 0.0
@@ -278,18 +296,9 @@ def train(
         latest = find_latest_checkpoint(out_dir) if resume else None
         if latest is not None:
             state = load_checkpoint(latest)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scaler.load_state_dict(state["scaler"])
+            _resume_from(state, model, optimizer, scaler, train_batches, ddp, t.seed, report)
             step, tokens, elapsed_before = state["step"], state["tokens"], state["elapsed"]
             last_loss, last_val_loss = state["loss"], state["val_loss"]
-            if len(state["rng"]) == ddp.world_size:
-                _restore_rng_state(state["rng"][ddp.rank], train_batches)
-            else:
-                # A different world size cannot replay the old streams; fresh ones seeded by step avoid repeats.
-                train_batches.generator.manual_seed(t.seed + 1_000_003 * ddp.rank + step)
-                report("log", {"message": f"world size changed from {len(state['rng'])} to {ddp.world_size}: "
-                                          "data order after resume differs from an uninterrupted run"})
             report("log", {"message": f"resumed from {latest} at step {step}"})
 
         eval_model = torch.compile(model) if t.compile else model
@@ -308,19 +317,19 @@ def train(
         report("log", {"message": f"tokens per step {tokens_per_step:,} = batch {t.batch_size} x block {block_size}"
                                   f" x accumulation {accumulation} x ranks {ddp.world_size}"})
 
-        def save(status_step: int) -> Path:
+        def save(at_step: int) -> Path:
             """Every rank contributes its RNG state; rank 0 writes the file."""
             rng_states = _gather_rng_states(train_batches, ddp)
-            path = checkpoint_path(out_dir, status_step)
+            path = checkpoint_path(out_dir, at_step)
             if ddp.is_main:
                 size = save_checkpoint(path, {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                    "step": status_step, "tokens": tokens, "elapsed": elapsed_before + time.perf_counter() - start,
+                    "step": at_step, "tokens": tokens, "elapsed": elapsed_before + time.perf_counter() - start,
                     "loss": float(step_loss) if step_loss is not None else last_loss, "val_loss": last_val_loss,
                     "rng": rng_states, "config": config.to_dict(),
                     "dataset_meta": meta, "world_size": ddp.world_size,
                 })
-                report("checkpoint", {"step": status_step, "path": str(path), "size": size})
+                report("checkpoint", {"step": at_step, "path": str(path), "size": size})
                 if writer is not None:
                     writer.flush()
             return path
@@ -381,7 +390,7 @@ def train(
             window_time += time.perf_counter() - step_start
 
             if logging_now:
-                last_loss = float(step_loss)
+                last_loss = float(step_loss)  # under DDP: rank 0's share of the batch, as nanoGPT reports
                 metrics = {
                     "step": step, "tokens": tokens, "elapsed": elapsed_before + time.perf_counter() - start,
                     "loss": last_loss,
@@ -407,11 +416,11 @@ def train(
             last_loss = float(step_loss)
         if saved_step != step:
             saved_path = save(step)
-        if writer is not None:
-            writer.close()
         report("log", {"message": f"{status} at step {step} after {tokens:,} tokens"})
         return TrainResult(status, step, tokens, last_loss, last_val_loss, saved_path)
     finally:
+        if writer is not None:
+            writer.close()
         if ddp.owns_process_group and dist.is_initialized():
             dist.destroy_process_group()
 
