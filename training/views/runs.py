@@ -1,25 +1,257 @@
-"""Training run pages: list, new, live run page, compare."""
+"""Training run pages: list, new (and clone), live run page with its JSON feed, stop/resume/delete, compare."""
 
 from __future__ import annotations
 
-from django.urls import path
+from typing import ClassVar
+
+from django.contrib import messages
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
 
-from training.models import TrainingRun
+from hrgc_site.listing import SortableListMixin
+from hrgc_site.roles import is_operator, operator_required
+from training.forms_runs import RunForm, field_name, setting_fields
+from training.hrm.config import FAMILIES, PRESETS
+from training.models import DatasetBuild, TrainingRun
+from training.services_runs import (
+    RESUMABLE,
+    RunActionError,
+    base_config,
+    clone_initial,
+    config_diff,
+    create_run,
+    delete_run,
+    differing_hyperparameters,
+    flatten_config,
+    mark_dead,
+    mark_dead_runs,
+    metric_series,
+    parameter_count,
+    preset_of,
+    request_stop,
+    resume_run,
+)
+
+LOG_LINES_SHOWN = 30
+MAX_COMPARED = 8
+RUN_CHARTS = [("chart-loss", "Loss"), ("chart-sections", "Loss per section"), ("chart-lr", "Learning rate"),
+              ("chart-tps", "Tokens/s"), ("chart-grad", "Gradient norm"), ("chart-parse", "Parse share")]
 
 
-class RunList(ListView):
+class RunList(SortableListMixin, ListView):
     model = TrainingRun
     template_name = "training/run_list.html"
     paginate_by = 50
+    sort_fields: ClassVar[dict[str, str]] = {"name": "name", "status": "status", "step": "step", "loss": "last_loss",
+                   "val": "best_val_loss", "created": "created_at"}
+    default_sort = "-created"
+
+    def get_queryset(self):
+        mark_dead_runs()
+        return self.sort_queryset(TrainingRun.objects.select_related("dataset"))
 
 
 class RunDetail(DetailView):
     model = TrainingRun
     template_name = "training/run_detail.html"
 
+    def get_object(self, queryset=None):
+        run = super().get_object(queryset)
+        if run.looks_dead and mark_dead(run):
+            run.refresh_from_db()
+        return run
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        run = self.object
+        diff = config_diff(run.config, preset_of(run))
+        context.update(
+            config_rows=[(key, value, key in diff, diff.get(key, (None, None))[1])
+                         for key, value in flatten_config(run.config).items()],
+            changed_count=len(diff),
+            log_lines=list(reversed(run.log_lines.all()[:LOG_LINES_SHOWN])),
+            checkpoints=checkpoint_rows(run),
+            can_resume=run.status in RESUMABLE,
+            can_stop=run.status in ("queued", "running", "waiting"),
+            can_delete=not run.is_active,
+            charts=RUN_CHARTS,
+            chart_runs=[{"id": run.pk, "name": run.name, "active": run.is_active,
+                         "url": reverse("training:run_metrics", args=[run.pk])}],
+        )
+        return context
+
+
+def export_url(checkpoint_pk: int) -> str | None:
+    """The model registry's export page for a checkpoint, when the registry offers one."""
+    try:
+        return reverse("models_registry:export") + f"?checkpoint={checkpoint_pk}"
+    except NoReverseMatch:
+        return None
+
+
+def checkpoint_rows(run: TrainingRun) -> list[dict]:
+    return [{"step": c.step, "size": c.size, "val_loss": c.val_loss, "path": c.path,
+             "created_at": c.created_at.isoformat(), "export_url": export_url(c.pk)} for c in run.checkpoints.all()]
+
+
+def run_summary(run: TrainingRun) -> dict:
+    """Everything the run page refreshes besides the charts."""
+    return {
+        "id": run.pk, "name": run.name, "status": run.status, "message": run.message, "step": run.step,
+        "max_steps": run.max_steps, "tokens": run.tokens, "last_loss": run.last_loss,
+        "best_val_loss": run.best_val_loss, "last_val_loss": run.last_val_loss,
+        "tokens_per_sec": run.tokens_per_sec, "eta_seconds": run.eta_seconds, "device": run.device,
+        "memory_bytes": run.memory_bytes, "parse_share": run.parse_share, "active": run.is_active,
+        "looks_dead": run.looks_dead, "elapsed_seconds": run.elapsed_seconds,
+        "log": [line.message for line in reversed(run.log_lines.all()[:LOG_LINES_SHOWN])],
+        "checkpoints": checkpoint_rows(run), "samples": run.last_samples.get("samples", []),
+        "samples_step": run.last_samples.get("step"), "now": timezone.now().isoformat(),
+    }
+
+
+@require_GET
+def run_metrics(request, pk: int):
+    """New chart points since `after_id` (everything, downsampled, without it) and the run's counters."""
+    run = get_object_or_404(TrainingRun, pk=pk)
+    if run.looks_dead and mark_dead(run):
+        run.refresh_from_db()
+    try:
+        after_id = int(request.GET.get("after_id") or 0)
+    except ValueError:
+        return HttpResponseBadRequest("after_id must be an integer")
+    data = metric_series(run, after_id)
+    data["run"] = run_summary(run)
+    return JsonResponse(data)
+
+
+@operator_required
+def run_new(request):
+    if request.method == "POST":
+        form = RunForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            run = create_run(dataset=data["dataset"], family=data["family"], preset_name=data["preset"],
+                             name=data["name"], overrides=form.overrides, user=request.user, parent=data["parent"])
+            messages.success(request, f"Run {run.name} is queued until a worker of the training cluster takes it.")
+            return redirect(run)
+    else:
+        initial = {"name": f"run-{timezone.now():%Y%m%d-%H%M%S}"}
+        latest = DatasetBuild.objects.filter(status="finished").order_by("-created_at").first()
+        if latest:
+            initial["dataset"] = latest.pk
+        if request.GET.get("clone"):
+            parent = get_object_or_404(TrainingRun, pk=request.GET["clone"])
+            initial = clone_initial(parent)
+        for key in ("family", "preset"):
+            if request.GET.get(key) and key not in initial:
+                initial[key] = request.GET[key]
+        form = RunForm(initial=initial)
+    parent = form["parent"].value()
+    return render(request, "training/run_form.html", {
+        "form": form, "parent": TrainingRun.objects.filter(pk=parent).first() if parent else None,
+        "has_datasets": form.fields["dataset"].queryset.exists(),
+    })
+
+
+@require_GET
+def run_preview(request):
+    """Preset defaults for family/preset, and the parameter count with the given changed settings."""
+    family, preset_name = request.GET.get("family", "hrm"), request.GET.get("preset", "tiny")
+    if family not in FAMILIES or preset_name not in PRESETS:
+        return JsonResponse({"error": "unknown family or preset"}, status=400)
+    dataset = DatasetBuild.objects.filter(pk=request.GET.get("dataset") or 0, status="finished").first()
+    try:
+        base = base_config(family, preset_name, dataset)
+    except (OSError, ValueError) as exc:
+        return JsonResponse({"error": f"dataset: {exc}"}, status=400)
+    defaults = {field_name(section, name): getattr(getattr(base, section), name)
+                for section, name, _ in setting_fields()}
+    overrides = {key.replace("__", "."): request.GET[key] for key in defaults if key in request.GET}
+    answer = {"defaults": defaults, "vocab_size": base.model.vocab_size}
+    try:
+        config = base.with_overrides(overrides)
+    except ValueError as exc:
+        answer.update(error=str(exc), parameter_count=None)
+    else:
+        answer.update(parameter_count=parameter_count(config), preset_parameter_count=parameter_count(base),
+                      tokens_per_step=config.train.batch_size * config.model.block_size
+                      * config.train.gradient_accumulation_steps)
+    return JsonResponse(answer)
+
+
+@operator_required
+def run_clone(request, pk: int):
+    run = get_object_or_404(TrainingRun, pk=pk)
+    return redirect(reverse("training:run_new") + f"?clone={run.pk}")
+
+
+@require_POST
+@operator_required
+def run_stop(request, pk: int):
+    run = get_object_or_404(TrainingRun, pk=pk)
+    try:
+        outcome = request_stop(run)
+    except RunActionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Stopped." if outcome == "stopped" else
+                         "Stop requested: the run saves a checkpoint after its current step.")
+    return redirect(run)
+
+
+@require_POST
+@operator_required
+def run_resume(request, pk: int):
+    run = get_object_or_404(TrainingRun, pk=pk)
+    try:
+        resume_run(run)
+    except RunActionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Queued again: it continues from its last checkpoint once a worker takes it.")
+    return redirect(run)
+
+
+@require_POST
+@operator_required
+def run_delete(request, pk: int):
+    run = get_object_or_404(TrainingRun, pk=pk)
+    try:
+        delete_run(run)
+    except RunActionError as exc:
+        messages.error(request, str(exc))
+        return redirect(run)
+    messages.success(request, f"Run {run.name} and its files are deleted.")
+    return redirect("training:runs")
+
+
+@require_GET
+def run_compare(request):
+    ids = [int(value) for value in request.GET.getlist("ids") if value.isdigit()][:MAX_COMPARED]
+    runs = list(TrainingRun.objects.filter(pk__in=ids).select_related("dataset").order_by("created_at"))
+    if not runs:
+        raise Http404("choose runs to compare on the runs list")
+    return render(request, "training/run_compare.html", {
+        "runs": runs, "differences": differing_hyperparameters(runs),
+        "chart_runs": [{"id": run.pk, "name": run.name, "active": run.is_active,
+                        "url": reverse("training:run_metrics", args=[run.pk])} for run in runs],
+        "is_operator": is_operator(request.user),
+    })
+
 
 urlpatterns = [
     path("runs/", RunList.as_view(), name="runs"),
+    path("runs/new/", run_new, name="run_new"),
+    path("runs/new/preview.json", run_preview, name="run_preview"),
+    path("runs/compare/", run_compare, name="run_compare"),
     path("runs/<int:pk>/", RunDetail.as_view(), name="run"),
+    path("runs/<int:pk>/metrics.json", run_metrics, name="run_metrics"),
+    path("runs/<int:pk>/stop/", run_stop, name="run_stop"),
+    path("runs/<int:pk>/resume/", run_resume, name="run_resume"),
+    path("runs/<int:pk>/clone/", run_clone, name="run_clone"),
+    path("runs/<int:pk>/delete/", run_delete, name="run_delete"),
 ]

@@ -1,0 +1,202 @@
+"""Run pages and actions: permissions, the incremental JSON feed, downsampling, dead workers, stop/resume/clone/
+delete, compare."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from hrgc_site.jobs import enqueue
+from training.models import MetricPoint, TrainingRun
+from training.services_runs import OVERVIEW_POINTS, create_run, downsample, metric_series
+
+from .test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+
+
+@pytest.fixture
+def dataset(dataset_files):  # noqa: F811
+    return make_dataset(dataset_files)
+
+
+def new_run(dataset, name="run-a", **overrides):
+    return create_run(dataset=dataset, family="hrm", preset_name="tiny", name=name,
+                      overrides={**FAST, **overrides}, queue=False)
+
+
+def add_points(run, kind, steps, **values):
+    MetricPoint.objects.bulk_create([
+        MetricPoint(run=run, kind=kind, step=s, tokens=s * 256, elapsed=s * 0.1,
+                    values={key: (fn(s) if callable(fn) else fn) for key, fn in values.items()}) for s in steps])
+
+
+def test_viewers_read_but_cannot_act(viewer_client, dataset):
+    run = new_run(dataset)
+    assert viewer_client.get(reverse("training:runs")).status_code == 200
+    page = viewer_client.get(run.get_absolute_url())
+    assert page.status_code == 200 and b'id="stop-run"' not in page.content
+    assert viewer_client.get(reverse("training:run_metrics", args=[run.pk])).status_code == 200
+    assert viewer_client.get(reverse("training:run_new")).status_code == 403
+    assert viewer_client.get(reverse("training:run_clone", args=[run.pk])).status_code == 403
+    for name in ("run_stop", "run_resume", "run_delete"):
+        assert viewer_client.post(reverse(f"training:{name}", args=[run.pk])).status_code == 403
+    run.refresh_from_db()
+    assert run.status == "queued" and not run.cancel_requested
+
+
+def test_operator_queues_a_run_on_the_training_cluster(operator_client, dataset, django_capture_on_commit_callbacks):
+    page = operator_client.get(reverse("training:run_new") + "?family=gpt")
+    form = page.context["form"]
+    data = {name: field.value() for name, field in ((n, form[n]) for n in form.fields) if field.value() is not None}
+    data = {key: ("on" if value is True else value) for key, value in data.items() if value is not False}
+    data.update(dataset=dataset.pk, family="gpt", name="browserless", train__max_steps="60")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_client.post(reverse("training:run_new"), data)
+    run = TrainingRun.objects.get(name="browserless")
+    assert response.status_code == 302 and response.url == run.get_absolute_url()
+    assert run.status == "queued" and run.overrides == {"train.max_steps": 60} and run.max_steps == 60
+    assert run.config["model"]["n_layer"] == 2 and run.config["model"]["vocab_size"] == 700
+    assert [row.key for row in OrmQ.objects.all() if row.task_id() == run.task_id] == ["long"]
+    assert b"queued until a worker" in operator_client.get(run.get_absolute_url()).content
+
+
+def test_metrics_feed_returns_only_new_points(operator_client, dataset):
+    run = new_run(dataset)
+    add_points(run, "train", range(5, 55, 5), loss=lambda s: 10 - s / 10, lr=0.001)
+    add_points(run, "eval", [25, 50], val_loss=lambda s: 9 - s / 10)
+    url = reverse("training:run_metrics", args=[run.pk])
+    first = operator_client.get(url).json()
+    assert first["series"]["train"]["loss"]["step"] == list(range(5, 55, 5))
+    assert first["series"]["eval"]["val_loss"]["y"] == [6.5, 4.0]
+    assert first["run"]["status"] == "queued" and first["run"]["max_steps"] == 12
+
+    again = operator_client.get(url, {"after_id": first["last_id"]}).json()
+    assert again["series"] == {} and again["last_id"] == first["last_id"]
+    add_points(run, "train", [55, 60], loss=4.0, lr=0.001)
+    newer = operator_client.get(url, {"after_id": first["last_id"]}).json()
+    assert newer["series"]["train"]["loss"]["step"] == [55, 60] and "eval" not in newer["series"]
+    assert newer["last_id"] > first["last_id"]
+    assert operator_client.get(url, {"after_id": "x"}).status_code == 400
+
+
+def test_downsampling_keeps_extremes_and_last_point_within_the_bound():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=100_000)
+    y[31_337], y[77_777] = -50.0, 50.0
+    keep = downsample(np.arange(len(y)), y, 1500)
+    assert len(keep) <= 1500 and 31_337 in keep and 77_777 in keep and len(y) - 1 in keep
+    assert (np.diff(keep) > 0).all()
+    assert len(downsample(np.arange(10), np.arange(10.0), 1500)) == 10
+
+
+def test_a_run_with_100k_points_is_served_downsampled_and_fast(operator_client, dataset):
+    run = new_run(dataset, name="long-run")
+    with connection.cursor() as cursor:  # 100k rows in one statement; the ORM would take most of the test
+        cursor.execute(
+            "INSERT INTO training_metricpoint (run_id, kind, step, tokens, elapsed, values) "
+            "SELECT %s, 'train', s, s * 256, s * 0.1, jsonb_build_object('loss', 5 + 1.0 / s "
+            "+ CASE WHEN s = 60000 THEN 0.5 ELSE 0 END, 'lr', 0.001) FROM generate_series(1, 100000) AS s",
+            [run.pk])
+    started = time.perf_counter()
+    data = operator_client.get(reverse("training:run_metrics", args=[run.pk])).json()
+    seconds = time.perf_counter() - started
+    loss = data["series"]["train"]["loss"]
+    assert data["downsampled"] and len(loss["y"]) <= OVERVIEW_POINTS
+    assert loss["step"][-1] == 100_000 and 60_000 in loss["step"] and max(loss["y"]) == pytest.approx(6.0)
+    assert seconds < 5, f"overview took {seconds:.1f}s"
+    assert len(metric_series(run, after_id=data["last_id"])["series"]) == 0
+
+
+def test_dead_worker_is_detected_and_offered_for_resume(operator_client, dataset):
+    run = new_run(dataset, name="killed")
+    enqueue(run, "training.tasks_runs.train_run", cluster="long")
+    stale = timezone.now() - timedelta(minutes=5)
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale, started_at=stale,
+                                                 worker="host:123")
+    assert any(row.task_id() == run.task_id for row in OrmQ.objects.all())
+
+    listing = operator_client.get(reverse("training:runs")).content.decode()
+    run.refresh_from_db()
+    assert run.status == "dead" and "silent" in run.message and "dead" in listing
+    assert not any(row.task_id() == run.task_id for row in OrmQ.objects.all())  # never handed out again
+    page = operator_client.get(run.get_absolute_url()).content.decode()
+    assert "Worker silent" in page and 'id="resume-run"' in page
+
+    operator_client.post(reverse("training:run_resume", args=[run.pk]))
+    run.refresh_from_db()
+    assert run.status == "queued" and run.resumes == 1 and not run.cancel_requested
+
+
+def test_stop_a_queued_run_and_a_running_one(operator_client, dataset):
+    queued, running = new_run(dataset, name="q"), new_run(dataset, name="r")
+    TrainingRun.objects.filter(pk=running.pk).update(status="running", heartbeat_at=timezone.now())
+    operator_client.post(reverse("training:run_stop", args=[queued.pk]))
+    operator_client.post(reverse("training:run_stop", args=[running.pk]))
+    queued.refresh_from_db()
+    running.refresh_from_db()
+    assert queued.status == "stopped"
+    assert running.status == "stopping" and running.cancel_requested
+    # A finished run cannot be resumed; a stopped one can.
+    TrainingRun.objects.filter(pk=running.pk).update(status="finished")
+    response = operator_client.post(reverse("training:run_resume", args=[running.pk]), follow=True)
+    assert b"only stopped, failed or dead" in response.content
+    operator_client.post(reverse("training:run_resume", args=[queued.pk]))
+    queued.refresh_from_db()
+    assert queued.status == "queued"
+
+
+def test_delete_is_refused_while_running_and_removes_files_after(operator_client, dataset):
+    run = new_run(dataset, name="doomed")
+    run.directory.mkdir(parents=True)
+    (run.directory / "checkpoints").mkdir()
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now())
+    response = operator_client.post(reverse("training:run_delete", args=[run.pk]), follow=True)
+    assert b"stop it before deleting" in response.content and TrainingRun.objects.filter(pk=run.pk).exists()
+
+    TrainingRun.objects.filter(pk=run.pk).update(status="stopped")
+    response = operator_client.post(reverse("training:run_delete", args=[run.pk]))
+    assert response.status_code == 302 and not TrainingRun.objects.filter(pk=run.pk).exists()
+    assert not run.directory.exists()
+
+
+def test_clone_prefills_the_form_with_the_parent(operator_client, dataset):
+    parent = new_run(dataset, name="parent", learning_rate="0.005")
+    response = operator_client.get(reverse("training:run_clone", args=[parent.pk]), follow=True)
+    form = response.context["form"]
+    assert form["name"].value() == "parent-clone" and str(form["parent"].value()) == str(parent.pk)
+    assert form["train__learning_rate"].value() == 0.005 and form["train__max_steps"].value() == 12
+    assert b"Clone of" in response.content
+
+
+def test_compare_shows_only_differing_hyperparameters(operator_client, dataset):
+    a = new_run(dataset, name="cmp-a")
+    b = create_run(dataset=dataset, family="gpt", preset_name="tiny", name="cmp-b",
+                   overrides={**FAST, "learning_rate": "0.001"}, queue=False)
+    response = operator_client.get(reverse("training:run_compare"), {"ids": [a.pk, b.pk]})
+    keys = [key for key, _ in response.context["differences"]]
+    assert "train.learning_rate" in keys and "family" in keys and "model.n_layer" in keys
+    assert "train.batch_size" not in keys and "dataset" not in keys
+    html = response.content.decode()
+    assert "cmp-a" in html and "cmp-b" in html and 'id="compare-chart"' in html
+    assert operator_client.get(reverse("training:run_compare")).status_code == 404
+
+
+def test_run_page_highlights_config_changes(operator_client, dataset):
+    run = new_run(dataset, name="shown")
+    html = operator_client.get(run.get_absolute_url()).content.decode()
+    assert f"{len(FAST)} settings changed" in html
+    assert 'class="changed"><td><code>train.max_steps</code>' in html
+    assert "plotly" in html and 'id="chart-loss"' in html and 'id="chart-parse"' in html
