@@ -112,9 +112,20 @@ def _snippet(node: tree_sitter.Node, data: bytes) -> str:
     return first_line[:30] if first_line else "end of file"
 
 
+# What Go allows at the top of a file; tree-sitter-go also accepts statements there (`x := 1`).
+TOP_LEVEL_NODES = {
+    "package_clause", "import_declaration", "function_declaration", "method_declaration", "type_declaration",
+    "var_declaration", "const_declaration", "comment", "ERROR",
+}
+
+
 def _tree_sitter_errors(source: str) -> list[str]:
     tree, data = _parse(source)
     errors: list[str] = []
+    for node in tree.root_node.children:
+        if node.is_named and node.type not in TOP_LEVEL_NODES and not node.is_missing:
+            line, column = _position(data, node.start_byte)
+            errors.append(f"{line}:{column}: {node.type.replace('_', ' ')} outside a function body")
     stack = [tree.root_node]
     while stack and len(errors) < MAX_REPORTED_ERRORS:
         node = stack.pop()

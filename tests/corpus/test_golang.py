@@ -105,3 +105,11 @@ def test_changed_declaration_keeps_previous_version():
     assert change.change == "changed" and change.declaration.key == "handle"
     assert change.previous.nil_checks == frozenset() and change.declaration.nil_checks == {"r"}
     assert change.previous.end_line == 34 and change.declaration.end_line == 38
+
+
+def test_statements_outside_a_function_are_errors():
+    # tree-sitter-go accepts statements at the top of a file; Go does not.
+    assert golang.syntax_errors("x := 1\n")
+    assert golang.syntax_errors("for {}\n")
+    assert golang.syntax_ok("var x = 1;\n")
+    assert golang.syntax_ok("package main;\nimport \"fmt\";\nfunc main() { fmt.Println(1) };\n")
