@@ -109,7 +109,7 @@ def test_changed_declaration_keeps_previous_version():
 
 def test_statements_outside_a_function_are_errors():
     # tree-sitter-go accepts statements at the top of a file; Go does not.
-    assert golang.syntax_errors("x := 1\n")
-    assert golang.syntax_errors("for {}\n")
-    assert golang.syntax_ok("var x = 1;\n")
-    assert golang.syntax_ok("package main;\nimport \"fmt\";\nfunc main() { fmt.Println(1) };\n")
+    assert syntax_errors("x := 1\n")
+    assert syntax_errors("for {}\n")
+    assert syntax_ok("var x = 1;\n")
+    assert syntax_ok("package main;\nimport \"fmt\";\nfunc main() { fmt.Println(1) };\n")
