@@ -175,6 +175,10 @@ def delete_run(run: TrainingRun) -> None:
     run.refresh_from_db()
     if run.is_active and not run.looks_dead:
         raise RunActionError(f"run {run.name} is {run.status}: stop it before deleting it")
+    exports = run.exports.count()
+    if exports:
+        raise RunActionError(f"run {run.name} has {exports} exported model(s) that name it as their lineage: "
+                             "delete them on the Models page first")
     remove_queued_task(run)
     directory = run.directory
     run.delete()

@@ -14,6 +14,8 @@ from tests.factories import make_export_with_file, make_lineage
 OBJECT_ID = 424242
 # POST endpoints that only read: a viewer may use them.
 VIEWER_POSTS = {"models_registry:playground_generate", "training:tokenizer_encode", "logout", "login"}
+# Pages that are only a form to start something: viewers get 403 for them too.
+OPERATOR_PAGES = {"training:run_new", "training:run_clone"}
 SKIP_PREFIXES = ("admin", "accounts", "static")
 PARAM_RE = re.compile(r"<(?:(\w+):)?(\w+)>")
 
@@ -90,7 +92,8 @@ def test_anonymous_is_sent_to_login_everywhere(client, world, method):
 def test_viewer_reads_every_page_and_cannot_act(viewer_client, world):
     for name, url in project_urls():
         response = viewer_client.get(url)
-        assert response.status_code in (200, 302, 404, 405), (name, url, response.status_code)
+        allowed = (403,) if name in OPERATOR_PAGES else (200, 302, 400, 404, 405, 409)
+        assert response.status_code in allowed, (name, url, response.status_code)
         if name in VIEWER_POSTS:
             continue
         response = viewer_client.post(url)

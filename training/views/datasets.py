@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.generic import DetailView, ListView
 
 from hrgc_site.models import JobStatus
@@ -88,6 +88,7 @@ class DatasetDetail(DetailView):
         return context
 
 
+@require_safe
 def dataset_status(request, pk: int):
     dataset = get_object_or_404(DatasetBuild, pk=pk)
     state = job_state(dataset)

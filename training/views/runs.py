@@ -7,7 +7,7 @@ from typing import ClassVar
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
@@ -78,6 +78,7 @@ class RunDetail(DetailView):
             can_resume=run.status in RESUMABLE,
             can_stop=run.status in ("queued", "running", "waiting"),
             can_delete=not run.is_active,
+            exports=run.exports.all(),
             charts=RUN_CHARTS,
             chart_runs=[{"id": run.pk, "name": run.name, "active": run.is_active,
                          "url": reverse("training:run_metrics", args=[run.pk])}],
@@ -85,17 +86,9 @@ class RunDetail(DetailView):
         return context
 
 
-def export_url(checkpoint_pk: int) -> str | None:
-    """The model registry's export page for a checkpoint, when the registry offers one."""
-    try:
-        return reverse("models_registry:export") + f"?checkpoint={checkpoint_pk}"
-    except NoReverseMatch:
-        return None
-
-
 def checkpoint_rows(run: TrainingRun) -> list[dict]:
     return [{"step": c.step, "size": c.size, "val_loss": c.val_loss, "path": c.path,
-             "created_at": c.created_at.isoformat(), "export_url": export_url(c.pk)} for c in run.checkpoints.all()]
+             "created_at": c.created_at.isoformat()} for c in run.checkpoints.all()]
 
 
 def run_summary(run: TrainingRun) -> dict:

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.generic import DetailView, ListView
 
 from hrgc_site.roles import is_operator, operator_required
@@ -71,6 +71,7 @@ def job_state(job) -> dict:
             "finished_at": job.finished_at.isoformat() if job.finished_at else None}
 
 
+@require_safe
 def tokenizer_status(request, pk: int):
     tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
     state = job_state(tokenizer)
@@ -104,6 +105,7 @@ def tokenizer_encode(request, pk: int):
         return JsonResponse({"error": str(error)}, status=400)
 
 
+@require_safe
 def tokenizer_download(request, pk: int, kind: str):
     """The version's .model or .vocab file, nothing else; readable by viewers."""
     tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
