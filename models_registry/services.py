@@ -23,8 +23,8 @@ def create_export(*, run: TrainingRun, step: int | None, format: str, quant: str
     checkpoint = checkpoints.filter(step=step).first() if step is not None else checkpoints.first()
     if checkpoint is None:
         raise ValidationError("This run has no checkpoint to export" + (f" at step {step}." if step else " yet."))
-    if format == ExportedModel.Format.SAFETENSORS and quant == ExportedModel.Quant.Q8_0:
-        raise ValidationError("safetensors exports are F32 or F16; Q8_0 is a GGUF quantization.")
+    if format == ExportedModel.Format.SAFETENSORS:
+        quant = ExportedModel.Quant.F32  # the transformers folder keeps full precision; quantizing is GGUF's job
     return ExportedModel.objects.create(run=run, checkpoint=checkpoint, step=checkpoint.step, format=format,
                                         quant=quant, created_by=user, message="queued")
 
@@ -38,7 +38,9 @@ def request_export(*, run: TrainingRun, step: int | None, format: str, quant: st
 
 def run_export(export: ExportedModel) -> tuple[str, str]:
     """The worker's half: write the files, verify them against PyTorch, register them."""
-    from models_registry.export import export_gguf, export_safetensors, write_modelfile
+    from models_registry.export.gguf_export import export_gguf
+    from models_registry.export.modelfile import write_modelfile
+    from models_registry.export.safetensors_export import export_safetensors
 
     run = export.run
     tokenizer = run.dataset.tokenizer
@@ -58,18 +60,33 @@ def run_export(export: ExportedModel) -> tuple[str, str]:
         write_modelfile(out_dir / "model.gguf", out_dir / "Modelfile")
         names = ["model.gguf", "Modelfile"]
     else:
-        info = export_safetensors(Path(export.checkpoint.path), Path(tokenizer.model_path), out_dir,
-                                  dtype=export.quant, report=report)
+        info = export_safetensors(Path(export.checkpoint.path), Path(tokenizer.model_path), out_dir, report=report)
         names = sorted(p.name for p in out_dir.iterdir() if p.is_file())
     files = [_file_entry(out_dir / name) for name in names]
-    verification = info.verification or {}
+    verification = dict(info.verification or {}, fallbacks=info.fallbacks)
     ExportedModel.objects.filter(pk=export.pk).update(
         path=str(out_dir), files=files, size=sum(f["size"] for f in files), sha256=files[0]["sha256"],
         architecture=info.architecture, parameter_count=info.parameter_count,
-        verification=verification, verified=bool(verification.get("passed")), progress=1.0,
+        verification=verification, verified=verification.get("ok"), progress=1.0,
     )
-    verdict = "verified" if verification.get("passed") else "written, but verification failed"
-    return JobStatus.FINISHED, f"{verdict}: {verification.get('summary', '')}".strip()
+    return JobStatus.FINISHED, verification_summary(verification)
+
+
+def verification_summary(verification: dict) -> str:
+    """One line for the job message: did the reloaded file agree with PyTorch, and how closely."""
+    if verification.get("ok") is None:
+        return f"written; not verified ({verification.get('skipped', 'no verifier')})"
+    verdict = "verified" if verification["ok"] else "written, but verification FAILED"
+    logits = verification.get("logits", {})
+    parts = []
+    if "max_abs_diff" in logits:
+        parts.append(f"max |Δlogit| {logits['max_abs_diff']:.2e}")
+    if "top1_agreement" in logits:
+        parts.append(f"top-1 agreement {logits['top1_agreement']:.1%}")
+    tokenization = verification.get("tokenization")
+    if tokenization:
+        parts.append("tokenization matches SentencePiece" if tokenization.get("ok") else "tokenization differs")
+    return f"{verdict}: " + ", ".join(parts) if parts else verdict
 
 
 def _file_entry(path: Path) -> dict:
