@@ -27,6 +27,16 @@ def llama_cpp_available() -> bool:
     return True
 
 
+def trained_context_length(path: Path) -> int:
+    import gguf
+
+    reader = gguf.GGUFReader(path)
+    field = reader.fields["general.architecture"]
+    architecture = bytes(field.parts[field.data[0]]).decode()
+    field = reader.fields[f"{architecture}.context_length"]
+    return int(field.parts[field.data[0]][0])
+
+
 class GGUFModel:
     """One GGUF file loaded in llama.cpp on the CPU. Not for concurrent use from several threads at once
     (calls are serialised by a lock); load one per playground session."""
@@ -42,6 +52,9 @@ class GGUFModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(self.path)
+        # llama-cpp-python sizes its token buffer from the n_ctx it is given: 0 ("the model's") leaves
+        # it empty, so ask the file for its trained context length.
+        n_ctx = n_ctx or trained_context_length(self.path)
         kv_type = llama_cpp.GGML_TYPE_F32 if float32_kv_cache else None
         self._llm = llama_cpp.Llama(
             model_path=str(self.path), n_ctx=n_ctx or 0, n_batch=n_ctx or 512, n_ubatch=n_ctx or 512,
@@ -51,7 +64,8 @@ class GGUFModel:
         self._all_logits = all_logits
         self._lock = threading.Lock()
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-        self.context_length: int = self._llm.n_ctx()
+        # llama.cpp may round its context up (to 256); the token buffer keeps the size asked for.
+        self.context_length: int = min(self._llm.n_ctx(), len(self._llm.input_ids))
         self.vocab_size: int = self._llm.n_vocab()
         self.bos_id: int = self._llm.token_bos()
         self.eos_id: int = self._llm.token_eos()
