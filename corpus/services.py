@@ -424,6 +424,10 @@ def create_fetch_job(*, kind: str, targets: list[str], user=None, git_repo_name:
 
 def retry_fetch_job(*, job: FetchJob, user=None) -> FetchJob:
     """A new job for the same targets; stored PRs are skipped, so it resumes where the old one stopped."""
+    from hrgc_site.jobs import mark_dead
+
+    if job.looks_dead:
+        mark_dead(job)  # its worker is gone: the old row says so and its queue entry never runs again
     return create_fetch_job(kind=job.kind, targets=job.targets, user=user, git_repo_name=job.git_repo_name,
                             api_url=job.api_url, build_sample=job.build_sample, retry_of=job)
 

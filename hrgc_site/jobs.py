@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.models import Model
 from django.utils import timezone
@@ -18,7 +19,10 @@ from django.utils import timezone
 from hrgc_site.models import JobStatus
 
 log = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 10
+
+
+def heartbeat_seconds() -> float:
+    return getattr(settings, "HRGC_HEARTBEAT_SECONDS", 10)
 
 
 def worker_name() -> str:
@@ -83,9 +87,10 @@ class Progress:
 
 
 @contextmanager
-def heartbeat(job: Model, every: float = HEARTBEAT_SECONDS):
+def heartbeat(job: Model, every: float | None = None):
     """Beat from a side thread while one long call (SentencePiece training, say) blocks the task."""
     stop = threading.Event()
+    every = every or heartbeat_seconds()
 
     def beat():
         try:
@@ -131,3 +136,26 @@ def run_job(model: type[Model], pk: int, body: Callable[[Model], tuple[str, str]
     status, message = outcome or (JobStatus.FINISHED, "finished")
     finish(job, status, message)
     return status
+
+
+def forget_queued_task(job: Model) -> int:
+    """Delete the job's django-q2 queue row, so a task whose worker died is never handed out again."""
+    if not job.task_id:
+        return 0
+    from django_q.models import OrmQ
+
+    stale = [row.pk for row in OrmQ.objects.all() if row.task_id() == job.task_id]
+    return OrmQ.objects.filter(pk__in=stale).delete()[0] if stale else 0
+
+
+def mark_dead(job: Model) -> bool:
+    """A job whose worker stopped beating becomes `dead`; its queue row goes, so it never runs twice."""
+    silent_since = job.heartbeat_at or job.started_at
+    when = f" since {silent_since:%Y-%m-%d %H:%M:%S} UTC" if silent_since else ""
+    updated = type(job).objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at).update(
+        status=JobStatus.DEAD, finished_at=timezone.now(),
+        message=f"worker {job.worker or '?'} silent{when}; run it again to continue where it stopped")
+    if updated:
+        forget_queued_task(job)
+        log.warning("%s %s marked dead: worker %s silent", type(job).__name__, job.pk, job.worker)
+    return bool(updated)

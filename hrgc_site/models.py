@@ -8,8 +8,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-# A worker that has not beaten for this long is taken for dead (killed, OOM, machine gone).
-HEARTBEAT_DEAD_AFTER = timedelta(seconds=90)
+
+def heartbeat_dead_after() -> timedelta:
+    """A worker silent for this long is taken for dead (killed, OOM, machine gone)."""
+    return timedelta(seconds=getattr(settings, "HRGC_HEARTBEAT_DEAD_AFTER", 90))
 
 
 class JobStatus(models.TextChoices):
@@ -53,7 +55,7 @@ class BackgroundJob(models.Model):
         if self.status not in (JobStatus.RUNNING, JobStatus.WAITING, JobStatus.STOPPING):
             return False
         last = self.heartbeat_at or self.started_at
-        return last is None or timezone.now() - last > HEARTBEAT_DEAD_AFTER
+        return last is None or timezone.now() - last > heartbeat_dead_after()
 
     @property
     def duration(self) -> timedelta | None:

@@ -134,6 +134,9 @@ Q_CLUSTER = {
     "ALT_CLUSTERS": {"long": {"workers": int(os.environ.get("HRGC_TRAIN_WORKERS", "1")), **_Q_COMMON}},
 }
 TRAINING_CLUSTER = "long"
+# Workers beat every HRGC_HEARTBEAT_SECONDS; one silent for HRGC_HEARTBEAT_DEAD_AFTER is taken for dead.
+HRGC_HEARTBEAT_SECONDS = float(os.environ.get("HRGC_HEARTBEAT_SECONDS", "10"))
+HRGC_HEARTBEAT_DEAD_AFTER = float(os.environ.get("HRGC_HEARTBEAT_DEAD_AFTER", "90"))
 
 LOGGING = {
     "version": 1,

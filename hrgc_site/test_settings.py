@@ -4,6 +4,9 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("HRGC_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+# Killed-worker tests wait for a job to be taken for dead: beat often, give up sooner.
+os.environ.setdefault("HRGC_HEARTBEAT_SECONDS", "1")
+os.environ.setdefault("HRGC_HEARTBEAT_DEAD_AFTER", "10")
 
 from hrgc_site.settings import *  # noqa: E402,F401,F403
 

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from hrgc_site.jobs import enqueue
+from hrgc_site.jobs import enqueue, mark_dead
+from hrgc_site.jobs import forget_queued_task as remove_queued_task
 from hrgc_site.models import JobStatus
 from training.data import read_meta
 from training.hrm.config import RunConfig, preset
@@ -110,16 +111,6 @@ def create_run(*, dataset: DatasetBuild, family: str, preset_name: str, name: st
     return run
 
 
-def remove_queued_task(run: TrainingRun) -> int:
-    """Delete the run's django-q2 queue row, so a task whose worker died is never handed out again."""
-    if not run.task_id:
-        return 0
-    from django_q.models import OrmQ
-
-    stale = [row.pk for row in OrmQ.objects.all() if row.task_id() == run.task_id]
-    return OrmQ.objects.filter(pk__in=stale).delete()[0] if stale else 0
-
-
 def request_stop(run: TrainingRun) -> str:
     """Queued: stopped at once. Running: ask the loop to stop; it checkpoints within a step."""
     if TrainingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
@@ -149,19 +140,6 @@ def resume_run(run: TrainingRun) -> TrainingRun:
     run.refresh_from_db()
     transaction.on_commit(lambda: enqueue(run, TASK, cluster=settings.TRAINING_CLUSTER))
     return run
-
-
-def mark_dead(run: TrainingRun) -> bool:
-    """A run whose worker stopped beating becomes `dead` (resumable); its queue row goes, so it never runs twice."""
-    silent_since = run.heartbeat_at or run.started_at
-    updated = TrainingRun.objects.filter(pk=run.pk, status=run.status, heartbeat_at=run.heartbeat_at).update(
-        status=JobStatus.DEAD, finished_at=timezone.now(),
-        message=f"worker {run.worker or '?'} silent since {silent_since:%Y-%m-%d %H:%M:%S} UTC; "
-                "resume continues from the last checkpoint" if silent_since else "worker silent; resume to continue")
-    if updated:
-        remove_queued_task(run)
-        log.warning("run %s marked dead: worker %s silent", run.pk, run.worker)
-    return bool(updated)
 
 
 def mark_dead_runs() -> int:
