@@ -176,6 +176,8 @@ def _live_stack_session(django_db_setup, django_db_blocker):
             if cursor.fetchone()[0] == 0:
                 break
             time.sleep(0.2)
+    with django_db_blocker.unblock():
+        connection.close()  # ours too: dropping the test database must find nobody on it
 
 
 @pytest.fixture
@@ -223,3 +225,4 @@ def login(page, base_url: str, username: str, password: str) -> None:
 def operator_page(page, live_stack, operator_user):
     login(page, live_stack.url, operator_user.username, OPERATOR_PASSWORD)
     return page
+
