@@ -36,7 +36,7 @@ from corpus.models import (
     Source,
 )
 from hrgc_site.listing import SortableListMixin
-from hrgc_site.roles import is_operator as context_is_operator
+from hrgc_site.roles import is_operator
 from hrgc_site.roles import operator_required
 
 LONG_DIFF_LINES = 150
@@ -124,7 +124,7 @@ def add_repositories(request):
         "token_set": bool(row.effective_token), "api_url": row.effective_api_url, "query": "",
     }
     query = request.GET.get("q", "").strip()
-    if query and context_is_operator(request):  # a search spends API requests: operators only
+    if query and is_operator(request.user):  # a search spends API requests: operators only
         from corpus.github.client import GitHubClient, GitHubError
         from corpus.github.fetch import search_repositories
 
