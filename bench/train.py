@@ -21,9 +21,14 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from training.devices import autocast_context, device_info, peak_memory_bytes, pick_device
-from training.hrm.config import preset
-from training.hrm.model import build_model
+from training.devices import (  # noqa: E402 - after the sys.path line above
+    autocast_context,
+    device_info,
+    peak_memory_bytes,
+    pick_device,
+)
+from training.hrm.config import preset  # noqa: E402
+from training.hrm.model import build_model  # noqa: E402
 
 MODELS = ("hrm", "gpt", "gpt2")
 VOCAB_SIZE = 50_000

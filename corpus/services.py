@@ -472,7 +472,11 @@ def create_snapshot(*, name: str, description: str = "", filters: dict | None = 
 
 def write_snapshot(snapshot: Snapshot, *, progress=None) -> tuple[str, str]:
     """Write the JSONL file, hash it and freeze the PR set; the snapshot job's body."""
-    from corpus.selectors import filtered_pull_requests, pull_request_record, serialized_record
+    from corpus.selectors import (
+        filtered_pull_requests,
+        pull_request_record,
+        serialized_record,
+    )
     from hrgc_site.models import JobStatus
 
     queryset = filtered_pull_requests(snapshot.filter, force_included=True).order_by("repository__full_name",
@@ -603,7 +607,11 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
     from django.db import connection
 
     from corpus.github.client import GitHubClient, GitHubError, NotFound, TokenRejected
-    from corpus.github.fetch import fetch_pull_requests, fetch_repository, list_merged_pulls
+    from corpus.github.fetch import (
+        fetch_pull_requests,
+        fetch_repository,
+        list_merged_pulls,
+    )
     from hrgc_site.models import JobStatus
 
     config = GitHubSettings.load()

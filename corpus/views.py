@@ -36,8 +36,7 @@ from corpus.models import (
     Source,
 )
 from hrgc_site.listing import SortableListMixin
-from hrgc_site.roles import is_operator
-from hrgc_site.roles import operator_required
+from hrgc_site.roles import is_operator, operator_required
 
 LONG_DIFF_LINES = 150
 

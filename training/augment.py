@@ -7,7 +7,17 @@ import re
 from collections.abc import Callable
 
 from corpus.records import SerializedRecord, Span
-from corpus.tags import AFTER, AFTER_END, CODE, CODE_END, CONTINUE, REFINE, SYNTAX_OK, VALIDATE, VALIDATE_END
+from corpus.tags import (
+    AFTER,
+    AFTER_END,
+    CODE,
+    CODE_END,
+    CONTINUE,
+    REFINE,
+    SYNTAX_OK,
+    VALIDATE,
+    VALIDATE_END,
+)
 
 # What the runtime appends when an attempt fails the parser, and what the model learns to follow.
 FAILED_VALIDATION = f"\n{VALIDATE}\n{SYNTAX_OK} false\n{VALIDATE_END}\n{REFINE}"

@@ -122,7 +122,9 @@ def _start_worker(tokenizer: Tokenizer, augment_fraction: float) -> None:
     _worker["tokenizer"] = tokenizer
     _worker["augment_fraction"] = augment_fraction
     if augment_fraction > 0:
-        from corpus.golang import syntax_ok  # another engineer's module; only augmentation needs it
+        from corpus.golang import (
+            syntax_ok,  # another engineer's module; only augmentation needs it
+        )
 
         _worker["syntax_ok"] = syntax_ok
 

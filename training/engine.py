@@ -23,7 +23,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from corpus.records import SECTION_LABELS
 from training.data import TokenBatches, read_meta
-from training.devices import autocast_context, device_info, needs_grad_scaler, peak_memory_bytes, pick_device
+from training.devices import (
+    autocast_context,
+    device_info,
+    needs_grad_scaler,
+    peak_memory_bytes,
+    pick_device,
+)
 from training.hrm.config import RunConfig, TrainConfig, preset
 
 Report = Callable[[str, dict], None]
@@ -256,7 +262,9 @@ def train(
 
     With `resume`, continues exactly from the latest checkpoint in `out_dir`. `should_stop()` is asked
     after every optimizer step; a stop saves a checkpoint and returns status "stopped"."""
-    from training.hrm.model import build_model  # the model module is heavy; import when training
+    from training.hrm.model import (
+        build_model,  # the model module is heavy; import when training
+    )
 
     config.validate()
     t = config.train
@@ -440,7 +448,9 @@ def _sample(sample_fn: SampleFn, model: torch.nn.Module, step: int, device: torc
 
 
 def _tensorboard_writer(out_dir: Path, step: int):
-    from torch.utils.tensorboard import SummaryWriter  # imports tensorboard; only rank 0 pays for it
+    from torch.utils.tensorboard import (
+        SummaryWriter,  # imports tensorboard; only rank 0 pays for it
+    )
 
     # purge_step hides events an interrupted run wrote after the checkpoint it resumes from.
     return SummaryWriter(log_dir=str(out_dir / "tb"), purge_step=step if step > 0 else None)

@@ -15,7 +15,12 @@ from hrgc_site.jobs import Progress, enqueue
 from hrgc_site.models import JobStatus
 from training.dataset import BuildStopped, build_dataset, decode_sample, load_meta
 from training.models import DatasetBuild, TokenizerVersion
-from training.tokenizer import Tokenizer, VocabularyTooLarge, VocabularyTooSmall, train_tokenizer
+from training.tokenizer import (
+    Tokenizer,
+    VocabularyTooLarge,
+    VocabularyTooSmall,
+    train_tokenizer,
+)
 
 TOKENIZER_TASK = "training.tasks_data.train_tokenizer_task"
 DATASET_TASK = "training.tasks_data.build_dataset_task"

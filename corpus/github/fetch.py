@@ -11,7 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from corpus.github.client import GitHubClient, MalformedResponse, NotFound, TokenRejected
+from corpus.github.client import (
+    GitHubClient,
+    MalformedResponse,
+    NotFound,
+    TokenRejected,
+)
 from corpus.licenses import license_allowed
 from corpus.records import CommentRecord, FileRecord, PRRecord, RepoRecord
 

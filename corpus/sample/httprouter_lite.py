@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from corpus.sample.license_texts import APACHE_2_0
-from corpus.sample.spec import PullSpec, RepoSpec, append, at, edit, issue, on_line, review, write
+from corpus.sample.spec import (
+    PullSpec,
+    RepoSpec,
+    append,
+    at,
+    edit,
+    issue,
+    on_line,
+    review,
+    write,
+)
 
 ROUTER_GO = r"""// Package router is a small HTTP request router with method-based dispatch.
 package router

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from corpus.sample.license_texts import mit
-from corpus.sample.spec import ChangeSpec, PullSpec, RepoSpec, append, at, edit, issue, on_line, review, write
+from corpus.sample.spec import (
+    ChangeSpec,
+    PullSpec,
+    RepoSpec,
+    append,
+    at,
+    edit,
+    issue,
+    on_line,
+    review,
+    write,
+)
 
 STORE_GO = r"""// Package kvstore is a small in-memory key-value store.
 package kvstore

@@ -18,7 +18,15 @@ import torch
 from sentencepiece import sentencepiece_model_pb2
 
 from corpus.tags import REPO as REPO_TAG
-from models_registry.export import QUANTS, ExportInfo, Report, Source, atomic_path, file_sha256, load_source
+from models_registry.export import (
+    QUANTS,
+    ExportInfo,
+    Report,
+    Source,
+    atomic_path,
+    file_sha256,
+    load_source,
+)
 from training.hrm.model import LanguageModel, hf_config, hf_state_dict
 
 ARCHITECTURES = {"gpt": "llama", "hrm": "hrm_text"}

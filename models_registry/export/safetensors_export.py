@@ -18,7 +18,14 @@ from typing import Any
 from safetensors.torch import save_file
 
 from corpus.tags import FORMAT_TAGS
-from models_registry.export import ExportInfo, Report, Source, atomic_path, file_sha256, load_source
+from models_registry.export import (
+    ExportInfo,
+    Report,
+    Source,
+    atomic_path,
+    file_sha256,
+    load_source,
+)
 from training.hrm.model import LanguageModel, hf_config, hf_state_dict
 from training.tokenizer import Tokenizer
 

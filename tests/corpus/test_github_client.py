@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from corpus.github.client import GitHubClient, MalformedResponse, NotFound, RetriesExhausted, TokenRejected
+from corpus.github.client import (
+    GitHubClient,
+    MalformedResponse,
+    NotFound,
+    RetriesExhausted,
+    TokenRejected,
+)
 from corpus.github.server import GitHubShapedServer
 from corpus.records import PRRecord, RepoRecord
 

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from corpus.gitimport import GitImportError, clean_git_environ, full_name_from_url, iter_pull_requests, read_repository
+from corpus.gitimport import (
+    GitImportError,
+    clean_git_environ,
+    full_name_from_url,
+    iter_pull_requests,
+    read_repository,
+)
 from corpus.sample.build_git import build_sample_repos
 from corpus.sample.story import sample_story
 

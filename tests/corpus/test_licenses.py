@@ -4,7 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from corpus.licenses import DEFAULT_ALLOWED_LICENSES, detect_spdx, find_license_file, license_allowed
+from corpus.licenses import (
+    DEFAULT_ALLOWED_LICENSES,
+    detect_spdx,
+    find_license_file,
+    license_allowed,
+)
 from corpus.sample.license_texts import APACHE_2_0, bsd_3_clause, mit
 
 BSD_2 = """Copyright (c) 2020, Someone

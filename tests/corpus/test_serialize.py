@@ -90,7 +90,7 @@ def section_text(record, section):
 
 def assert_spans_tile(record):
     assert record.spans[0].start == 0 and record.spans[-1].end == len(record.text)
-    for left, right in zip(record.spans, record.spans[1:]):
+    for left, right in zip(record.spans, record.spans[1:], strict=False):
         assert left.end == right.start and left.start < left.end
     assert {s.section for s in record.spans} <= set(SECTION_LABELS)
 

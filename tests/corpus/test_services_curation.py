@@ -9,7 +9,11 @@ import pytest
 from corpus import services
 from corpus.models import CurationEvent, FetchJob, PullRequest, Repository, Snapshot
 from corpus.records import SerializedRecord
-from corpus.selectors import filtered_pull_requests, pull_request_record, serialized_record
+from corpus.selectors import (
+    filtered_pull_requests,
+    pull_request_record,
+    serialized_record,
+)
 from hrgc_site.jobs import claim
 from hrgc_site.models import JobStatus
 

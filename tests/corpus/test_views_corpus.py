@@ -9,7 +9,14 @@ from django.test import Client
 from django.urls import reverse
 
 from corpus import services
-from corpus.models import CurationEvent, FetchJob, GitHubSettings, PullRequest, Repository, Snapshot
+from corpus.models import (
+    CurationEvent,
+    FetchJob,
+    GitHubSettings,
+    PullRequest,
+    Repository,
+    Snapshot,
+)
 from corpus.records import CommentRecord, FileRecord, PRRecord
 
 pytestmark = pytest.mark.django_db

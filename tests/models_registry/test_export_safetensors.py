@@ -10,7 +10,11 @@ from transformers import AutoTokenizer, HrmTextForCausalLM, LlamaForCausalLM
 
 from models_registry.export.safetensors_export import export_safetensors
 from models_registry.export.verify import default_prompts, torch_logits
-from tests.models_registry.test_export_gguf import fixture_sources, tiny_model, train_small_tokenizer
+from tests.models_registry.test_export_gguf import (
+    fixture_sources,
+    tiny_model,
+    train_small_tokenizer,
+)
 from training.tokenizer import Tokenizer
 
 CLASSES = {"gpt": LlamaForCausalLM, "hrm": HrmTextForCausalLM}

@@ -8,7 +8,11 @@ import pytest
 from models_registry.export.gguf_export import export_gguf
 from models_registry.export.verify import default_prompts, torch_logits
 from models_registry.runtime import GGUFModel, GGUFTokenSource
-from tests.models_registry.test_export_gguf import fixture_sources, tiny_model, train_small_tokenizer
+from tests.models_registry.test_export_gguf import (
+    fixture_sources,
+    tiny_model,
+    train_small_tokenizer,
+)
 from training.hrm.generate import TorchTokenSource, generate_with_refinement
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed "

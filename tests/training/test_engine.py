@@ -14,8 +14,20 @@ import torch
 
 from corpus.records import SECTION_LABELS
 from training.data import TokenBatches
-from training.devices import autocast_dtype, device_info, needs_grad_scaler, peak_memory_bytes, pick_device
-from training.engine import find_latest_checkpoint, learning_rate_at, load_checkpoint, section_weights_at, train
+from training.devices import (
+    autocast_dtype,
+    device_info,
+    needs_grad_scaler,
+    peak_memory_bytes,
+    pick_device,
+)
+from training.engine import (
+    find_latest_checkpoint,
+    learning_rate_at,
+    load_checkpoint,
+    section_weights_at,
+    train,
+)
 from training.hrm.config import TrainConfig, preset
 
 BOS, EOS, VOCAB = 256, 257, 260

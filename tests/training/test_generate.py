@@ -7,7 +7,12 @@ import torch
 from corpus import tags
 from training.augment import FAILED_VALIDATION
 from training.hrm.config import preset
-from training.hrm.generate import TorchTokenSource, attempt_feedback, generate_with_refinement, task_prompt
+from training.hrm.generate import (
+    TorchTokenSource,
+    attempt_feedback,
+    generate_with_refinement,
+    task_prompt,
+)
 from training.hrm.model import build_model
 
 BROKEN = "package main\n\nfunc main( {\n"

@@ -9,7 +9,14 @@ import torch.nn.functional as F
 
 from corpus.records import SECTION_LABELS
 from training.hrm.config import ModelConfig, preset
-from training.hrm.model import GPT, HRMText, build_model, hf_config, hf_state_dict, section_weighted_loss
+from training.hrm.model import (
+    GPT,
+    HRMText,
+    build_model,
+    hf_config,
+    hf_state_dict,
+    section_weighted_loss,
+)
 
 VOCAB = 64
 

@@ -15,7 +15,12 @@ from django_q.models import OrmQ
 
 from hrgc_site.jobs import enqueue
 from training.models import MetricPoint, TrainingRun
-from training.services_runs import OVERVIEW_POINTS, create_run, downsample, metric_series
+from training.services_runs import (
+    OVERVIEW_POINTS,
+    create_run,
+    downsample,
+    metric_series,
+)
 
 from .test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
 

@@ -51,8 +51,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(
                 f"First admin account created — log in as  admin / {password}  (shown once; "
                 "change it in the admin, or set HRGC_ADMIN_PASSWORD before the first run)."))
-        self.stdout.write("Data directory: %s · Ctrl-C stops the web server, the workers and the database." %
-                          settings.DATA_DIR)
+        self.stdout.write(f"Data directory: {settings.DATA_DIR} · Ctrl-C stops the web server, the workers "
+                          "and the database.")
 
         stopping = False
 
