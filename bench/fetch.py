@@ -68,8 +68,9 @@ def run(story, scenario: str, *, concurrency: int, latency: float, faults: bool)
     stop_faults = threading.Event()
     if faults:
         threading.Thread(target=_inject_faults, args=(server, stop_faults), daemon=True).start()
-    # Short back-off so the table measures the fetcher, not the default one-second base.
-    client = GitHubClient(base_url, backoff_base=0.05, backoff_cap=0.5)
+    # Short back-off so the table measures the fetcher, not the default one-second base; more retries
+    # than the default five, because a request can meet several of the injected bursts in a row.
+    client = GitHubClient(base_url, backoff_base=0.05, backoff_cap=0.5, max_retries=10)
     merged = kept = failed = 0
     started = time.perf_counter()
     try:
