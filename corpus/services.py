@@ -428,6 +428,8 @@ def retry_fetch_job(*, job: FetchJob, user=None) -> FetchJob:
 
     if job.looks_dead:
         mark_dead(job)  # its worker is gone: the old row says so and its queue entry never runs again
+    elif job.is_active:
+        raise ValueError(f"fetch job #{job.pk} is {job.status}; cancel it or wait until it ends before retrying")
     return create_fetch_job(kind=job.kind, targets=job.targets, user=user, git_repo_name=job.git_repo_name,
                             api_url=job.api_url, build_sample=job.build_sample, retry_of=job)
 
@@ -437,13 +439,13 @@ def cancel_job(*, job) -> None:
     from hrgc_site.models import JobStatus
 
     model = type(job)
-    if job.status == JobStatus.QUEUED:
-        model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-            status=JobStatus.STOPPED, cancel_requested=True, finished_at=timezone.now(), message="cancelled")
-    else:
-        model.objects.filter(pk=job.pk).update(cancel_requested=True)
-        model.objects.filter(pk=job.pk, status__in=[JobStatus.RUNNING, JobStatus.WAITING]).update(
-            status=JobStatus.STOPPING)
+    # Conditional on the row, not on `job`: a worker may have claimed it since the page was read.
+    if model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.STOPPED, cancel_requested=True, finished_at=timezone.now(), message="cancelled"):
+        return
+    model.objects.filter(pk=job.pk).update(cancel_requested=True)
+    model.objects.filter(pk=job.pk, status__in=[JobStatus.RUNNING, JobStatus.WAITING]).update(
+        status=JobStatus.STOPPING)
 
 
 # --- snapshots -------------------------------------------------------------------------------

@@ -261,7 +261,11 @@ def fetchjob_cancel(request, pk: int):
 @operator_required
 def fetchjob_retry(request, pk: int):
     job = get_object_or_404(FetchJob, pk=pk)
-    new = services.retry_fetch_job(job=job, user=request.user)
+    try:
+        new = services.retry_fetch_job(job=job, user=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect(job)
     messages.success(request, f"Fetch job #{new.pk} queued for the same targets; stored PRs are skipped.")
     return redirect(new)
 
@@ -333,7 +337,8 @@ class PullRequestDetail(DetailView):
         context.update({
             "files": _file_views(pr), "plan": extract_plan(record), "serialized": serialized,
             "sections": selectors.sections(serialized), "curation_form": CurationForm(),
-            "events": CurationEvent.objects.filter(previous__has_key=str(pr.pk)).select_related("user")[:10],
+            "events": CurationEvent.objects.filter(previous__has_key=str(pr.pk)).select_related("user")
+            .defer("previous")[:10],  # a bulk event's previous states can be megabytes; the page shows none
             "snapshots": pr.snapshots.order_by("-created_at")[:10],
         })
         return context

@@ -234,9 +234,9 @@ def stop_dataset(dataset: DatasetBuild) -> None:
     if dataset.looks_dead:
         DatasetBuild.objects.filter(pk=dataset.pk).update(
             status=JobStatus.DEAD, cancel_requested=True, message="its worker stopped answering; marked dead")
-    elif dataset.status == JobStatus.QUEUED:
-        DatasetBuild.objects.filter(pk=dataset.pk, status=JobStatus.QUEUED).update(
-            status=JobStatus.STOPPED, cancel_requested=True, message="stopped before it started")
+    elif DatasetBuild.objects.filter(pk=dataset.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.STOPPED, cancel_requested=True, message="stopped before it started"):
+        pass  # conditional on the row: a worker may have claimed it since `dataset` was read
     elif dataset.is_active:
         DatasetBuild.objects.filter(pk=dataset.pk).update(cancel_requested=True, message="stopping…")
 

@@ -13,7 +13,7 @@ from corpus.github.server import GitHubShapedServer
 from corpus.models import FetchJob, GitHubSettings, PullRequest, Repository
 from corpus.records import RepoRecord
 from corpus.sample.story import sample_story
-from hrgc_site.jobs import claim
+from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +42,7 @@ def _run(targets, **options) -> tuple[FetchJob, str, str]:
     job = services.create_fetch_job(kind="github", targets=targets, enqueue=False)
     job = claim(FetchJob, job.pk)
     status, message = services.run_fetch(job, **options)
+    finish(job, status, message)  # as run_job does: the row ends, so it can be retried
     job.refresh_from_db()
     return job, status, message
 

@@ -10,7 +10,7 @@ import pytest
 from corpus import services
 from corpus.models import Comment, FetchJob, FileChange, PullRequest, Repository, Source
 from corpus.records import CommentRecord, FileRecord, PRRecord
-from hrgc_site.jobs import claim
+from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +102,9 @@ def test_dedupe_flags_exact_and_near_duplicates_and_never_deletes(repository):
 
 def _run(job: FetchJob):
     job = claim(FetchJob, job.pk)
-    return services.run_fetch(job)
+    status, message = services.run_fetch(job)
+    finish(job, status, message)  # as run_job does: the row ends, so it can be retried
+    return status, message
 
 
 def test_git_import_of_the_sample_is_complete_and_rerunnable(settings, tmp_path):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from corpus import services
 from corpus.models import (
@@ -169,3 +170,28 @@ def test_stats_and_snapshot_pages(operator_client, corpus):
     assert response.url == snapshot.get_absolute_url() and snapshot.filter == {"repo": "acme/web"}
     again = operator_client.post(reverse("corpus:snapshot_create"), {"name": "web-only"})
     assert again.status_code == 302 and Snapshot.objects.count() == 1
+
+
+def test_cancel_reaches_a_job_a_worker_claimed_after_the_page_was_read(operator_client):
+    job = FetchJob.objects.create(targets=["acme/web"], status="queued")
+    stale = FetchJob.objects.get(pk=job.pk)
+    FetchJob.objects.filter(pk=job.pk).update(status="running")  # a worker claims it meanwhile
+    services.cancel_job(job=stale)
+    job.refresh_from_db()
+    assert job.cancel_requested and job.status == "stopping"
+
+
+def test_retry_is_refused_while_the_job_still_runs(operator_client):
+    job = FetchJob.objects.create(targets=["acme/web"], status="running", heartbeat_at=timezone.now())
+    response = operator_client.post(reverse("corpus:fetchjob_retry", args=[job.pk]), follow=True)
+    assert FetchJob.objects.count() == 1 and "wait until it ends" in response.content.decode()
+    FetchJob.objects.filter(pk=job.pk).update(status="failed")
+    operator_client.post(reverse("corpus:fetchjob_retry", args=[job.pk]))
+    assert FetchJob.objects.filter(retry_of=job).count() == 1
+
+
+def test_pull_request_page_lists_curation_events_without_loading_their_previous_states(viewer_client, corpus):
+    pr = corpus[0]
+    services.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="bulk")
+    events = viewer_client.get(pr.get_absolute_url()).context["events"]
+    assert [e.reason for e in events] == ["bulk"] and "previous" in events[0].get_deferred_fields()

@@ -161,3 +161,15 @@ def test_viewers_are_refused_every_change(viewer_client, built):
     assert viewer_client.post(reverse("training:dataset_stop", args=[built.pk])).status_code == 403
     assert viewer_client.post(reverse("training:dataset_delete", args=[built.pk])).status_code == 403
     assert DatasetBuild.objects.count() == 1
+
+
+def test_stop_reaches_a_build_a_worker_claimed_after_the_page_was_read():
+    from tests.factories import make_lineage
+
+    dataset = make_lineage("race").dataset
+    DatasetBuild.objects.filter(pk=dataset.pk).update(status=JobStatus.QUEUED)
+    stale = DatasetBuild.objects.get(pk=dataset.pk)
+    DatasetBuild.objects.filter(pk=dataset.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
+    services_data.stop_dataset(stale)
+    dataset.refresh_from_db()
+    assert dataset.cancel_requested and dataset.status == JobStatus.RUNNING

@@ -205,3 +205,11 @@ def test_run_page_highlights_config_changes(operator_client, dataset):
     assert f"{len(FAST)} settings changed" in html
     assert 'class="changed"><td><code>train.max_steps</code>' in html
     assert "plotly" in html and 'id="chart-loss"' in html and 'id="chart-parse"' in html
+
+
+def test_malformed_ids_are_answered_without_a_server_error(operator_client, dataset):
+    assert operator_client.get(reverse("training:run_new") + "?clone=abc").status_code == 404
+    preview = operator_client.get(reverse("training:run_preview"), {"dataset": "abc"})
+    assert preview.status_code == 200 and preview.json()["parameter_count"]
+    response = operator_client.post(reverse("training:run_new"), {"parent": "abc", "name": "x"})
+    assert response.status_code == 200 and response.context["form"].errors

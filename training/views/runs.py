@@ -137,15 +137,17 @@ def run_new(request):
         if latest:
             initial["dataset"] = latest.pk
         if request.GET.get("clone"):
+            if not request.GET["clone"].isdigit():
+                raise Http404("clone needs a run id")
             parent = get_object_or_404(TrainingRun, pk=request.GET["clone"])
             initial = clone_initial(parent)
         for key in ("family", "preset"):
             if request.GET.get(key) and key not in initial:
                 initial[key] = request.GET[key]
         form = RunForm(initial=initial)
-    parent = form["parent"].value()
+    parent = str(form["parent"].value() or "")
     return render(request, "training/run_form.html", {
-        "form": form, "parent": TrainingRun.objects.filter(pk=parent).first() if parent else None,
+        "form": form, "parent": TrainingRun.objects.filter(pk=parent).first() if parent.isdigit() else None,
         "has_datasets": form.fields["dataset"].queryset.exists(),
     })
 
@@ -156,7 +158,9 @@ def run_preview(request):
     family, preset_name = request.GET.get("family", "hrm"), request.GET.get("preset", "tiny")
     if family not in FAMILIES or preset_name not in PRESETS:
         return JsonResponse({"error": "unknown family or preset"}, status=400)
-    dataset = DatasetBuild.objects.filter(pk=request.GET.get("dataset") or 0, status="finished").first()
+    dataset_id = request.GET.get("dataset", "")
+    dataset = DatasetBuild.objects.filter(pk=int(dataset_id) if dataset_id.isdigit() else 0,
+                                          status="finished").first()
     try:
         base = base_config(family, preset_name, dataset)
     except (OSError, ValueError) as exc:
