@@ -35,6 +35,7 @@ from corpus.models import (
     Snapshot,
     Source,
 )
+from hrgc_site.jobs import settle_if_dead
 from hrgc_site.listing import SortableListMixin
 from hrgc_site.roles import is_operator, operator_required
 
@@ -228,6 +229,7 @@ class FetchJobDetail(DetailView):
 
 
 def _job_state(job) -> dict:
+    settle_if_dead(job)
     return {
         "status": job.status, "message": job.message.splitlines()[0] if job.message else "",
         "progress": job.progress, "looks_dead": job.looks_dead, "active": job.is_active,

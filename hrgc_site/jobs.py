@@ -109,7 +109,9 @@ def heartbeat(job: Model, every: float | None = None):
 
 
 def finish(job: Model, status: str = JobStatus.FINISHED, message: str = "", **fields) -> None:
-    type(job).objects.filter(pk=job.pk).update(
+    # Only the worker that holds the row may end it: an old worker taken for dead whose run was
+    # resumed elsewhere must not overwrite the new worker's state.
+    type(job).objects.filter(pk=job.pk, worker=job.worker).update(
         status=status, message=message, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
     )
 
@@ -159,3 +161,11 @@ def mark_dead(job: Model) -> bool:
         forget_queued_task(job)
         log.warning("%s %s marked dead: worker %s silent", type(job).__name__, job.pk, job.worker)
     return bool(updated)
+
+
+def settle_if_dead(job: Model) -> Model:
+    """Pages that poll a job call this: a job whose worker went silent is marked dead, so the page
+    stops waiting for it and offers what to do next."""
+    if job.looks_dead and mark_dead(job):
+        job.refresh_from_db()
+    return job

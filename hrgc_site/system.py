@@ -89,6 +89,17 @@ def directory_size(path: Path) -> int:
 
 
 def disk_info() -> dict:
+    """Sizes under the data dir; walking big folders is slow, so a minute-old answer is fine."""
+    from django.core.cache import cache
+
+    info = cache.get("hrgc:disk_info")
+    if info is None:
+        info = _measure_disk()
+        cache.set("hrgc:disk_info", info, 60)
+    return info
+
+
+def _measure_disk() -> dict:
     data_dir = settings.DATA_DIR
     usage = shutil.disk_usage(data_dir)
     parts = {}

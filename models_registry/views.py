@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.jobs import settle_if_dead
 from hrgc_site.roles import operator_required
 from models_registry import services
 from models_registry.downloads import ranged_file_response
@@ -44,7 +45,7 @@ class ModelDetail(DetailView):
 
 @require_safe
 def model_status(request, pk: int):
-    export = get_object_or_404(ExportedModel, pk=pk)
+    export = settle_if_dead(get_object_or_404(ExportedModel, pk=pk))
     return JsonResponse({"status": export.status, "progress": export.progress, "message": export.message,
                          "verified": export.verified, "dead": export.looks_dead})
 

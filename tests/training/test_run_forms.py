@@ -99,3 +99,12 @@ def test_new_run_page_shows_every_setting_with_its_default(operator_client, data
     assert 'name="train__learning_rate"' in page and 'name="model__h_cycles"' in page
     assert "preset: 0.002" in page and 'data-default="2"' in page  # gpt tiny: n_layer 2
     assert 'name="model__vocab_size"' not in page
+
+
+def test_absurd_model_sizes_are_refused_before_anything_is_built():
+    from training.hrm.config import preset
+
+    with pytest.raises(ValueError, match="n_layer must be at most"):
+        preset("hrm", "tiny").with_overrides({"n_layer": "1000000"})
+    with pytest.raises(ValueError, match="n_embd must be at most"):
+        preset("gpt", "tiny").with_overrides({"model.n_embd": "1048576"})

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 FAMILIES = ("hrm", "gpt")
+MODEL_LIMITS = {"vocab_size": 1_000_000, "n_embd": 16_384, "n_head": 256, "n_layer": 256, "intermediate_size": 65_536,
+                "h_cycles": 16, "l_cycles": 16, "block_size": 131_072, "planner_positions": 131_072}
 PRESETS = ("seed", "tiny")
 
 
@@ -119,6 +121,9 @@ class RunConfig:
                      "l_cycles", "block_size", "planner_positions"):
             if getattr(m, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+            # Far above any model this tool trains; below them a typo cannot ask for a terabyte model.
+            if getattr(m, name) > MODEL_LIMITS[name]:
+                raise ValueError(f"{name} must be at most {MODEL_LIMITS[name]:,}")
         for name in ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "eval_steps",
                      "logging_steps", "eval_iters", "max_refinement_iterations"):
             if getattr(t, name) < 1:

@@ -78,7 +78,7 @@ class RunDetail(DetailView):
             can_resume=run.status in RESUMABLE,
             can_stop=run.status in ("queued", "running", "waiting"),
             can_delete=not run.is_active,
-            exports=run.exports.all(),
+            exports=run.exports.select_related("run"),
             charts=RUN_CHARTS,
             chart_runs=[{"id": run.pk, "name": run.name, "active": run.is_active,
                          "url": reverse("training:run_metrics", args=[run.pk])}],

@@ -16,6 +16,7 @@ from django.views.decorators.http import (
 )
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.jobs import settle_if_dead
 from hrgc_site.roles import is_operator, operator_required
 from training import services_data
 from training.forms_data import RetryTokenizerForm, TokenizerForm
@@ -70,6 +71,7 @@ class TokenizerDetail(DetailView):
 
 def job_state(job) -> dict:
     """The fields a page polls to show a job live."""
+    settle_if_dead(job)
     return {"id": job.pk, "status": job.status, "message": job.message, "progress": job.progress,
             "active": job.is_active, "looks_dead": job.looks_dead,
             "finished_at": job.finished_at.isoformat() if job.finished_at else None}
