@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 
-class SortableListMixin:
+
+class ForgivingPaginationMixin:
+    """ListView mixin: `?page=abc`, `0` or past the end shows the nearest real page instead of a 404."""
+
+    def paginate_queryset(self, queryset, page_size):
+        try:
+            return super().paginate_queryset(queryset, page_size)
+        except Http404:
+            raw = str(self.request.GET.get(self.page_kwarg, "")).strip()
+            past_the_end = raw.isdigit() and int(raw) > 1
+            self.kwargs[self.page_kwarg] = "last" if past_the_end else 1
+            return super().paginate_queryset(queryset, page_size)
+
+
+class SortableListMixin(ForgivingPaginationMixin):
     """ListView mixin: `sort_fields` maps a public key to an ORM expression; `default_sort` applies otherwise."""
 
     sort_fields: dict[str, str] = {}

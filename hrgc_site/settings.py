@@ -107,6 +107,7 @@ STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(__import__("plotly").__
 WHITENOISE_USE_FINDERS = True  # serve straight from the finders: no collectstatic step needed
 
 SESSION_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "hrgc_site.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
 # django-q2 on its ORM broker (the same Postgres). Training runs for hours: no timeout kill

@@ -20,7 +20,7 @@ def database_info() -> dict:
         "engine": connection.vendor,
         "version": version.split(" on ")[0],
         "name": connection.settings_dict["NAME"],
-        "where": "embedded (pgserver, var/pgdata)" if embedded else "DATABASE_URL",
+        "where": f"embedded (pgserver, {settings.DATA_DIR / 'pgdata'})" if embedded else "DATABASE_URL",
         "size": size,
     }
 

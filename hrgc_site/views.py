@@ -48,3 +48,8 @@ def check_workers_result(request, task_id: str):
         return JsonResponse({"done": False})
     return JsonResponse({"done": True, "success": task.success, "result": task.result if task.success else
                          str(task.result), "seconds": (task.stopped - task.started).total_seconds()})
+
+
+def csrf_failure(request, reason=""):
+    """A refused form says why in the dashboard's own layout (Django's default page is bare)."""
+    return render(request, "403_csrf.html", {"reason": reason}, status=403)

@@ -61,7 +61,10 @@ def run_export(export: ExportedModel) -> tuple[str, str]:
         names = ["model.gguf", "Modelfile"]
     else:
         info = export_safetensors(Path(export.checkpoint.path), Path(tokenizer.model_path), out_dir, report=report)
-        names = sorted(p.name for p in out_dir.iterdir() if p.is_file())
+        # The weights first: the export's headline size and sha256 are those of its main file.
+        names = sorted((p.name for p in out_dir.iterdir() if p.is_file()), key=lambda n: (n != "model.safetensors", n))
+    for name in names:
+        (out_dir / name).chmod(0o644)  # temp files are created 0600; a shared data dir needs them readable
     files = [_file_entry(out_dir / name) for name in names]
     verification = dict(info.verification or {}, fallbacks=info.fallbacks)
     ExportedModel.objects.filter(pk=export.pk).update(
@@ -111,7 +114,8 @@ def how_to_run(export: ExportedModel) -> dict:
     name = f"hrgc-{export.run.name}".lower()
     if export.format == ExportedModel.Format.GGUF:
         return {
-            "ollama": f"ollama create {name} -f Modelfile\nollama run {name} \"Fix nil pointer in handler\"",
+            "ollama": f"# download model.gguf and Modelfile into one folder, then:\nollama create {name} -f Modelfile\n"
+                      f"ollama run {name} \"Fix nil pointer in handler\"",
             "llama_cpp": "llama-cli -m model.gguf -p '<REPO> owner/project\\n<PR_TITLE> Fix nil pointer in handler\\n"
                          "<PR_BODY> \\n\\n<PLAN>\\n' -n 256 --temp 0.7",
             "python": "from llama_cpp import Llama\nllm = Llama(model_path=\"model.gguf\")\n"
@@ -119,7 +123,10 @@ def how_to_run(export: ExportedModel) -> dict:
                       "max_tokens=256)[\"choices\"][0][\"text\"])",
         }
     architecture = "HrmTextForCausalLM" if export.run.family == "hrm" else "LlamaForCausalLM"
-    return {"python": f"from transformers import {architecture}\nmodel = {architecture}.from_pretrained(\"{name}/\")"}
+    return {
+        "files": f"Download every file below into one folder, e.g. {name}/ (they keep their names).",
+        "python": f"from transformers import {architecture}\nmodel = {architecture}.from_pretrained(\"{name}/\")",
+    }
 
 
 def final_metrics(run: TrainingRun) -> dict:

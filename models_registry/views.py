@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.generic import DetailView, ListView
 
 from hrgc_site.jobs import settle_if_dead
+from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.roles import operator_required
 from models_registry import services
 from models_registry.downloads import ranged_file_response
@@ -20,7 +21,7 @@ from models_registry.models import ExportedModel
 from training.models import TrainingRun
 
 
-class ModelList(ListView):
+class ModelList(ForgivingPaginationMixin, ListView):
     model = ExportedModel
     template_name = "models_registry/model_list.html"
     paginate_by = 50
@@ -57,8 +58,8 @@ def download(request, pk: int, name: str):
     if path is None:
         raise Http404("No such file in this export.")
     entry = next(e for e in export.files if e["name"] == name)
-    filename = f"{export.run.name}-step{export.step}-{export.quant}-{name}"
-    return ranged_file_response(request, path, filename, etag=entry.get("sha256", ""))
+    # The registered name itself: the Modelfile (FROM ./model.gguf) and from_pretrained() expect it.
+    return ranged_file_response(request, path, name, etag=entry.get("sha256", ""))
 
 
 @require_POST

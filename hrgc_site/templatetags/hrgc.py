@@ -1,5 +1,7 @@
 """Template helpers shared by every page."""
 
+import json
+
 from django import template
 from django.utils.html import format_html
 
@@ -32,3 +34,9 @@ def percent(value, digits: int = 0) -> str:
     if value is None:
         return "—"
     return f"{value * 100:.{digits}f}%"
+
+
+@register.filter
+def as_json(value) -> str:
+    """Readable JSON for a stored result (a dict shown to people, not Python's repr)."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)

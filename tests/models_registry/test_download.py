@@ -25,7 +25,7 @@ def test_whole_file_with_length_and_filename(viewer_client, export):
     assert response.status_code == 200
     assert response["Content-Length"] == str(len(CONTENT))
     assert response["Accept-Ranges"] == "bytes"
-    assert 'filename="run-t1-step10-q8_0-model.gguf"' in response["Content-Disposition"]
+    assert 'filename="model.gguf"' in response["Content-Disposition"]
     assert _body(response) == CONTENT
 
 

@@ -4,6 +4,7 @@ folder, registered, downloadable, and runnable in the playground through llama.c
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -64,6 +65,9 @@ def test_safetensors_export_and_export_button(trained_run, operator_client):
     assert export.status == "finished", export.message
     assert export.quant == "f32" and export.architecture == "LlamaForCausalLM"
     assert {"model.safetensors", "config.json", "tokenizer.model"} <= {f["name"] for f in export.files}
+    weights = next(f for f in export.files if f["name"] == "model.safetensors")
+    assert export.files[0] == weights and export.sha256 == weights["sha256"]  # the headline is the weights'
+    assert all((Path(export.path) / f["name"]).stat().st_mode & 0o044 for f in export.files)
     assert export.verified is True
 
     from django_q.models import OrmQ
