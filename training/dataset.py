@@ -35,6 +35,7 @@ from training.tokenizer import Tokenizer
 META_FILE = "meta.json"
 TOKENIZER_FILE = "tokenizer.model"
 SPLITS = ("train", "val")
+VAL_FRACTION = 0.05  # the validation share asked for: a 95/5 split by repository
 CHUNK_RECORDS = 64  # records per task handed to a worker process
 CHUNK_CHARS = 1_000_000
 OTHER = SECTION_LABELS["other"]
@@ -229,13 +230,22 @@ def _move_repo(writers: dict[str, _SplitWriter], repo: str, source: str, target:
     shutil.rmtree(aside)
 
 
-def _balance_splits(writers: dict[str, _SplitWriter]) -> None:
-    """Train always gets a repository; validation gets one too when there are at least two."""
+def _balance_splits(writers: dict[str, _SplitWriter], val_fraction: float) -> None:
+    """Train always gets a repository; validation gets one too when there are at least two.
+
+    The repository forced into validation is the one whose share of the tokens is closest to
+    val_fraction (ties by name), so a small corpus's split comes as near the asked one as a split by
+    repository can."""
     repos = {split: {entry[0] for entry in writer.index} for split, writer in writers.items()}
     if not repos["train"] and repos["val"]:
         _move_repo(writers, max(repos["val"], key=val_score), "val", "train")
     elif not repos["val"] and len(repos["train"]) >= 2:
-        _move_repo(writers, min(repos["train"], key=val_score), "train", "val")
+        tokens: dict[str, int] = {}
+        for repo, _, length, _, _ in writers["train"].index:
+            tokens[repo] = tokens.get(repo, 0) + length
+        total = sum(tokens.values()) or 1
+        chosen = min(sorted(tokens), key=lambda repo: abs(tokens[repo] / total - val_fraction))
+        _move_repo(writers, chosen, "train", "val")
 
 
 def _chunks(records: Iterable[tuple[str, SerializedRecord]]) -> Iterator[list[tuple[int, str, SerializedRecord]]]:
@@ -278,7 +288,7 @@ def build_dataset(
     seq_len: int = 1024,
     plan_len: int = 512,
     gen_len: int = 1024,
-    val_fraction: float = 0.05,
+    val_fraction: float = VAL_FRACTION,
     augment: bool = True,
     augment_fraction: float = 1.0,
     total_records: int | None = None,
@@ -349,7 +359,7 @@ def build_dataset(
             write_oldest()
         if not split_of:
             raise ValueError("no records to build a dataset from")
-        _balance_splits(writers)
+        _balance_splits(writers, val_fraction)
         for writer in writers.values():
             writer.close()
         stats = DatasetStats(

@@ -1,4 +1,4 @@
-"""Which device trains, what it is, which mixed precision it gets, and how much memory a run peaked at."""
+"""Which device trains, what it is, which mixed precision it gets, and how much memory a run holds and peaked at."""
 
 from __future__ import annotations
 
@@ -89,12 +89,43 @@ def needs_grad_scaler(device: torch.device, fp16: bool) -> bool:
     return autocast_dtype(device, fp16) == torch.float16
 
 
-def peak_memory_bytes(device: torch.device) -> int:
-    """CUDA: the most memory tensors held. Elsewhere: this process's peak resident set size."""
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a run's peak afresh: a worker process trains many runs, and CUDA's counter spans them all."""
     if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def current_memory_bytes(device: torch.device) -> int:
+    """CUDA: memory tensors hold now. MPS: what the driver holds. CPU: this process's resident set size now."""
+    if device.type == "cuda":
+        return int(torch.cuda.memory_allocated(device))
     if device.type == "mps":
         return int(torch.mps.driver_allocated_memory())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports kilobytes, macOS bytes.
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+    return _rss_bytes()
+
+
+def _rss_bytes() -> int:
+    try:
+        import psutil  # installed with pgserver; the fallbacks keep the engine usable without it
+
+        return int(psutil.Process().memory_info().rss)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize()
+    except (OSError, IndexError, ValueError):
+        # Lifetime peak, the best left: Linux reports kilobytes, macOS bytes.
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def peak_memory_bytes(device: torch.device, sampled_peak: int | None = None) -> int:
+    """The run's peak: CUDA's own counter (reset by reset_peak_memory at the run's start); elsewhere the
+    largest of the samples the run took (`sampled_peak`, the max of current_memory_bytes at each log step),
+    or the current figure without samples.
+
+    Not ru_maxrss: that is the worker process's lifetime peak, the same for every run it ever trained."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(sampled_peak) if sampled_peak is not None else current_memory_bytes(device)

@@ -25,10 +25,12 @@ from corpus.records import SECTION_LABELS
 from training.data import TokenBatches, read_meta
 from training.devices import (
     autocast_context,
+    current_memory_bytes,
     device_info,
     needs_grad_scaler,
     peak_memory_bytes,
     pick_device,
+    reset_peak_memory,
 )
 from training.hrm.config import RunConfig, TrainConfig, preset
 
@@ -355,6 +357,8 @@ def train(
         saved_path = latest
         saved_step = step if latest is not None else -1
         window_time, window_tokens = 0.0, 0
+        reset_peak_memory(device)
+        memory_peak = 0  # this run's peak: the largest memory sample of its log steps (CUDA counts its own)
         step_loss: torch.Tensor | None = None  # this step's mean loss, kept on the device until it is read
         status = "finished"
         model.train()
@@ -399,13 +403,15 @@ def train(
 
             if logging_now:
                 last_loss = float(step_loss)  # under DDP: rank 0's share of the batch, as nanoGPT reports
+                memory_now = current_memory_bytes(device)
+                memory_peak = peak_memory_bytes(device, max(memory_peak, memory_now))
                 metrics = {
                     "step": step, "tokens": tokens, "elapsed": elapsed_before + time.perf_counter() - start,
                     "loss": last_loss,
                     **{f"loss_{name}": float(total) / section_counts[name] for name, total in section_sums.items()},
                     "lr": lr, "grad_norm": float(grad_norm),
                     "tokens_per_sec": window_tokens / window_time if window_time > 0 else 0.0,
-                    "memory": peak_memory_bytes(device),
+                    "memory": memory_peak, "memory_now": memory_now,
                 }
                 report("metrics", metrics)
                 _write_scalars(writer, "train", metrics, step)

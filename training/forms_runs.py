@@ -8,14 +8,73 @@ from dataclasses import fields
 from django import forms
 
 from hrgc_site.models import JobStatus
-from training.hrm.config import FAMILIES, PRESETS, ModelConfig, RunConfig, TrainConfig
+from training.hrm.config import (
+    FAMILIES,
+    MODEL_LIMITS,
+    PRESETS,
+    TRAIN_AT_LEAST_ONE,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from training.models import DatasetBuild, TrainingRun, name_validator
-from training.services_runs import base_config
+from training.services_runs import (
+    SIZE_SETTINGS,
+    base_config,
+    dataset_problem,
+    size_problem,
+)
 
 # Not user settings: the family is chosen above and the vocabulary comes from the dataset.
 FIXED_MODEL_FIELDS = ("family", "vocab_size")
 SECTIONS = {"model": ModelConfig, "train": TrainConfig}
 DEVICE_CHOICES = [(d, d) for d in ("auto", "cpu", "cuda", "mps")]
+# One line per setting: what it does (the seed's hyperparameter table, then ours).
+SETTING_HELP = {
+    "n_embd": "Width of every hidden state (embedding size).",
+    "n_head": "Attention heads per layer; n_embd / n_head must be even.",
+    "n_layer": "hrm: blocks per stack (planner and generator each); gpt: decoder blocks in all.",
+    "intermediate_size": "Hidden width of each SwiGLU feed-forward layer.",
+    "h_cycles": "hrm: planner (high-level) cycles per forward pass.",
+    "l_cycles": "hrm: generator (low-level) steps per planner cycle.",
+    "planner_positions": "Longest plan the planner reads (planner context, in tokens).",
+    "block_size": "Training window and generator context, in tokens; must fit both dataset splits.",
+    "rope_theta": "Base of the rotary position embedding's frequencies.",
+    "norm_eps": "Epsilon of the RMS normalisation.",
+    "dropout": "Share of activations dropped while training, in [0, 1).",
+    "full_backprop": "hrm: gradient through every cycle, not only the last one (slower, more memory).",
+    "tie_embeddings": "Share the input embedding and output head weights.",
+    "learning_rate": "Peak learning rate, reached after warm-up, then decayed on a cosine.",
+    "batch_size": "Sequences per micro-batch.",
+    "gradient_accumulation_steps": "Micro-batches summed per optimizer step (effective batch = batch × this).",
+    "max_steps": "Optimizer steps the run trains for.",
+    "warmup_steps": "Steps of linear learning-rate warm-up; keep it below max_steps.",
+    "weight_decay": "AdamW weight decay on the weight matrices.",
+    "fp16": "Mixed precision where the device supports it (bf16 preferred).",
+    "save_steps": "Save a checkpoint every N steps (and at the end or on stop).",
+    "eval_steps": "Measure the validation loss every N steps.",
+    "logging_steps": "Record the training metrics every N steps.",
+    "planner_lr_multiplier": "Planner learning rate = learning_rate × this (planner trains slightly faster).",
+    "generator_lr_multiplier": "Generator learning rate = learning_rate × this (generator more conservative).",
+    "refinement_warmup": "Steps before the refinement decisions count in the loss (start refinement later).",
+    "max_refinement_iterations": "Most generate-check-refine attempts per sample.",
+    "validation_frequency": "Generate samples and check them with the Go parser every N steps.",
+    "plan_loss_weight": "Loss weight of plan tokens.",
+    "code_loss_weight": "Loss weight of code tokens.",
+    "refinement_loss_weight": "Loss weight of the refinement decisions.",
+    "other_loss_weight": "Loss weight of the remaining text (repository, PR text, context, tags).",
+    "min_lr_ratio": "Learning rate at the end, as a share of the peak.",
+    "grad_clip": "Clip the gradient norm to this (0: no clipping).",
+    "beta1": "AdamW β1 (momentum).",
+    "beta2": "AdamW β2 (second-moment decay).",
+    "eval_iters": "Validation batches per evaluation.",
+    "sample_count": "Samples generated at each validation_frequency step.",
+    "sample_max_tokens": "Longest sample, in tokens.",
+    "seed": "Random seed of weights and batches: same seed, same run.",
+    "device": "Where it trains: auto picks CUDA, then MPS, then CPU.",
+    "compile": "torch.compile the model (slow start, faster steps on a GPU).",
+    "num_threads": "CPU threads for PyTorch (0: its default).",
+}
 
 
 def setting_fields() -> list[tuple[str, str, type]]:
@@ -56,6 +115,7 @@ class RunForm(forms.Form):
             default = getattr(getattr(defaults, section), name)
             key = field_name(section, name)
             self.fields[key] = self._make_field(name, kind, default)
+            self._set_limits(section, name, self.fields[key])
             self.setting_names[section].append(key)
 
     def _chosen(self, key: str, fallback: str) -> str:
@@ -82,8 +142,21 @@ class RunForm(forms.Form):
                                     widget=forms.NumberInput(attrs={**attrs, "step": "any"}))
         return forms.CharField(initial=default, label=label, help_text=help_text, widget=forms.TextInput(attrs=attrs))
 
-    def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
-        return [(section, [self[key] for key in keys]) for section, keys in self.setting_names.items()]
+    @staticmethod
+    def _set_limits(section: str, name: str, field: forms.Field) -> None:
+        """The browser's min/max are RunConfig.validate's bounds, so it refuses what the server would."""
+        attrs = field.widget.attrs
+        if section == "model" and name in MODEL_LIMITS:
+            attrs.update(min="1", max=str(MODEL_LIMITS[name]))
+        elif section == "train" and name in TRAIN_AT_LEAST_ONE:
+            attrs["min"] = "1"
+        elif name in ("warmup_steps", "refinement_warmup", "dropout"):
+            attrs["min"] = "0"
+
+    def sections(self) -> list[tuple[str, list[tuple[forms.BoundField, str]]]]:
+        """Per section, each setting's field with its one-line description."""
+        return [(section, [(self[key], SETTING_HELP.get(key.split("__", 1)[1], "")) for key in keys])
+                for section, keys in self.setting_names.items()]
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
@@ -113,6 +186,17 @@ class RunForm(forms.Form):
             self.config = base.with_overrides({key: str(value) for key, value in overrides.items()})
         except ValueError as exc:
             self._attach_config_error(str(exc))
+            return cleaned
+        problem = dataset_problem(self.config, dataset)
+        if problem:
+            self.add_error(field_name("model", "block_size"), problem)
+            return cleaned
+        problem = size_problem(self.config)
+        if problem:
+            # Beside the size settings this form changed; on the form when the preset itself is the problem.
+            changed = [field_name("model", name) for name in SIZE_SETTINGS if f"model.{name}" in overrides]
+            for key in changed or [None]:
+                self.add_error(key, problem)
             return cleaned
         self.overrides = overrides
         return cleaned

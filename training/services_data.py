@@ -13,7 +13,13 @@ from corpus.models import Snapshot
 from corpus.services import iter_snapshot_records
 from hrgc_site.jobs import Progress, enqueue
 from hrgc_site.models import JobStatus
-from training.dataset import BuildStopped, build_dataset, decode_sample, load_meta
+from training.dataset import (
+    VAL_FRACTION,
+    BuildStopped,
+    build_dataset,
+    decode_sample,
+    load_meta,
+)
 from training.models import DatasetBuild, TokenizerVersion
 from training.tokenizer import (
     Tokenizer,
@@ -279,6 +285,22 @@ def dataset_sample(dataset: DatasetBuild, *, split: str = "train", index: int = 
         else:
             runs.append({"section": section, "text": text, "tokens": 1, "beyond": beyond})
     return runs
+
+
+def split_share(splits: dict, asked: float = VAL_FRACTION) -> dict:
+    """The validation split's actual share of the tokens, and a warning when it is off from `asked` by more
+    than a factor of two (a split by repository moves whole repositories, so few of them cannot come close)."""
+    val = int(splits.get("val", {}).get("tokens", 0))
+    total = val + int(splits.get("train", {}).get("tokens", 0))
+    share = val / total if total else 0.0
+    repos = sum(len(split.get("repos", [])) for split in splits.values())
+    warning = ""
+    if total and not asked / 2 <= share <= asked * 2:
+        warning = (f"only {repos} repositor{'y' if repos == 1 else 'ies'}: a split by repository cannot be "
+                   f"closer to {round(100 * (1 - asked))}/{round(100 * asked)}" if repos < 20 else
+                   f"whole repositories go to one side, and these {repos} do not add up closer to "
+                   f"{round(100 * (1 - asked))}/{round(100 * asked)}")
+    return {"val_share": share, "asked": asked, "warning": warning}
 
 
 def split_summary(meta: dict) -> dict:

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 TASK = "training.tasks_runs.train_run"
 OVERVIEW_POINTS = 1500  # per metric: what the charts draw of a long run (W&B's figure)
 RESUMABLE = (JobStatus.STOPPED, JobStatus.DEAD, JobStatus.FAILED)
+# Far above the 20-30 M models this tool is for; a run above it would not fit any one machine's memory.
+MAX_PARAMETERS = 2_000_000_000
+# The settings a model's size follows, for the parameter ceiling's error.
+SIZE_SETTINGS = ("n_embd", "n_layer", "intermediate_size", "tie_embeddings")
 
 
 class RunActionError(Exception):
@@ -59,6 +63,36 @@ def parameter_count(config: RunConfig) -> int:
     return _parameter_count(json.dumps(config.to_dict()["model"], sort_keys=True))
 
 
+def dataset_problem(config: RunConfig, dataset: DatasetBuild) -> str | None:
+    """Why `config` cannot train on `dataset` (a window longer than a split), or None.
+
+    Each split must hold one window of block_size + 1 tokens plus one start offset (training.data.TokenBatches)."""
+    splits = read_meta(dataset.directory).get("splits", {})
+    block_size = config.model.block_size
+    for split in ("train", "val"):
+        tokens = int(splits.get(split, {}).get("tokens", 0))
+        if tokens < block_size + 2:
+            return (f"block_size {block_size:,} does not fit dataset {dataset.name}: split {split!r} has {tokens:,} "
+                    f"tokens, fewer than one window of {block_size + 1:,}; at most {max(0, tokens - 2):,} fits")
+    return None
+
+
+def size_problem(config: RunConfig) -> str | None:
+    """Why `config` is too large to train (above MAX_PARAMETERS), or None."""
+    count = parameter_count(config)
+    if count > MAX_PARAMETERS:
+        return (f"this model would have {count:,} parameters, above the ceiling of {MAX_PARAMETERS:,}: "
+                "make n_embd, n_layer or intermediate_size smaller")
+    return None
+
+
+def check_runnable(config: RunConfig, dataset: DatasetBuild) -> None:
+    """Refuse (ValueError) a config that validates but cannot run on this dataset or any one machine."""
+    problem = dataset_problem(config, dataset) or size_problem(config)
+    if problem:
+        raise ValueError(problem)
+
+
 def flatten_config(config: dict) -> dict[str, object]:
     """{"model": {...}, "train": {...}} → {"model.n_embd": 256, ...}."""
     return {f"{section}.{key}": value for section, values in config.items() for key, value in values.items()}
@@ -78,7 +112,9 @@ def preset_of(run: TrainingRun) -> dict:
 
 def differing_hyperparameters(runs: list[TrainingRun]) -> list[tuple[str, list[object]]]:
     """Only the settings (plus dataset, family, preset) on which the runs disagree, each with one value per run."""
-    rows = [{"dataset": run.dataset.name, "family": run.family, "preset": run.preset, **flatten_config(run.config)}
+    # model.family repeats the run's family: listed once, as "family".
+    rows = [{"dataset": run.dataset.name, "family": run.family, "preset": run.preset,
+             **{key: value for key, value in flatten_config(run.config).items() if key != "model.family"}}
             for run in runs]
     keys = list(dict.fromkeys(key for row in rows for key in row))
     table = []
@@ -96,6 +132,7 @@ def create_run(*, dataset: DatasetBuild, family: str, preset_name: str, name: st
     """A queued run with its full config; enqueued on the training cluster unless `queue` is False."""
     config = base_config(family, preset_name, dataset).with_overrides(
         {key: str(value) for key, value in overrides.items()})
+    check_runnable(config, dataset)
     t = config.train
     run = TrainingRun.objects.create(
         name=name, dataset=dataset, family=family, preset=preset_name, config=config.to_dict(),

@@ -110,8 +110,10 @@ def test_each_side_gets_a_repository_when_there_are_two(model, tmp_path):
     pair = ["solo/one", "solo/two"]
     stats = build_dataset(make_records(pair, 2), model, tmp_path / "pair", processes=1, val_fraction=0.0,
                           augment=False)
-    assert stats.splits["val"].repos == [min(pair, key=val_score)]
-    assert stats.splits["train"].repos == [max(pair, key=val_score)]
+    # Forced into validation: the repository whose token share is closest to val_fraction (0: the smaller one).
+    assert len(stats.splits["val"].repos) == len(stats.splits["train"].repos) == 1
+    assert set(stats.splits["val"].repos + stats.splits["train"].repos) == set(pair)
+    assert stats.splits["val"].tokens < stats.splits["train"].tokens
     assert stats.splits["train"].records == stats.splits["val"].records == 2
     ids, labels, meta = read_split(tmp_path / "pair", "val")
     assert len(split_records(ids, labels, meta["bos_id"], meta["eos_id"])) == 2

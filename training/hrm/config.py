@@ -9,6 +9,9 @@ FAMILIES = ("hrm", "gpt")
 MODEL_LIMITS = {"vocab_size": 1_000_000, "n_embd": 16_384, "n_head": 256, "n_layer": 256, "intermediate_size": 65_536,
                 "h_cycles": 16, "l_cycles": 16, "block_size": 131_072, "planner_positions": 131_072}
 PRESETS = ("seed", "tiny")
+# Training settings that must be at least 1 (the new-run form gives their inputs min="1" from this).
+TRAIN_AT_LEAST_ONE = ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "eval_steps",
+                      "logging_steps", "eval_iters", "max_refinement_iterations")
 
 
 @dataclass
@@ -124,8 +127,9 @@ class RunConfig:
             # Far above any model this tool trains; below them a typo cannot ask for a terabyte model.
             if getattr(m, name) > MODEL_LIMITS[name]:
                 raise ValueError(f"{name} must be at most {MODEL_LIMITS[name]:,}")
-        for name in ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "eval_steps",
-                     "logging_steps", "eval_iters", "max_refinement_iterations"):
+        if not 0 <= m.dropout < 1:
+            raise ValueError(f"dropout must be at least 0 and below 1 (a probability), not {m.dropout}")
+        for name in TRAIN_AT_LEAST_ONE:
             if getattr(t, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if t.learning_rate <= 0:

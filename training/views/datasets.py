@@ -16,7 +16,7 @@ from training import services_data
 from training.dataset import SPLITS
 from training.forms_data import DatasetForm
 from training.models import DatasetBuild
-from training.views.tokenizers import job_state
+from training.views.tokenizers import job_state, split_message
 
 
 class DatasetList(ListView):
@@ -65,11 +65,12 @@ class DatasetDetail(DetailView):
         context = super().get_context_data(**kwargs)
         dataset = self.object
         context["runs"] = dataset.runs.all()[:20]
+        context["message_head"], context["message_detail"] = split_message(dataset.message)
         if dataset.status != JobStatus.FINISHED:
             return context
         meta = services_data.dataset_meta(dataset)
         splits = services_data.split_summary(meta)
-        context.update(meta=meta, splits=splits, section_share=sorted(
+        context.update(meta=meta, splits=splits, split_share=services_data.split_share(splits), section_share=sorted(
             (meta.get("section_share") or {}).items(), key=lambda item: -item[1]))
         split = self.request.GET.get("split", "train")
         split = split if split in SPLITS else "train"

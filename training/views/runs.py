@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.contrib import messages
+from django.db.models import F
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -16,7 +17,7 @@ from hrgc_site.listing import SortableListMixin
 from hrgc_site.roles import is_operator, operator_required
 from training.forms_runs import RunForm, field_name, setting_fields
 from training.hrm.config import FAMILIES, PRESETS
-from training.models import DatasetBuild, TrainingRun
+from training.models import DatasetBuild, MetricPoint, TrainingRun
 from training.services_runs import (
     RESUMABLE,
     RunActionError,
@@ -24,6 +25,7 @@ from training.services_runs import (
     clone_initial,
     config_diff,
     create_run,
+    dataset_problem,
     delete_run,
     differing_hyperparameters,
     flatten_config,
@@ -34,7 +36,9 @@ from training.services_runs import (
     preset_of,
     request_stop,
     resume_run,
+    size_problem,
 )
+from training.views.tokenizers import split_message
 
 LOG_LINES_SHOWN = 30
 MAX_COMPARED = 8
@@ -53,6 +57,14 @@ class RunList(SortableListMixin, ListView):
     def get_queryset(self):
         mark_dead_runs()
         return self.sort_queryset(TrainingRun.objects.select_related("dataset"))
+
+    def sort_queryset(self, queryset):
+        """Runs without the sorted value (no loss yet) come last in both directions."""
+        sort = self.current_sort()
+        field = F(self.sort_fields[sort.lstrip("-")])
+        if sort.startswith("-"):
+            return queryset.order_by(field.desc(nulls_last=True), "-pk")
+        return queryset.order_by(field.asc(nulls_last=True), "pk")
 
 
 class RunDetail(DetailView):
@@ -82,8 +94,39 @@ class RunDetail(DetailView):
             charts=RUN_CHARTS,
             chart_runs=[{"id": run.pk, "name": run.name, "active": run.is_active,
                          "url": reverse("training:run_metrics", args=[run.pk])}],
+            has_samples=MetricPoint.objects.filter(run=run, kind="samples").exists(),
+            warmup_warning=warmup_warning(run.config.get("train", {})),
+            memory_now=current_memory(run),
+            memory_label=memory_label(run),
         )
+        context["message_head"], context["message_detail"] = split_message(run.message)
         return context
+
+
+def warmup_warning(train: dict) -> str:
+    """Not an error, but worth saying: warm-up as long as the run means the learning rate never reaches its peak."""
+    warmup, max_steps = train.get("warmup_steps", 0), train.get("max_steps", 0)
+    if max_steps and warmup >= max_steps:
+        return (f"warmup_steps ({warmup:,}) is not below max_steps ({max_steps:,}): the learning rate is still "
+                "warming up when the run ends and never reaches its peak nor decays.")
+    return ""
+
+
+def memory_label(run: TrainingRun) -> str:
+    """What the memory figures measure, which depends on where the run trains."""
+    kind = (run.device or "").split(" ", 1)[0]
+    if kind == "cuda":
+        return "GPU memory (allocated by tensors) now / peak during this run"
+    if kind == "mps":
+        return "MPS memory (driver) now / peak during this run"
+    return "Process memory (RSS) now / peak during this run"
+
+
+def current_memory(run: TrainingRun) -> int | None:
+    """The memory the run's process held at its latest logged step (older runs logged only their peak)."""
+    point = MetricPoint.objects.filter(run=run, kind="train").order_by("-step").values_list("values", flat=True).first()
+    value = (point or {}).get("memory_now")
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def checkpoint_rows(run: TrainingRun) -> list[dict]:
@@ -94,12 +137,12 @@ def checkpoint_rows(run: TrainingRun) -> list[dict]:
 def run_summary(run: TrainingRun) -> dict:
     """Everything the run page refreshes besides the charts."""
     return {
-        "id": run.pk, "name": run.name, "status": run.status, "message": run.message, "step": run.step,
-        "max_steps": run.max_steps, "tokens": run.tokens, "last_loss": run.last_loss,
+        "id": run.pk, "name": run.name, "status": run.status, "message": split_message(run.message)[0],
+        "step": run.step, "max_steps": run.max_steps, "tokens": run.tokens, "last_loss": run.last_loss,
         "best_val_loss": run.best_val_loss, "last_val_loss": run.last_val_loss,
         "tokens_per_sec": run.tokens_per_sec, "eta_seconds": run.eta_seconds, "device": run.device,
-        "memory_bytes": run.memory_bytes, "parse_share": run.parse_share, "active": run.is_active,
-        "looks_dead": run.looks_dead, "elapsed_seconds": run.elapsed_seconds,
+        "memory_bytes": run.memory_bytes, "memory_now": current_memory(run), "parse_share": run.parse_share,
+        "active": run.is_active, "looks_dead": run.looks_dead, "elapsed_seconds": run.elapsed_seconds,
         "log": [line.message for line in reversed(run.log_lines.all()[:LOG_LINES_SHOWN])],
         "checkpoints": checkpoint_rows(run), "samples": run.last_samples.get("samples", []),
         "samples_step": run.last_samples.get("step"), "now": timezone.now().isoformat(),
@@ -177,6 +220,9 @@ def run_preview(request):
         answer.update(parameter_count=parameter_count(config), preset_parameter_count=parameter_count(base),
                       tokens_per_step=config.train.batch_size * config.model.block_size
                       * config.train.gradient_accumulation_steps)
+        problem = (dataset_problem(config, dataset) if dataset is not None else None) or size_problem(config)
+        if problem:
+            answer["error"] = problem
     return JsonResponse(answer)
 
 

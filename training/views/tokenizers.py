@@ -6,8 +6,8 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import (
     require_http_methods,
@@ -21,6 +21,12 @@ from hrgc_site.roles import is_operator, operator_required
 from training import services_data
 from training.forms_data import RetryTokenizerForm, TokenizerForm
 from training.models import TokenizerVersion
+
+
+def split_message(message: str) -> tuple[str, str]:
+    """A job's message as its first line, for the page, and the rest (a failure's traceback), for a <details>."""
+    head, _, rest = (message or "").strip().partition("\n")
+    return head.strip(), rest.strip()
 
 
 class TokenizerList(ListView):
@@ -66,6 +72,7 @@ class TokenizerDetail(DetailView):
         context["datasets"] = tokenizer.datasets.all()[:20]
         context["can_retry"] = services_data.can_retry(tokenizer)
         context["retry_size"] = tokenizer.suggested_vocab_size or tokenizer.vocab_size
+        context["message_head"], context["message_detail"] = split_message(tokenizer.message)
         return context
 
 
@@ -129,7 +136,13 @@ def tokenizer_retry(request, pk: int):
     tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
     form = RetryTokenizerForm(request.POST)
     if not form.is_valid():
-        return HttpResponseBadRequest("vocabulary size: " + "; ".join(form.errors.get("vocab_size", [])))
+        # The tokenizer page again, with the size as typed and the error beside it.
+        view = TokenizerDetail()
+        view.setup(request, pk=pk)
+        view.object = tokenizer
+        context = view.get_context_data(object=tokenizer)
+        context.update(retry_size=request.POST.get("vocab_size", ""), retry_errors=form.errors.get("vocab_size", []))
+        return render(request, TokenizerDetail.template_name, context, status=400)
     try:
         services_data.retry_tokenizer(tokenizer=tokenizer, vocab_size=form.cleaned_data["vocab_size"])
     except services_data.InUse as error:
