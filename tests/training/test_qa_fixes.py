@@ -264,3 +264,17 @@ def test_warmup_not_below_max_steps_warns_on_the_run_page(viewer_client, dataset
     long_warmup = new_run(dataset, name="warm-long", warmup_steps="12")
     page = viewer_client.get(long_warmup.get_absolute_url()).content.decode()
     assert 'id="warmup-warning"' in page and "warmup_steps (12) is not below max_steps (12)" in page
+
+
+@pytest.mark.django_db
+def test_train_command_answers_unrunnable_settings_and_bad_names_with_a_clear_error(dataset_files):  # noqa: F811
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.training.test_run_support import make_dataset
+
+    dataset = make_dataset(dataset_files, name="cmd-errors-ds")
+    with pytest.raises(CommandError, match="block_size"):
+        call_command("train", dataset.name, "--family", "gpt", "--preset", "tiny", "--set", "block_size=100000")
+    with pytest.raises(CommandError, match="bad --name"):
+        call_command("train", dataset.name, "--name", "no spaces/allowed")

@@ -10,6 +10,7 @@ from django.urls import path
 from django.views.decorators.http import require_POST, require_safe
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.models import JobStatus
 from hrgc_site.roles import is_operator, operator_required
 from training import services_data
@@ -19,7 +20,7 @@ from training.models import DatasetBuild
 from training.views.tokenizers import job_state, split_message
 
 
-class DatasetList(ListView):
+class DatasetList(ForgivingPaginationMixin, ListView):
     model = DatasetBuild
     template_name = "training/dataset_list.html"
     paginate_by = 50

@@ -17,6 +17,7 @@ from django.views.decorators.http import (
 from django.views.generic import DetailView, ListView
 
 from hrgc_site.jobs import settle_if_dead
+from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.roles import is_operator, operator_required
 from training import services_data
 from training.forms_data import RetryTokenizerForm, TokenizerForm
@@ -29,7 +30,7 @@ def split_message(message: str) -> tuple[str, str]:
     return head.strip(), rest.strip()
 
 
-class TokenizerList(ListView):
+class TokenizerList(ForgivingPaginationMixin, ListView):
     model = TokenizerVersion
     template_name = "training/tokenizer_list.html"
     paginate_by = 50

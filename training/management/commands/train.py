@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import signal
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from hrgc_site.jobs import run_job
 from hrgc_site.models import JobStatus
 from training.hrm.config import FAMILIES, PRESETS
-from training.models import DatasetBuild, TrainingRun
+from training.models import DatasetBuild, TrainingRun, name_validator
 from training.services_runs import base_config, create_run, parameter_count
 from training.tasks_runs import execute_run
 
@@ -48,7 +49,7 @@ class Command(BaseCommand):
         dataset = find_dataset(options["dataset"])
         family, preset_name = options["family"], options["preset"]
         overrides: dict[str, str] = {}
-        for item in options["settings"]:
+        for item in options["settings"] or []:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise CommandError(f"--set wants KEY=VALUE, got {item!r}")
@@ -60,8 +61,15 @@ class Command(BaseCommand):
         name = options["name"] or f"{family}-{preset_name}-{timezone.now():%Y%m%d-%H%M%S}"
         if TrainingRun.objects.filter(name=name).exists():
             raise CommandError(f"a run named {name!r} exists already")
-        run = create_run(dataset=dataset, family=family, preset_name=preset_name, name=name, overrides=overrides,
-                         queue=options["enqueue"])
+        try:
+            name_validator(name)  # the rule the web form applies
+        except ValidationError as exc:
+            raise CommandError(f"bad --name {name!r}: {' '.join(exc.messages)}") from None
+        try:
+            run = create_run(dataset=dataset, family=family, preset_name=preset_name, name=name,
+                             overrides=overrides, queue=options["enqueue"])
+        except ValueError as exc:  # a block size the dataset cannot fill, a model over the ceiling
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"run {run.pk} {run.name}: {family}/{preset_name} on {dataset.name}, "
                           f"{parameter_count(config):,} parameters, {config.train.max_steps:,} steps")
         if options["enqueue"]:
