@@ -32,7 +32,7 @@ class RepositoryNamesForm(forms.Form):
                     name = services.validate_repository_name(item)
                 except Exception as exc:  # noqa: BLE001 - ValueError or ValidationError: both say what is wrong
                     errors.append(f"line {number}: {_name_error(exc)}")
-                    continue
+                    break  # one error per line: "not a repo" is one mistake, not three
                 if name not in names:
                     names.append(name)
         if errors:
@@ -74,9 +74,16 @@ class GitImportForm(forms.Form):
         path = Path(self.cleaned_data["path"].strip()).expanduser()
         if not path.is_absolute():
             raise ValidationError("Give an absolute path on the server.")
+        if not path.exists():
+            raise ValidationError(f"{path} does not exist on the server.")
         if not path.is_dir():
             raise ValidationError(f"{path} is not a directory on the server.")
-        return str(path.resolve())
+        from corpus.gitimport import GitImportError, repository_root
+
+        try:
+            return str(repository_root(path))
+        except GitImportError as exc:
+            raise ValidationError(f"{exc}. Give the top folder of a local git clone.") from None
 
     def clean_repo(self) -> str:
         value = self.cleaned_data["repo"].strip()
@@ -114,6 +121,8 @@ class CurationForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if "reason" in self.errors:  # too long: that error is the one to show
+            return data
         if data.get("action") == "exclude" and not (data.get("reason") or "").strip():
             raise ValidationError("Give a reason for excluding.")
         return data

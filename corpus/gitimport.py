@@ -65,7 +65,7 @@ class _Change:
 
 def read_repository(path: Path, full_name: str | None = None) -> RepoRecord:
     """Describe a local clone: its name, default branch, licence (from the LICENSE file at HEAD) and head."""
-    path = _repository_root(Path(path))
+    path = repository_root(Path(path))
     branch, ref = _default_ref(path)
     head = _rev_parse(path, ref)
     license_spdx = _license_at(path, ref) if head else ""
@@ -94,7 +94,7 @@ def iter_pull_requests(
     A true merge ("Merge pull request #N from owner/branch") is diffed against its first parent
     and takes its author and creation date from the branch; a squash merge ("Title (#N)") is one
     commit. Numbers in `known_numbers` are skipped, so a re-run yields only what is new."""
-    path = _repository_root(Path(path))
+    path = repository_root(Path(path))
     _, ref = _default_ref(path)
     if not _rev_parse(path, ref):
         return  # an empty repository has no history
@@ -403,7 +403,7 @@ def _maybe(path: Path, *args: str) -> str:
         return ""
 
 
-def _repository_root(path: Path) -> Path:
+def repository_root(path: Path) -> Path:
     """The clone's top folder; refuses a path that is not one (a folder inside another repository too)."""
     path = path.expanduser().resolve()
     if not path.is_dir():

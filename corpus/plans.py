@@ -31,18 +31,31 @@ _VERB_INTENTS = {
     "REFACTOR": ("refactor", "refactors", "rename", "renames", "move", "moves", "extract", "extracts",
                  "simplify", "simplifies", "clean", "cleanup", "reorganize", "reorganise", "restructure",
                  "split", "inline", "tidy", "deduplicate", "consolidate", "unexport"),
-    "OPTIMIZE": ("optimize", "optimise", "optimizes", "optimises", "speed", "speedup", "accelerate"),
+    "OPTIMIZE": ("optimize", "optimise", "optimizes", "optimises", "speed", "speedup", "accelerate", "preallocate",
+                 "preallocates", "pre-allocate", "pre-allocates"),
 }
 # Words and phrases anywhere in the title or body.
 _TEXT_INTENTS = {
-    "FIX": r"\b(fix(es|ed)?|bugs?|panic(s|s?ked)?|crash(es|ed)?|nil pointer|nil dereference|race condition|data race|"
-           r"deadlock|regression|incorrect(ly)?|broken|off-by-one)\b",
+    "FIX": r"\b(fix(es|ed)?|bugs?|panic(s|s?ked)?|crash(es|ed)?|nil pointer|nil dereference|race conditions?|"
+           r"data races?|race detector|deadlocks?|regression|incorrect(ly)?|broken|off-by-one)\b",
     "ADD": r"\b(new feature|adds? support|add(s|ed)? (a |an )?new|implement(s|ed)?|introduc(e|es|ed))\b",
     "REFACTOR": r"\b(refactor(s|ed|ing)?|renam(e|es|ed|ing)|no (functional|behaviou?r) change|clean(ed)? ?up|"
                 r"simplif(y|ies|ied))\b",
-    "OPTIMIZE": r"\b(optimi[sz](e|es|ed|ation)|faster|speed ?up|performance|allocations?|allocs/op|ns/op|"
-                r"B/op|latency|throughput)\b",
+    "OPTIMIZE": r"\b(optimi[sz](e|es|ed|ation)|faster|speed ?up|performance|allocations?|pre-?allocat\w*|"
+                r"reallocations?|allocs/op|ns/op|B/op|latency|throughput|buffer reuse|reus(e|es|ed|ing) (\w+ ){0,2}"
+                r"(buffers?|slices?|memory|objects?))\b",
 }
+# Phrases that state the intent as plainly as a leading verb does ("Skip the context allocation",
+# "Reuse record buffers", "prevent data races"): +2 in the title, which with the +1 of _TEXT_INTENTS
+# weighs what a leading verb weighs.
+_TITLE_PHRASE_INTENTS = {
+    "FIX": r"\b(data races?|race conditions?|nil pointer dereference)\b",
+    "OPTIMIZE": r"\b((avoid|avoids|skip|skips|save|saves|reduce|reduces|eliminate|eliminates|remove|removes|fewer|"
+                r"less|no|zero)[ -](\w+ ){0,3}(allocations?|allocs|reallocations?)|pre-?allocat\w*|buffer reuse|"
+                r"reus(e|es|ed|ing) (\w+ ){0,2}(buffers?|slices?|memory|objects?)|faster|speed ?up)\b",
+}
+# Benchmark results ("96.1 ns/op -> 21.7 ns/op") anywhere in the body, code blocks included, measure a speed-up.
+_BENCHMARK = re.compile(r"\d\s*(ns|µs|us|ms|s|B|kB|KB|MB|GB|allocs)/op\b")
 # "fix(server): ...", "feat!: ..." and Go's "net/http, io: ..." scopes.
 _TITLE_PREFIX = re.compile(r"^(?P<type>[\w./-]+(\s*,\s*[\w./-]+)*)(\([^)]*\))?!?:\s+")
 _CONVENTIONAL_TYPES = {*_PREFIX_INTENTS, "chore", "docs", "test", "tests", "build", "ci", "style"}
@@ -194,6 +207,11 @@ def _score_intents(pr: PRRecord, changes: list[_Change], refactor_changes: int) 
         for intent, verbs in _VERB_INTENTS.items():
             if words[0] in verbs:
                 scores[intent] += 3
+    for intent, pattern in _TITLE_PHRASE_INTENTS.items():
+        if re.search(pattern, title, re.IGNORECASE):
+            scores[intent] += 2
+    if _BENCHMARK.search(pr.body or ""):
+        scores["OPTIMIZE"] += 1
     for intent, pattern in _TEXT_INTENTS.items():
         if re.search(pattern, title, re.IGNORECASE):
             scores[intent] += 1

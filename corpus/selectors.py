@@ -73,6 +73,22 @@ def clean_filters(params) -> dict[str, str]:
     return cleaned
 
 
+_FILTER_LABELS = {"q": "search", "repo": "repository", "license": "licence", "min_chars": "chars ≥",
+                  "max_chars": "chars ≤", "merged_from": "merged from", "merged_to": "merged to"}
+
+
+def describe_filter(filters: dict) -> str:
+    """A filter as a person reads it: 'search "nil map", repository acme/web' (not its URL encoding)."""
+    parts = []
+    order = {key: index for index, key in enumerate(FILTER_KEYS)}
+    for key, value in sorted(filters.items(), key=lambda item: order.get(item[0], len(order))):
+        if key == "q":
+            parts.append(f"search “{value}”")
+        else:
+            parts.append(f"{_FILTER_LABELS.get(key, key)} {value}")
+    return ", ".join(parts) or "everything"
+
+
 def included_q(prefix: str = "") -> Q:
     """In the training set: the PR is included and so is its repository."""
     return Q(**{f"{prefix}included": True, f"{prefix}repository__included": True})

@@ -345,8 +345,11 @@ def dedupe_corpus(*, report: Callable[[int, int], None] | None = None) -> dict[s
 
 
 @transaction.atomic
-def curate_pull_requests(*, pull_requests, action: str, reason: str = "", user=None, scope: str = "") -> CurationEvent:
-    """Include or exclude many PRs at once as one undoable event (who, when, scope, previous states)."""
+def curate_pull_requests(*, pull_requests, action: str, reason: str = "", user=None,
+                         scope: str = "") -> CurationEvent | None:
+    """Include or exclude many PRs at once as one undoable event (who, when, scope, previous states).
+
+    PRs already in the wanted state are left alone; None (and no event) when that is all of them."""
     if action not in ("include", "exclude"):
         raise ValueError("action must be include or exclude")
     reason = reason.strip()
@@ -355,6 +358,12 @@ def curate_pull_requests(*, pull_requests, action: str, reason: str = "", user=N
     rows = list(pull_requests.select_for_update().values_list("id", "included", "excluded_reason", "curated_at"))
     if not rows:
         raise ValueError("No pull requests matched.")
+    if action == "include":
+        rows = [row for row in rows if not row[1]]
+    else:
+        rows = [row for row in rows if row[1] or row[2] != reason[:500]]
+    if not rows:
+        return None
     now = timezone.now()
     previous = {str(pk): [included, excluded, curated.isoformat() if curated else None]
                 for pk, included, excluded, curated in rows}
@@ -557,6 +566,7 @@ class _Run:
         self.errors: dict[str, str] = dict(job.errors or {})
         self.counts = {"prs_new": job.prs_new, "prs_updated": job.prs_updated, "prs_skipped": job.prs_skipped,
                        "files": job.files, "repos_done": job.repos_done}
+        self.repos_failed = 0
 
     def say(self, message: str, force: bool = False) -> None:
         self.echo(message)
@@ -566,6 +576,15 @@ class _Run:
         self.errors[key] = message[:1000]
         self.echo(f"{key}: {message}")
         self.progress.update(force=True, errors=self.errors)
+
+    def give_up(self, key: str, message: str) -> None:
+        """One target (a repository or a clone) failed as a whole: say why and go on to the next."""
+        self.error(key, message)
+        self.repos_failed += 1
+        self.counts["repos_done"] += 1
+
+    def every_target_failed(self, targets: int) -> bool:
+        return targets > 0 and self.repos_failed >= targets
 
     def stored(self, outcome: str, files: int) -> None:
         key = {"new": "prs_new", "updated": "prs_updated"}.get(outcome, "prs_skipped")
@@ -599,6 +618,18 @@ def _licence_blocked(repository: Repository, allowed: list[str]) -> str:
     if license_allowed(repository.license_spdx, set(allowed)):
         return ""
     return f"skipped: licence {repository.license_spdx or 'none'} is not allowed"
+
+
+def _github_failure(exc: Exception, api_url: str) -> str:
+    """One line for a failed request: a dropped connection or a server that kept failing names the API asked."""
+    from corpus.github.client import RetriesExhausted
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, RetriesExhausted):
+        # The last reason ends with the wait before a retry that never came.
+        text = re.sub(r": retry \d+/\d+ in [\d.]+ s$", "", text)
+        return f"{text} (is {api_url} reachable?)"[:1000]
+    return f"{type(exc).__name__}: {text}"[:1000]
 
 
 def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[[str], None] | None = None,
@@ -650,8 +681,7 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
             try:
                 name = validate_repository_name(target)
             except Exception as exc:  # noqa: BLE001 - ValueError or ValidationError: a bad name, said clearly
-                run.error(target, str(getattr(exc, "message", exc)))
-                run.counts["repos_done"] += 1
+                run.give_up(target, str(getattr(exc, "message", exc)))
                 continue
             run.say(f"{name}: reading the repository", force=True)
             try:
@@ -660,19 +690,36 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
                 repository = add_repositories(names=[name])[0]
                 set_repository_state(repository=repository, state=Repository.State.MISSING,
                                      message="not found on GitHub (404)")
-                run.error(name, "not found (404): the repository does not exist or the token cannot see it")
-                run.counts["repos_done"] += 1
+                run.give_up(name, "not found (404): the repository does not exist or the token cannot see it")
+                counters(force=True)
+                continue
+            except TokenRejected:
+                raise
+            except GitHubError as exc:  # the API unreachable, or still failing after the retries
+                message = _github_failure(exc, client.base_url)
+                repository = add_repositories(names=[name])[0]
+                set_repository_state(repository=repository, state=Repository.State.ERROR, message=message)
+                run.give_up(name, message)
+                counters(force=True)
                 continue
             repository = upsert_repository(record=repo_record, full_name=name)
             blocked = _licence_blocked(repository, allowed)
             if blocked:
                 set_repository_state(repository=repository, state=Repository.State.LICENSE, message=blocked)
-                run.error(name, blocked)
-                run.counts["repos_done"] += 1
+                run.give_up(name, blocked)
                 continue
             listed_at = timezone.now()
-            summaries, etag = list_merged_pulls(client, name, updated_since=repository.pulls_updated_since,
-                                                etag=repository.pulls_etag or None)
+            try:
+                summaries, etag = list_merged_pulls(client, name, updated_since=repository.pulls_updated_since,
+                                                    etag=repository.pulls_etag or None)
+            except TokenRejected:
+                raise
+            except GitHubError as exc:
+                message = _github_failure(exc, client.base_url)
+                set_repository_state(repository=repository, state=Repository.State.ERROR, message=message)
+                run.give_up(name, message)
+                counters(force=True)
+                continue
             known = dict(repository.pull_requests.values_list("number", "source_updated_at"))
             todo = []
             for summary in summaries:
@@ -696,7 +743,8 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
 
             def on_error(summary, exc, name=name, failed=failed):
                 failed.append(str(summary.get("number")))
-                run.error(f"{name}#{summary.get('number')}", f"{type(exc).__name__}: {exc}")
+                run.error(f"{name}#{summary.get('number')}", _github_failure(exc, client.base_url))
+                counters()
 
             try:
                 outcome = fetch_pull_requests(client, name, todo, on_result=on_result, on_error=on_error,
@@ -706,13 +754,16 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
             except TokenRejected:
                 raise
             except GitHubError as exc:
-                set_repository_state(repository=repository, state=Repository.State.ERROR, message=str(exc))
-                run.error(name, f"{type(exc).__name__}: {exc}")
-                run.counts["repos_done"] += 1
+                message = _github_failure(exc, client.base_url)
+                set_repository_state(repository=repository, state=Repository.State.ERROR, message=message)
+                run.give_up(name, message)
+                counters(force=True)
                 continue
             if outcome.stopped:
                 return JobStatus.STOPPED, "stopped by user; " + run.summary()
             complete = not failed
+            if todo and len(failed) == len(todo):
+                run.repos_failed += 1  # not one of its PRs came: the repository failed (each PR's error is listed)
             Repository.objects.filter(pk=repository.pk).update(
                 state=Repository.State.OK if complete else Repository.State.ERROR,
                 state_message="" if complete else f"{len(failed)} PRs failed: #{', #'.join(failed[:20])}",
@@ -728,8 +779,10 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
         return JobStatus.FAILED, "token rejected: set a valid token on the corpus settings form or GITHUB_TOKEN"
     finally:
         client.close()
-    dedupe_corpus()
     counters(force=True)
+    if run.every_target_failed(len(job.targets)):
+        return JobStatus.FAILED, "every repository failed (see the errors); " + run.summary()
+    dedupe_corpus()
     return JobStatus.FINISHED, run.summary()
 
 
@@ -741,13 +794,18 @@ def run_git_import(job: FetchJob, *, echo: Callable[[str], None] | None = None) 
     config = GitHubSettings.load()
     run = _Run(job, echo)
     targets = list(job.targets)
+    discussion: dict[tuple[str, int], PRRecord] = {}
     if job.build_sample:
         from corpus.sample.build_git import build_sample_repos
+        from corpus.sample.story import sample_story
 
         run.say("building the sample git repositories", force=True)
         targets = [str(p) for p in build_sample_repos(Path(settings.DATA_DIR) / "sample-repos")]
         FetchJob.objects.filter(pk=job.pk).update(targets=targets, repos_total=len(targets))
         job.targets, job.repos_total = targets, len(targets)
+        # Git holds no discussion: the sample's labels, reviews and comments come from its story, the same
+        # data the GitHub-shaped server serves, matched by repository and PR number.
+        discussion = {(repo.full_name, pull.number): pull for repo, pulls in sample_story() for pull in pulls}
     for target in targets:
         if run.progress.should_stop():
             return JobStatus.STOPPED, "stopped by user; " + run.summary()
@@ -758,40 +816,43 @@ def run_git_import(job: FetchJob, *, echo: Callable[[str], None] | None = None) 
             repo_record = read_repository(Path(target), name_override)
             full_name = validate_repository_name(repo_record.full_name)
         except (GitImportError, ValueError, OSError) as exc:
-            run.error(target, str(exc))
-            run.counts["repos_done"] += 1
+            run.give_up(target, str(exc))
             continue
         except Exception as exc:  # noqa: BLE001 - a ValidationError from the name check
-            run.error(target, str(getattr(exc, "message", exc)))
-            run.counts["repos_done"] += 1
+            run.give_up(target, str(getattr(exc, "message", exc)))
             continue
         repository = upsert_repository(record=repo_record, full_name=full_name, source=Source.GIT)
         blocked = _licence_blocked(repository, config.allowed_license_list)
         if blocked:
             set_repository_state(repository=repository, state=Repository.State.LICENSE, message=blocked)
-            run.error(full_name, blocked)
-            run.counts["repos_done"] += 1
+            run.give_up(full_name, blocked)
             continue
         run.say(f"{full_name}: reading merged pull requests from {target}", force=True)
-        known = set(repository.pull_requests.values_list("number", flat=True))
+        # The sample is small enough to read again whole, so PRs stored before it carried discussion get it.
+        known = set() if job.build_sample else set(repository.pull_requests.values_list("number", flat=True))
         run.counts["prs_skipped"] += len(known)
         try:
             for record in iter_pull_requests(Path(target), full_name, known_numbers=known, go_only=config.go_only,
                                              max_file_bytes=config.max_file_bytes,
                                              max_patch_bytes=config.max_file_bytes):
+                story = discussion.get((full_name, record.number))
+                if story is not None:
+                    record = dataclasses.replace(record, labels=list(story.labels), comments=list(story.comments))
                 outcome = store_pull_request(repository=repository, record=record, fetch_job=job)
                 run.stored(outcome, len(record.files))
                 if run.progress.cancel_requested:
                     return JobStatus.STOPPED, "stopped by user; " + run.summary()
         except GitImportError as exc:
             set_repository_state(repository=repository, state=Repository.State.ERROR, message=str(exc))
-            run.error(full_name, str(exc))
-            run.counts["repos_done"] += 1
+            run.give_up(full_name, str(exc))
             continue
         Repository.objects.filter(pk=repository.pk).update(state=Repository.State.OK, state_message="",
                                                            last_fetched_at=timezone.now())
         run.counts["repos_done"] += 1
         run.update(force=True)
+    if run.every_target_failed(len(targets)):
+        run.update(force=True)
+        return JobStatus.FAILED, "every repository failed (see the errors); " + run.summary()
     run.say("looking for duplicates", force=True)
     dedupe_corpus()
     run.update(force=True)

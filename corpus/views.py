@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -44,6 +44,25 @@ LONG_DIFF_LINES = 150
 
 def _first_error(form) -> str:
     return "; ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+def _count(number: int, singular: str, plural: str = "") -> str:
+    """The number with its noun in the right form: "1 file", "3 files"."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def _split_message(message: str) -> tuple[str, str]:
+    """A job's message as its first line and the rest (a traceback, say), for a collapsed <details>."""
+    head, _, rest = (message or "").strip().partition("\n")
+    return head.strip(), rest.strip()
+
+
+def _readable_scope(scope: str) -> str:
+    """A curation event's scope with its filter decoded ("filter: q=a+b&repo=x%2Fy" -> "filter: search a b, ...")."""
+    prefix = "filter: "
+    if not scope.startswith(prefix) or "=" not in scope:
+        return scope
+    return prefix + selectors.describe_filter(dict(parse_qsl(scope[len(prefix):])))
 
 
 # --- repositories ----------------------------------------------------------------------------
@@ -150,9 +169,10 @@ def _add_and_maybe_fetch(request, names: list[str], fetch_now: bool):
     services.add_repositories(names=names)
     if fetch_now:
         job = services.create_fetch_job(kind=Source.GITHUB, targets=names, user=request.user)
-        messages.success(request, f"Added {len(names)} repositories; fetch job #{job.pk} queued.")
+        messages.success(request, f"Added {_count(len(names), 'repository', 'repositories')}; "
+                                  f"fetch job #{job.pk} queued.")
         return redirect(job)
-    messages.success(request, f"Added {len(names)} repositories.")
+    messages.success(request, f"Added {_count(len(names), 'repository', 'repositories')}.")
     return redirect("corpus:repositories")
 
 
@@ -227,6 +247,11 @@ class FetchJobDetail(DetailView):
     model = FetchJob
     template_name = "corpus/fetchjob_detail.html"
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["message_head"], context["message_rest"] = _split_message(self.object.message)
+        return context
+
 
 def _job_state(job) -> dict:
     settle_if_dead(job)
@@ -286,6 +311,16 @@ class PullRequestList(SortableListMixin, ListView):
         "repo": "repository__full_name", "rank": "rank",
     }
     default_sort = "-merged"
+
+    def get(self, request, *args, **kwargs):
+        # The filter form sends every field; the URL keeps only the ones that say something.
+        params = request.GET.copy()
+        empty = [key for key, values in params.lists() if not any(value.strip() for value in values)]
+        if empty:
+            for key in empty:
+                del params[key]
+            return HttpResponseRedirect(request.path + (f"?{params.urlencode()}" if params else ""))
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         self.filters = selectors.clean_filters(self.request.GET)
@@ -354,10 +389,13 @@ def pullrequest_curate(request, pk: int):
     if not form.is_valid():
         messages.error(request, _first_error(form))
         return redirect(pr)
-    services.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=pr.pk),
-                                  action=form.cleaned_data["action"], reason=form.cleaned_data["reason"],
-                                  user=request.user, scope=str(pr))
-    messages.success(request, f"{pr} {form.cleaned_data['action']}d.")
+    event = services.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=pr.pk),
+                                          action=form.cleaned_data["action"], reason=form.cleaned_data["reason"],
+                                          user=request.user, scope=str(pr))
+    if event is None:
+        messages.info(request, f"{pr} was already {form.cleaned_data['action']}d.")
+    else:
+        messages.success(request, f"{pr} {form.cleaned_data['action']}d.")
     return redirect(pr)
 
 
@@ -379,15 +417,23 @@ def pullrequest_bulk_curate(request):
         scope = "filter: " + (filter_query or "everything")
     else:
         ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+        if not ids:
+            messages.error(request, "Tick some rows, or choose everything matching this filter.")
+            return HttpResponseRedirect(back)
         queryset = PullRequest.objects.filter(pk__in=ids)
         scope = f"{len(ids)} selected"
+    action = form.cleaned_data["action"]
     try:
-        event = services.curate_pull_requests(pull_requests=queryset, action=form.cleaned_data["action"],
+        event = services.curate_pull_requests(pull_requests=queryset, action=action,
                                               reason=form.cleaned_data["reason"], user=request.user, scope=scope)
     except ValueError as exc:
         messages.error(request, str(exc))
         return HttpResponseRedirect(back)
-    messages.success(request, f"{event.count} pull requests {event.action}d. Undo it on the curation history page.")
+    if event is None:
+        messages.info(request, f"Nothing changed: those pull requests were already {action}d.")
+    else:
+        messages.success(request, f"{_count(event.count, 'pull request')} {event.action}d. "
+                                  "Undo it on the curation history page.")
     return HttpResponseRedirect(back)
 
 
@@ -398,6 +444,12 @@ class CurationHistory(ListView):
 
     def get_queryset(self):
         return CurationEvent.objects.select_related("user", "undone_by").defer("previous")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        for event in context["object_list"]:
+            event.scope_text = _readable_scope(event.scope)
+        return context
 
 
 @require_POST
@@ -432,7 +484,7 @@ class SnapshotList(ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["form"] = SnapshotForm()
+        context.setdefault("form", SnapshotForm())
         return context
 
 
@@ -445,6 +497,8 @@ class SnapshotDetail(DetailView):
         context["pulls"] = self.object.pull_requests.select_related("repository").order_by(
             "repository__full_name", "number").defer("body", "search_vector")[:200]
         context["filter_query"] = urlencode(self.object.filter)
+        context["filter_text"] = selectors.describe_filter(self.object.filter)
+        context["message_head"], context["message_rest"] = _split_message(self.object.message)
         return context
 
 
@@ -463,8 +517,7 @@ def snapshot_create(request):
 
     form = SnapshotForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _first_error(form))
-        return redirect("corpus:snapshots")
+        return _snapshot_form_again(request, form)
     filters = {}
     if form.cleaned_data["use_filter"]:
         filters = selectors.clean_filters(QueryDict(form.cleaned_data["filter_query"]))
@@ -473,8 +526,20 @@ def snapshot_create(request):
         snapshot = services.create_snapshot(name=form.cleaned_data["name"], description=form.cleaned_data["description"],
                                             filters=filters, user=request.user)
     except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
-        return redirect("corpus:snapshots")
+        form.add_error(None, exc)
+        return _snapshot_form_again(request, form)
     messages.success(request, f"Snapshot {snapshot.name} is being written.")
     return redirect(snapshot)
 
+
+def _snapshot_form_again(request, form: SnapshotForm):
+    """The snapshot list with the rejected form, so what was typed stays and the error sits beside it."""
+    from django.http import QueryDict
+
+    view = SnapshotList()
+    view.setup(request)
+    view.object_list = view.get_queryset()
+    filters = selectors.clean_filters(QueryDict(form.data.get("filter_query", "")))
+    filters.pop("included", None)
+    context = view.get_context_data(form=form, filter_text=selectors.describe_filter(filters))
+    return render(request, SnapshotList.template_name, context, status=400)

@@ -106,7 +106,7 @@ def test_bulk_exclude_with_reason_then_undo(operator_client, corpus):
 def test_viewers_get_403_on_every_post(viewer_client, corpus):
     pr, repo = corpus[0], corpus[0].repository
     job = FetchJob.objects.create(targets=["acme/web"])
-    event = services.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="include")
+    event = services.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="x")
     posts = [
         reverse("corpus:add_names"), reverse("corpus:add_selected"), reverse("corpus:import_git"),
         reverse("corpus:import_sample"), reverse("corpus:settings"), reverse("corpus:pullrequests_curate"),
@@ -172,7 +172,8 @@ def test_stats_and_snapshot_pages(operator_client, corpus):
     snapshot = Snapshot.objects.get()
     assert response.url == snapshot.get_absolute_url() and snapshot.filter == {"repo": "acme/web"}
     again = operator_client.post(reverse("corpus:snapshot_create"), {"name": "web-only"})
-    assert again.status_code == 302 and Snapshot.objects.count() == 1
+    assert again.status_code == 400 and Snapshot.objects.count() == 1
+    assert "exists already" in again.content.decode()
 
 
 def test_cancel_reaches_a_job_a_worker_claimed_after_the_page_was_read(operator_client):
