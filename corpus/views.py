@@ -36,7 +36,7 @@ from corpus.models import (
     Source,
 )
 from hrgc_site.jobs import settle_if_dead
-from hrgc_site.listing import SortableListMixin
+from hrgc_site.listing import ForgivingPaginationMixin, SortableListMixin
 from hrgc_site.roles import is_operator, operator_required
 
 LONG_DIFF_LINES = 150
@@ -237,7 +237,7 @@ def save_settings(request):
 # --- fetch jobs ------------------------------------------------------------------------------
 
 
-class FetchJobList(ListView):
+class FetchJobList(ForgivingPaginationMixin, ListView):
     model = FetchJob
     template_name = "corpus/fetchjob_list.html"
     paginate_by = 50
@@ -437,7 +437,7 @@ def pullrequest_bulk_curate(request):
     return HttpResponseRedirect(back)
 
 
-class CurationHistory(ListView):
+class CurationHistory(ForgivingPaginationMixin, ListView):
     model = CurationEvent
     template_name = "corpus/curation_list.html"
     paginate_by = 50
@@ -458,7 +458,8 @@ def curation_undo(request, pk: int):
     event = get_object_or_404(CurationEvent, pk=pk)
     try:
         restored = services.undo_curation(event=event, user=request.user)
-        messages.success(request, f"Undone: {restored} pull requests are back to their previous state.")
+        back = "is back to its" if restored == 1 else "are back to their"
+        messages.success(request, f"Undone: {_count(restored, 'pull request')} {back} previous state.")
     except ValueError as exc:
         messages.error(request, str(exc))
     return redirect("corpus:curation")
@@ -477,7 +478,7 @@ def corpus_stats(request):
 # --- snapshots -------------------------------------------------------------------------------
 
 
-class SnapshotList(ListView):
+class SnapshotList(ForgivingPaginationMixin, ListView):
     model = Snapshot
     template_name = "corpus/snapshot_list.html"
     paginate_by = 50

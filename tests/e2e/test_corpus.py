@@ -60,7 +60,7 @@ def test_import_search_read_curate_and_snapshot(operator_page, live_stack):
     page.goto(url + "/corpus/curation/")
     expect(page.locator("#curation tbody tr")).to_have_count(2)
     page.locator("#curation tbody tr").first.locator("button").click()
-    expect(page.locator(".messages")).to_contain_text("Undone: 1 pull requests")
+    expect(page.locator(".messages")).to_contain_text("Undone: 1 pull request is back")
     assert not PullRequest.objects.filter(excluded_reason="duplicate of upstream").exists()
 
     # Freeze a snapshot; its page shows the count and the sha256 of the JSONL file.
