@@ -105,9 +105,13 @@ class LiveStack:
         raise RuntimeError(f"the live server did not come up; see {self.log_dir}")
 
     def start_cluster(self) -> None:
+        """Start whichever of the two clusters is not running (a test may have killed one)."""
         python = sys.executable
-        self._spawn("qcluster", [python, "manage.py", "qcluster"])
-        self._spawn("qcluster-long", [python, "manage.py", "qcluster"], env={"Q_CLUSTER_NAME": "long"})
+        clusters = {"qcluster": {}, "qcluster-long": {"Q_CLUSTER_NAME": "long"}}
+        for name, env in clusters.items():
+            process = self.processes.get(name)
+            if process is None or process.poll() is not None:
+                self._spawn(name, [python, "manage.py", "qcluster"], env=env)
 
     def stop_cluster(self, sig: int | None = None) -> None:
         for name in ("qcluster", "qcluster-long"):
@@ -183,8 +187,7 @@ def _live_stack_session(django_db_setup, django_db_blocker):
 @pytest.fixture
 def live_stack(_live_stack_session, transactional_db):
     """A running dashboard and worker cluster; data the test writes is committed so they see it."""
-    if any(name not in _live_stack_session.processes for name in ("qcluster", "qcluster-long")):
-        _live_stack_session.start_cluster()
+    _live_stack_session.start_cluster()  # a test before may have killed one
     return _live_stack_session
 
 
