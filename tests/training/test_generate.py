@@ -89,12 +89,12 @@ def test_stops_at_the_first_attempt_that_parses_and_is_declared_done():
                     "iterations": 2, "stopped": "done"}
     assert len(source.remaining) == len(source.tokenizer.encode(attempt(VALID, tags.CODE_END)))  # third unused
 
-    # The second attempt was written after the serialized prompt, the plan, the context, the broken
-    # attempt and the parser's verdict.
+    # The second attempt was written after `<s>` (every training record starts with it), the serialized
+    # prompt, the plan, the context, the broken attempt and the parser's verdict.
     header, context = task_prompt(repo="o/p", title="Add main", body="An entry point", path="main.go",
                                   code_before="package main\n")
     second_attempt_context = source.contexts[-len(source.tokenizer.encode(VALID)) - 2]
-    assert second_attempt_context == (header + PLAN + "\n" + context + f"{tags.CODE}\n{tags.AFTER}\n"
+    assert second_attempt_context == ("<s>" + header + PLAN + "\n" + context + f"{tags.CODE}\n{tags.AFTER}\n"
                                       + BROKEN + f"{tags.AFTER_END}\n" + attempt_feedback(False))
     assert header.startswith("<REPO> o/p\n<PR_TITLE> Add main\n<PR_BODY> An entry point\n\n<PLAN>\n")
     assert "<BEFORE>\npackage main\n</BEFORE>" in context

@@ -12,7 +12,7 @@ from corpus.plans import Plan
 from corpus.records import FileRecord, PRRecord
 from corpus.serialize import serialize
 
-EOS = "</s>"
+BOS, EOS = "<s>", "</s>"
 # After an attempt's code: done (`</CODE>`) or, mid-code, give up on it (`<REFINE>`). `<CONTINUE>`
 # marks unfinished code that goes on (training.augment), so it stays in the context, not in the code.
 CODE_STOPS = (tags.AFTER_END, tags.CODE_END, tags.REFINE, EOS)
@@ -100,6 +100,13 @@ def attempt_feedback(syntax_ok: bool) -> str:
             f"{tags.REFINE}\n{tags.CODE}\n{tags.AFTER}\n")
 
 
+def context_ids(source: TokenSource, transcript: str) -> list[int]:
+    """The transcript's token ids after `<s>`: every training record starts with it, so the model
+    predicts best from the same start."""
+    bos = source.special_ids.get(BOS)
+    return ([bos] if bos is not None else []) + source.tokenize(transcript)
+
+
 def _with_newline(text: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
@@ -113,7 +120,7 @@ def _generate_stage(source: TokenSource, transcript: str, stage: str, stops: tup
     stop_ids = {source.special_ids[tag]: tag for tag in stops if tag in source.special_ids}
     skip_ids = {source.special_ids[tag] for tag in skips if tag in source.special_ids}
     # Re-tokenizing the whole transcript gives the model the tokens training would have produced.
-    ids, generated, kept, shown = source.tokenize(transcript), [], [], ""
+    ids, generated, kept, shown = context_ids(source, transcript), [], [], ""
     for _ in range(max_tokens):
         token = source.next_token(ids + generated)
         if token in stop_ids:
@@ -157,7 +164,7 @@ def generate_with_refinement(
         decision = stop if stop in (tags.CODE_END, tags.REFINE) else None
         if stop == tags.AFTER_END:
             # The controller speaks right after the attempt: `</CODE>` is done.
-            token = source.next_token(source.tokenize(transcript))
+            token = source.next_token(context_ids(source, transcript))
             decision = next((tag for tag in (tags.CODE_END, tags.REFINE) if source.special_ids.get(tag) == token),
                             None)
         errors = validate(code)
