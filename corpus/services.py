@@ -674,6 +674,12 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
                           rate_limit_reset=datetime.fromtimestamp(reset, tz=UTC) if reset else None,
                           **waiting, **fields)
 
+    def give_up_on(repository: Repository, message: str) -> None:
+        """This repository failed (its reason is kept on it and on the job); the job goes on with the next."""
+        set_repository_state(repository=repository, state=Repository.State.ERROR, message=message)
+        run.give_up(repository.full_name, message)
+        counters(force=True)
+
     try:
         for target in job.targets:
             if run.progress.should_stop():
@@ -696,11 +702,7 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
             except TokenRejected:
                 raise
             except GitHubError as exc:  # the API unreachable, or still failing after the retries
-                message = _github_failure(exc, client.base_url)
-                repository = add_repositories(names=[name])[0]
-                set_repository_state(repository=repository, state=Repository.State.ERROR, message=message)
-                run.give_up(name, message)
-                counters(force=True)
+                give_up_on(add_repositories(names=[name])[0], _github_failure(exc, client.base_url))
                 continue
             repository = upsert_repository(record=repo_record, full_name=name)
             blocked = _licence_blocked(repository, allowed)
@@ -715,10 +717,7 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
             except TokenRejected:
                 raise
             except GitHubError as exc:
-                message = _github_failure(exc, client.base_url)
-                set_repository_state(repository=repository, state=Repository.State.ERROR, message=message)
-                run.give_up(name, message)
-                counters(force=True)
+                give_up_on(repository, _github_failure(exc, client.base_url))
                 continue
             known = dict(repository.pull_requests.values_list("number", "source_updated_at"))
             todo = []
@@ -754,10 +753,7 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
             except TokenRejected:
                 raise
             except GitHubError as exc:
-                message = _github_failure(exc, client.base_url)
-                set_repository_state(repository=repository, state=Repository.State.ERROR, message=message)
-                run.give_up(name, message)
-                counters(force=True)
+                give_up_on(repository, _github_failure(exc, client.base_url))
                 continue
             if outcome.stopped:
                 return JobStatus.STOPPED, "stopped by user; " + run.summary()
