@@ -174,6 +174,12 @@ class PullRequest(models.Model):
     # Set once a person includes/excludes the PR; automatic rules (quality, duplicates) leave it alone then.
     curated_at = models.DateTimeField(null=True, blank=True)
     search_vector = SearchVectorField(null=True, editable=False)
+    # MinHash of the stored Go files' text (quality.minhash_signature) as NUM_PERM little-endian uint32s,
+    # so dedupe_corpus need not re-read and re-hash every PR. NULL: not computed yet; b"": no identifiers.
+    minhash_signature = models.BinaryField(null=True, blank=True, editable=False)
+    # sha256 of the exact text the signature was made from: a re-ingest with the same code keeps it.
+    # (db_default: raw COPY/INSERTs that name only the older columns, e.g. bench/, still work.)
+    minhash_text_hash = models.CharField(max_length=64, blank=True, editable=False, default="", db_default="")
 
     class Meta:
         ordering = ["-merged_at", "-id"]

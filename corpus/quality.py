@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
+import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from corpus import golang
@@ -18,6 +19,9 @@ MAX_LINE_LENGTH = 1000
 MAX_MEAN_LINE_LENGTH = 100
 MIN_ALPHANUMERIC_FRACTION = 0.25
 NUM_PERM = 256
+MINHASH_SEED = 1
+# datasketch 2.0's default, named so that stored signatures (uint32 values) stay valid if the default moves.
+MINHASH_SCHEME = "affine32"
 SHINGLE_SIZE = 5
 NEAR_DUPLICATE_THRESHOLD = 0.7
 LARGE_CHANGE_LINES = 5000
@@ -157,9 +161,20 @@ def minhash(text: str) -> LeanMinHash | None:
     grams = shingles(text)
     if not grams:
         return None
-    signature = MinHash(num_perm=NUM_PERM, seed=1)
+    signature = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme=MINHASH_SCHEME)
     signature.update_batch(sorted(grams))
     return LeanMinHash(signature)
+
+
+def minhash_signature(text: str) -> list[int] | None:
+    """The text's MinHash as NUM_PERM plain ints, each below 2**32 (None when it has no identifiers)."""
+    signature = minhash(text)
+    return None if signature is None else [int(value) for value in signature.hashvalues]
+
+
+def signature_minhash(values: Sequence[int] | np.ndarray) -> LeanMinHash:
+    """The MinHash that `minhash_signature` (or its stored copy) describes."""
+    return LeanMinHash(seed=MINHASH_SEED, hashvalues=values, scheme=MINHASH_SCHEME)
 
 
 def near_duplicates(
@@ -174,13 +189,35 @@ def near_duplicates(
     identifier 5-grams must reach `threshold`. Only kept records are indexed, so every cluster
     keeps exactly one record and each duplicate points at a kept one. Texts without
     identifiers are never duplicates. `report(done, total)` is called every 1000 items."""
+    pairs = ((key, minhash(text)) for key, text in items.items())
+    return _group_near_duplicates(pairs, len(items), threshold, report)
+
+
+def near_duplicates_from_signatures(
+    signatures: Mapping[Key, Sequence[int] | np.ndarray | LeanMinHash | None],
+    threshold: float = NEAR_DUPLICATE_THRESHOLD,
+    *,
+    report: Callable[[int, int], None] | None = None,
+) -> dict[Key, Key]:
+    """`near_duplicates` over precomputed signatures (`minhash_signature` values, None for no identifiers).
+
+    Same order rules and the same result as `near_duplicates` on the texts the signatures came from."""
+    pairs = ((key, value if value is None or isinstance(value, LeanMinHash) else signature_minhash(value))
+             for key, value in signatures.items())
+    return _group_near_duplicates(pairs, len(signatures), threshold, report)
+
+
+def _group_near_duplicates(
+    pairs: Iterable[tuple[Key, LeanMinHash | None]],
+    total: int,
+    threshold: float,
+    report: Callable[[int, int], None] | None,
+) -> dict[Key, Key]:
     index = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
     signatures: dict[Key, LeanMinHash] = {}
     kept_order: dict[Key, int] = {}
     duplicates: dict[Key, Key] = {}
-    total = len(items)
-    for done, (key, text) in enumerate(items.items(), start=1):
-        signature = minhash(text)
+    for done, (key, signature) in enumerate(pairs, start=1):
         if signature is not None:
             candidates = index.query(signature)
             # LSH candidates include false positives; keep the earliest that really is similar.
