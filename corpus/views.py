@@ -325,7 +325,7 @@ class PullRequestList(SortableListMixin, ListView):
     def get_queryset(self):
         self.filters = selectors.clean_filters(self.request.GET)
         queryset = selectors.filtered_pull_requests(self.filters, rank=True)
-        queryset = queryset.select_related("repository").defer("body", "search_vector")
+        queryset = queryset.select_related("repository").defer("body", "search_vector", "minhash_signature")
         if "q" in self.filters and "sort" not in self.request.GET:
             return queryset.order_by("-rank", "-pk")
         sort = self.current_sort()
