@@ -20,6 +20,7 @@ class RepoRecord:
     is_archived: bool = False
     provenance: str = ""  # API URL or clone path
     head_commit: str = ""
+    pushed_at: datetime | None = None  # last push, as GitHub reports it (search results show it)
 
 
 @dataclass

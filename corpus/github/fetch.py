@@ -231,6 +231,7 @@ def _repo_record(data: Any, where: str) -> RepoRecord:
         is_fork=bool(data.get("fork")),
         is_archived=bool(data.get("archived")),
         provenance=data.get("url") or where,
+        pushed_at=_time(data.get("pushed_at"), "pushed_at"),
     )
 
 
@@ -337,3 +338,4 @@ def _time(value: Any, name: str) -> datetime | None:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+

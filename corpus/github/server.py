@@ -271,6 +271,9 @@ class GitHubShapedServer:
 
     def repo_json(self, repo: RepoRecord) -> dict[str, Any]:
         owner, name = repo.full_name.split("/", 1)
+        stored = self._repos.get(repo.full_name)
+        merges = [pr.merged_at for pr in stored.pulls.values() if pr.merged_at] if stored else []
+        pushed = repo.pushed_at or (max(merges) if merges else None)
         spdx = repo.license_spdx
         licence = None
         if spdx:
@@ -282,6 +285,7 @@ class GitHubShapedServer:
             "fork": repo.is_fork, "archived": repo.is_archived, "language": "Go",
             "stargazers_count": repo.stars, "default_branch": repo.default_branch, "license": licence,
             "url": f"{self.base_url}/repos/{repo.full_name}", "html_url": f"https://github.com/{repo.full_name}",
+            "pushed_at": _iso(pushed) if pushed else None,
         }
 
     def pull_json(self, repo: _Repo, pr: PRRecord) -> dict[str, Any]:

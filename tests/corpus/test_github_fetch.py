@@ -199,3 +199,17 @@ def test_should_stop_ends_the_batch_between_pulls(client):
     outcome = fetch_pull_requests(client, REPO, summaries, concurrency=1, should_stop=lambda: len(delivered) >= 2,
                                   on_result=lambda r, s: delivered.append(s["number"]))
     assert delivered == [1, 4] and outcome.stopped
+
+
+def test_search_results_carry_the_last_push():
+    from corpus.github.client import GitHubClient
+    from corpus.github.fetch import search_repositories
+    from corpus.github.server import GitHubShapedServer
+    from corpus.sample.story import sample_story
+
+    story = sample_story()
+    with GitHubShapedServer(story) as server:
+        found = search_repositories(GitHubClient(server.base_url), "kvstore")
+    last_merge = max(pr.merged_at for repo, prs in story if repo.full_name == "hrgc-samples/kvstore" for pr in prs)
+    assert [r.full_name for r in found] == ["hrgc-samples/kvstore"]
+    assert found[0].pushed_at == last_merge
