@@ -186,9 +186,13 @@ def _live_stack_session(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def live_stack(_live_stack_session, transactional_db):
-    """A running dashboard and worker cluster; data the test writes is committed so they see it."""
-    _live_stack_session.start_cluster()  # a test before may have killed one
-    return _live_stack_session
+    """A running dashboard and worker cluster; data the test writes is committed so they see it.
+
+    The clusters run only during tests that ask for them: left running, they would take the tasks
+    that later tests enqueue and run by hand."""
+    _live_stack_session.start_cluster()
+    yield _live_stack_session
+    _live_stack_session.stop_cluster()
 
 
 @pytest.fixture(scope="session")
