@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from corpus.models import Snapshot
 from corpus.services import iter_snapshot_records
@@ -130,7 +131,10 @@ def delete_tokenizer(tokenizer: TokenizerVersion) -> None:
     if used_by:
         raise InUse(f"tokenizer {tokenizer.name} is used by dataset(s) {', '.join(used_by)}; delete those first")
     directory = tokenizer.directory
-    tokenizer.delete()
+    try:
+        tokenizer.delete()
+    except ProtectedError:  # a dataset was started on it after the check above
+        raise InUse(f"tokenizer {tokenizer.name} is now used by a dataset; delete that first") from None
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -255,7 +259,10 @@ def delete_dataset(dataset: DatasetBuild) -> None:
     if used_by:
         raise InUse(f"dataset {dataset.name} is used by run(s) {', '.join(used_by)}; delete those first")
     directory = dataset.directory
-    dataset.delete()
+    try:
+        dataset.delete()
+    except ProtectedError:  # a run was started on it after the check above
+        raise InUse(f"dataset {dataset.name} is now used by a training run; delete that first") from None
     shutil.rmtree(directory, ignore_errors=True)
 
 

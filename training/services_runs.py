@@ -11,6 +11,7 @@ from functools import lru_cache
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from hrgc_site.jobs import enqueue, mark_dead
@@ -196,7 +197,10 @@ def delete_run(run: TrainingRun) -> None:
                              "delete them on the Models page first")
     remove_queued_task(run)
     directory = run.directory
-    run.delete()
+    try:
+        run.delete()
+    except ProtectedError:  # an export was started after the check above
+        raise RunActionError(f"run {run.name} now has an exported model; delete it on the Models page first") from None
     shutil.rmtree(directory, ignore_errors=True)
 
 
