@@ -43,7 +43,8 @@ e2e: $(VENV)/.installed-test $(CHROMIUM)
 	$(VENV)/bin/pytest tests -m e2e $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check --select E4,E7,E9,F,I,B,UP --extend-exclude "*/migrations/*" hrgc_site corpus training models_registry tests bench
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench-fetch: $(VENV)/.installed-test
 	$(PY) bench/fetch.py

@@ -21,10 +21,48 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hrgc_site.settings")
 os.environ.setdefault("HRGC_DB_NAME", "hrgc_bench")
 
 WORDS = (
-    'fix', 'handler', 'panic', 'cache', 'server', 'client', 'router', 'middleware', 'config', 'timeout',
-    'retry', 'parse', 'json', 'yaml', 'error', 'context', 'cancel', 'deadline', 'mutex', 'goroutine', 'channel',
-    'buffer', 'reader', 'writer', 'encode', 'decode', 'token', 'limit', 'metrics', 'logging', 'trace', 'span',
-    'queue', 'worker', 'pool', 'batch', 'flush', 'sync', 'atomic', 'index', 'lookup', 'store',
+    "fix",
+    "handler",
+    "panic",
+    "cache",
+    "server",
+    "client",
+    "router",
+    "middleware",
+    "config",
+    "timeout",
+    "retry",
+    "parse",
+    "json",
+    "yaml",
+    "error",
+    "context",
+    "cancel",
+    "deadline",
+    "mutex",
+    "goroutine",
+    "channel",
+    "buffer",
+    "reader",
+    "writer",
+    "encode",
+    "decode",
+    "token",
+    "limit",
+    "metrics",
+    "logging",
+    "trace",
+    "span",
+    "queue",
+    "worker",
+    "pool",
+    "batch",
+    "flush",
+    "sync",
+    "atomic",
+    "index",
+    "lookup",
+    "store",
 )
 CATEGORIES = ("NAT", "MIX", "CODE")
 INTENTS = ("FIX", "ADD", "REFACTOR", "OPTIMIZE", "")
@@ -58,47 +96,111 @@ def fill(prs: int, files_per_pr: int) -> None:
     rng = random.Random(7)
     started = time.monotonic()
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE corpus_filechange, corpus_comment, corpus_pullrequest, corpus_snapshot_pull_requests,"
-                       " corpus_repository RESTART IDENTITY CASCADE")
+        cursor.execute(
+            "TRUNCATE corpus_filechange, corpus_comment, corpus_pullrequest, corpus_snapshot_pull_requests,"
+            " corpus_repository RESTART IDENTITY CASCADE"
+        )
     repos = Repository.objects.bulk_create(
         Repository(full_name=f"bench/repo-{i:03d}", license_spdx=LICENSES[i % len(LICENSES)], stars=i * 10)
-        for i in range(100))
+        for i in range(100)
+    )
     t0 = datetime(2020, 1, 1, tzinfo=UTC)
     now = datetime.now(UTC)
     raw = connection.connection  # psycopg 3: COPY straight into the tables
-    pr_columns = ("repository_id", "number", "title", "body", "author", "opened_at", "merged_at", "base_commit",
-                  "head_commit", "merge_commit", "labels", "category", "intent", "included", "excluded_reason",
-                  "quality_flags", "syntax_ok", "content_hash", "serialized_chars", "additions", "deletions",
-                  "file_count", "comment_count", "source_url", "fetched_at", "source_hash", "duplicate_reason")
+    pr_columns = (
+        "repository_id",
+        "number",
+        "title",
+        "body",
+        "author",
+        "opened_at",
+        "merged_at",
+        "base_commit",
+        "head_commit",
+        "merge_commit",
+        "labels",
+        "category",
+        "intent",
+        "included",
+        "excluded_reason",
+        "quality_flags",
+        "syntax_ok",
+        "content_hash",
+        "serialized_chars",
+        "additions",
+        "deletions",
+        "file_count",
+        "comment_count",
+        "source_url",
+        "fetched_at",
+        "source_hash",
+        "duplicate_reason",
+    )
     with raw.cursor() as cursor:
         with cursor.copy(f"COPY {PullRequest._meta.db_table} ({', '.join(pr_columns)}) FROM STDIN") as copy:
             for i in range(prs):
                 repo = repos[i % len(repos)]
                 merged = t0 + timedelta(minutes=17 * i)
                 included = rng.random() > 0.1
-                copy.write_row((
-                    repo.pk, i // len(repos) + 1, _sentence(rng, 7).capitalize(), _sentence(rng, 40), "bench",
-                    merged - timedelta(days=1), merged, "a" * 40, "b" * 40, "c" * 40, [], rng.choice(CATEGORIES),
-                    rng.choice(INTENTS), included, "" if included else "bench exclusion", [],
-                    rng.random() > 0.05, f"{i:064x}", rng.randint(500, 60_000), rng.randint(1, 400),
-                    rng.randint(0, 200), files_per_pr, 0, "", now, "", "",
-                ))
+                copy.write_row(
+                    (
+                        repo.pk,
+                        i // len(repos) + 1,
+                        _sentence(rng, 7).capitalize(),
+                        _sentence(rng, 40),
+                        "bench",
+                        merged - timedelta(days=1),
+                        merged,
+                        "a" * 40,
+                        "b" * 40,
+                        "c" * 40,
+                        [],
+                        rng.choice(CATEGORIES),
+                        rng.choice(INTENTS),
+                        included,
+                        "" if included else "bench exclusion",
+                        [],
+                        rng.random() > 0.05,
+                        f"{i:064x}",
+                        rng.randint(500, 60_000),
+                        rng.randint(1, 400),
+                        rng.randint(0, 200),
+                        files_per_pr,
+                        0,
+                        "",
+                        now,
+                        "",
+                        "",
+                    )
+                )
         print(f"  {prs:,} pull requests copied in {time.monotonic() - started:.1f} s", flush=True)
         cursor.execute(f"SELECT min(id), max(id) FROM {PullRequest._meta.db_table}")
         first_id, last_id = cursor.fetchone()
         patch = "@@ -1,3 +1,4 @@\n func f() {\n-\treturn nil\n+\tif x == nil {\n+\t\treturn err\n+\t}\n }\n"
-        file_columns = ("pull_request_id", "path", "previous_path", "status", "additions", "deletions", "patch",
-                        "is_go", "is_test", "is_vendored", "is_generated", "is_binary")
+        file_columns = (
+            "pull_request_id",
+            "path",
+            "previous_path",
+            "status",
+            "additions",
+            "deletions",
+            "patch",
+            "is_go",
+            "is_test",
+            "is_vendored",
+            "is_generated",
+            "is_binary",
+        )
         with cursor.copy(f"COPY {FileChange._meta.db_table} ({', '.join(file_columns)}) FROM STDIN") as copy:
             for pr_id in range(first_id, last_id + 1):
                 for j in range(files_per_pr):
                     path = f"pkg/{WORDS[(pr_id + j) % len(WORDS)]}/file_{j}.go"
-                    copy.write_row((pr_id, path, "", "modified", 3, 1, patch, True, j % 4 == 0, False, False,
-                                    False))
+                    copy.write_row((pr_id, path, "", "modified", 3, 1, patch, True, j % 4 == 0, False, False, False))
         print(f"  {prs * files_per_pr:,} file changes copied in {time.monotonic() - started:.1f} s", flush=True)
         cursor.execute(
             f"UPDATE {PullRequest._meta.db_table} SET search_vector = "
-            "setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', body), 'B')")
+            "setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', body), 'B')"
+        )
         cursor.execute("VACUUM ANALYZE")  # sets the visibility map, so counts can be index-only
     raw.commit()
     print(f"  search vectors and ANALYZE done in {time.monotonic() - started:.1f} s", flush=True)

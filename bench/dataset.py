@@ -25,8 +25,28 @@ from corpus.records import SerializedRecord, Span
 from training.dataset import build_dataset
 from training.tokenizer import train_tokenizer
 
-WORDS = ("server", "handler", "request", "cache", "store", "config", "client", "buffer", "reader", "token",
-         "session", "queue", "worker", "route", "metric", "record", "stream", "batch", "index", "limit")
+WORDS = (
+    "server",
+    "handler",
+    "request",
+    "cache",
+    "store",
+    "config",
+    "client",
+    "buffer",
+    "reader",
+    "token",
+    "session",
+    "queue",
+    "worker",
+    "route",
+    "metric",
+    "record",
+    "stream",
+    "batch",
+    "index",
+    "limit",
+)
 TYPES = ("string", "int", "[]byte", "error", "bool", "time.Duration", "map[string]int", "*Config")
 
 
@@ -41,13 +61,13 @@ def go_file(rng: random.Random) -> str:
         methods.append(
             f"// {other.title()}{i} {rng.choice(('updates', 'checks', 'loads', 'closes'))} the {other}.\n"
             f"func (s *{kind}) {other.title()}{i}(ctx context.Context, {other} {rng.choice(TYPES)}) error {{\n"
-            f"\tif s == nil {{\n\t\treturn fmt.Errorf(\"{noun}: nil receiver in {other.title()}{i}\")\n\t}}\n"
+            f'\tif s == nil {{\n\t\treturn fmt.Errorf("{noun}: nil receiver in {other.title()}{i}")\n\t}}\n'
             f"\tfor i := 0; i < {rng.randint(2, 64)}; i++ {{\n"
             f"\t\tif err := s.{rng.choice(WORDS)}(ctx, i); err != nil {{\n\t\t\treturn err\n\t\t}}\n\t}}\n"
             f"\treturn nil\n}}\n"
         )
     return (
-        f"package {noun}\n\nimport (\n\t\"context\"\n\t\"fmt\"\n)\n\n"
+        f'package {noun}\n\nimport (\n\t"context"\n\t"fmt"\n)\n\n'
         f"// {kind} holds the {noun} state.\ntype {kind} struct {{\n{fields}}}\n\n" + "\n".join(methods)
     )
 
@@ -57,10 +77,20 @@ def serialized_record(rng: random.Random, repo: str, number: int) -> SerializedR
     after = before.replace("return nil\n", "return s.flush(ctx)\n", 1)
     target = rng.choice(WORDS)
     pieces = [
-        ("other", (f"<REPO> {repo}\n<PR_TITLE> Fix {target} handling (#{number})\n"
-                   f"<PR_BODY> This fixes a panic when the {target} is nil and flushes the {rng.choice(WORDS)}.\n\n")),
-        ("plan", (f"<PLAN>\n<STEP> <INTENT:FIX> Guard the {target}\n<STEP> <TARGET:func> {target}() in {target}.go\n"
-                  "<STEP> <INTENT:ADD> Flush before returning\n</PLAN>\n")),
+        (
+            "other",
+            (
+                f"<REPO> {repo}\n<PR_TITLE> Fix {target} handling (#{number})\n"
+                f"<PR_BODY> This fixes a panic when the {target} is nil and flushes the {rng.choice(WORDS)}.\n\n"
+            ),
+        ),
+        (
+            "plan",
+            (
+                f"<PLAN>\n<STEP> <INTENT:FIX> Guard the {target}\n<STEP> <TARGET:func> {target}() in {target}.go\n"
+                "<STEP> <INTENT:ADD> Flush before returning\n</PLAN>\n"
+            ),
+        ),
         ("other", f'\n<CONTEXT>\n<FILE path="{target}.go">\n<BEFORE>\n{before}</BEFORE>\n</FILE>\n\n'),
         ("code", f"<CODE>\n<AFTER>\n{after}</AFTER>\n</CODE>\n"),
         ("other", "\n"),
@@ -138,19 +168,29 @@ def main() -> None:
         started = time.perf_counter()
         info = train_tokenizer((record.text for _, record in records), work / "tok", vocab_size=args.vocab)
         print(f"corpus: {len(records):,} records, {chars / 1e6:.1f} M characters")
-        print(f"tokenizer: vocab {info.vocab_size:,} in {time.perf_counter() - started:.1f} s, "
-              f"{info.chars_per_token_code:.2f} chars/token on code, {info.chars_per_token_prose:.2f} on prose\n")
+        print(
+            f"tokenizer: vocab {info.vocab_size:,} in {time.perf_counter() - started:.1f} s, "
+            f"{info.chars_per_token_code:.2f} chars/token on code, {info.chars_per_token_prose:.2f} on prose\n"
+        )
         print(f"{'processes':>9} {'records':>9} {'tokens':>12} {'seconds':>8} {'tokens/s':>11} {'peak RSS MiB':>13}")
         for processes in args.processes:
             with PeakMemory() as memory:
                 started = time.perf_counter()
-                stats = build_dataset(records, info.model_path, work / f"ds{processes}", processes=processes,
-                                      seq_len=args.seq_len, augment=not args.no_augment)
+                stats = build_dataset(
+                    records,
+                    info.model_path,
+                    work / f"ds{processes}",
+                    processes=processes,
+                    seq_len=args.seq_len,
+                    augment=not args.no_augment,
+                )
                 seconds = time.perf_counter() - started
             tokens = stats.splits["train"].tokens + stats.splits["val"].tokens
             written = stats.splits["train"].records + stats.splits["val"].records
-            print(f"{processes:>9} {written:>9,} {tokens:>12,} {seconds:>8.1f} {tokens / seconds:>11,.0f} "
-                  f"{memory.peak / 2**20:>13,.0f}")
+            print(
+                f"{processes:>9} {written:>9,} {tokens:>12,} {seconds:>8.1f} {tokens / seconds:>11,.0f} "
+                f"{memory.peak / 2**20:>13,.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -36,18 +36,38 @@ def generated_story(pull_count: int, seed: int = 7) -> list[tuple[RepoRecord, li
         if rng.random() < 0.1:
             files = []  # docs-only: skipped by the Go filter after one request
         files.append(FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n-a\n+b"))
-        comments = [CommentRecord(kind, "reviewer", f"{kind} note {i}", created_at=created)
-                    for kind in ("issue", "review_comment", "review") for i in range(rng.randint(0, 2))]
+        comments = [
+            CommentRecord(kind, "reviewer", f"{kind} note {i}", created_at=created)
+            for kind in ("issue", "review_comment", "review")
+            for i in range(rng.randint(0, 2))
+        ]
         merged = created + timedelta(minutes=30) if rng.random() < 0.9 else None
-        pulls[repo].append(PRRecord(repo, n, f"Change {n}", body="Because.", author="dev", created_at=created,
-                                    merged_at=merged, files=files, comments=comments))
+        pulls[repo].append(
+            PRRecord(
+                repo,
+                n,
+                f"Change {n}",
+                body="Because.",
+                author="dev",
+                created_at=created,
+                merged_at=merged,
+                files=files,
+                comments=comments,
+            )
+        )
     return [(repo, pulls[repo.full_name]) for repo in repos]
 
 
 def _go_file(rng: random.Random, path: str) -> FileRecord:
     body = "\n".join(f"func f{i}() int {{ return {i} }}" for i in range(rng.randint(5, 60)))
-    return FileRecord(path, additions=1, deletions=1, patch="@@ -1 +1 @@\n-x\n+y",
-                      before=f"package pkg\n\n{body}\n", after=f"package pkg\n\n{body}\n// changed\n")
+    return FileRecord(
+        path,
+        additions=1,
+        deletions=1,
+        patch="@@ -1 +1 @@\n-x\n+y",
+        before=f"package pkg\n\n{body}\n",
+        after=f"package pkg\n\n{body}\n// changed\n",
+    )
 
 
 @dataclass
@@ -76,8 +96,9 @@ def run(story, scenario: str, *, concurrency: int, latency: float, faults: bool)
     try:
         for repo, _ in story:
             summaries, _ = list_merged_pulls(client, repo.full_name)
-            outcome = fetch_pull_requests(client, repo.full_name, summaries, concurrency=concurrency,
-                                          on_result=lambda record, summary: None)
+            outcome = fetch_pull_requests(
+                client, repo.full_name, summaries, concurrency=concurrency, on_result=lambda record, summary: None
+            )
             merged += len(summaries)
             kept += outcome.fetched
             failed += len(outcome.failed)
@@ -99,14 +120,18 @@ def _inject_faults(server: GitHubShapedServer, stop: threading.Event) -> None:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = f"{'scenario':<30}{'merged':>7}{'kept':>6}{'failed':>7}{'requests':>9}{'req/PR':>8}" \
-             f"{'waits':>7}{'seconds':>9}{'PRs/s':>8}"
+    header = (
+        f"{'scenario':<30}{'merged':>7}{'kept':>6}{'failed':>7}{'requests':>9}{'req/PR':>8}"
+        f"{'waits':>7}{'seconds':>9}{'PRs/s':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         per_pr = r.requests / max(1, r.merged)
-        print(f"{r.scenario:<30}{r.merged:>7}{r.kept:>6}{r.failed:>7}{r.requests:>9}{per_pr:>8.2f}"
-              f"{r.waits:>7}{r.seconds:>9.2f}{r.merged / r.seconds:>8.1f}")
+        print(
+            f"{r.scenario:<30}{r.merged:>7}{r.kept:>6}{r.failed:>7}{r.requests:>9}{per_pr:>8.2f}"
+            f"{r.waits:>7}{r.seconds:>9.2f}{r.merged / r.seconds:>8.1f}"
+        )
 
 
 def main() -> None:
@@ -121,16 +146,20 @@ def main() -> None:
         story = sample_story()
     else:
         story = generated_story(args.prs)
-    print(f"story: {len(story)} repositories, {sum(len(p) for _, p in story)} PRs; "
-          f"server latency {args.latency * 1000:.0f} ms per request\n")
+    print(
+        f"story: {len(story)} repositories, {sum(len(p) for _, p in story)} PRs; "
+        f"server latency {args.latency * 1000:.0f} ms per request\n"
+    )
     rows = [
         run(story, "clean, 1 in flight", concurrency=1, latency=args.latency, faults=False),
         run(story, "clean, 4 in flight", concurrency=4, latency=args.latency, faults=False),
         run(story, "5xx + secondary, 4 in flight", concurrency=4, latency=args.latency, faults=True),
     ]
     print_table(rows)
-    print("\nreq/PR counts every request (list pages, 304s, retries) per merged PR; waits = back-offs and "
-          "rate-limit sleeps.")
+    print(
+        "\nreq/PR counts every request (list pages, 304s, retries) per merged PR; waits = back-offs and "
+        "rate-limit sleeps."
+    )
 
 
 if __name__ == "__main__":

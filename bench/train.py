@@ -44,9 +44,19 @@ def build(name: str, block_size: int) -> tuple[torch.nn.Module, callable]:
 
     seed = preset("gpt", "seed", vocab_size=VOCAB_SIZE).model
     # Untied head and as many blocks as `gpt`: about the same parameter count (≈30 M).
-    config = GPT2Config(vocab_size=VOCAB_SIZE, n_positions=max(block_size, seed.block_size), n_embd=seed.n_embd,
-                        n_layer=seed.n_layer, n_head=seed.n_head, tie_word_embeddings=False, resid_pdrop=0.0,
-                        embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=0)
+    config = GPT2Config(
+        vocab_size=VOCAB_SIZE,
+        n_positions=max(block_size, seed.block_size),
+        n_embd=seed.n_embd,
+        n_layer=seed.n_layer,
+        n_head=seed.n_head,
+        tie_word_embeddings=False,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     model = GPT2LMHeadModel(config)
 
     def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -56,8 +66,9 @@ def build(name: str, block_size: int) -> tuple[torch.nn.Module, callable]:
     return model, loss_of
 
 
-def measure(name: str, device: torch.device, batch_size: int, seq_len: int, warmup: int, steps: int,
-            fp16: bool) -> dict:
+def measure(
+    name: str, device: torch.device, batch_size: int, seq_len: int, warmup: int, steps: int, fp16: bool
+) -> dict:
     torch.manual_seed(0)
     if name == "gpt2":
         import transformers  # noqa: F401  -- its import weighs ~100 MiB; count it before, not as training memory
@@ -83,30 +94,39 @@ def measure(name: str, device: torch.device, batch_size: int, seq_len: int, warm
         step()
     seconds = time.perf_counter() - start
     return {
-        "model": name, "parameters": sum(p.numel() for p in model.parameters()),
-        "tokens_per_sec": batch_size * seq_len * steps / seconds, "step_ms": 1000 * seconds / steps,
-        "peak_memory": peak_memory_bytes(device), "memory_before": memory_before,
+        "model": name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "tokens_per_sec": batch_size * seq_len * steps / seconds,
+        "step_ms": 1000 * seconds / steps,
+        "peak_memory": peak_memory_bytes(device),
+        "memory_before": memory_before,
     }
 
 
 def print_table(results: list[dict], device: torch.device, args: argparse.Namespace) -> None:
     baseline = next(r for r in results if r["model"] == "gpt2")
     info = device_info(device)
-    print(f"\ndevice {info['type']} ({info['name']}), torch {info['torch_version']}, "
-          f"batch {args.batch_size} x seq {args.seq_len}, {args.steps} timed steps after {args.warmup} warm-up, "
-          f"{'mixed precision' if args.fp16 else 'fp32'}")
+    print(
+        f"\ndevice {info['type']} ({info['name']}), torch {info['torch_version']}, "
+        f"batch {args.batch_size} x seq {args.seq_len}, {args.steps} timed steps after {args.warmup} warm-up, "
+        f"{'mixed precision' if args.fp16 else 'fp32'}"
+    )
     memory_kind = "allocated" if device.type == "cuda" else "process RSS"
-    header = f"{'model':<6} {'params':>8} {'tokens/s':>10} {'vs GPT-2':>9} {'step ms':>9} " \
-             f"{'peak MiB':>9} {'training MiB':>13} {'vs GPT-2':>9}"
+    header = (
+        f"{'model':<6} {'params':>8} {'tokens/s':>10} {'vs GPT-2':>9} {'step ms':>9} "
+        f"{'peak MiB':>9} {'training MiB':>13} {'vs GPT-2':>9}"
+    )
     print(f"memory: peak {memory_kind}; training = peak minus what the process held before building the model")
     print(header)
     print("-" * len(header))
     for r in results:
         training = r["peak_memory"] - r["memory_before"]
         baseline_training = baseline["peak_memory"] - baseline["memory_before"]
-        print(f"{r['model']:<6} {r['parameters'] / 1e6:>7.1f}M {r['tokens_per_sec']:>10.0f} "
-              f"{r['tokens_per_sec'] / baseline['tokens_per_sec']:>8.2f}x {r['step_ms']:>9.0f} "
-              f"{r['peak_memory'] / 2**20:>9.0f} {training / 2**20:>13.0f} {training / baseline_training:>8.2f}x")
+        print(
+            f"{r['model']:<6} {r['parameters'] / 1e6:>7.1f}M {r['tokens_per_sec']:>10.0f} "
+            f"{r['tokens_per_sec'] / baseline['tokens_per_sec']:>8.2f}x {r['step_ms']:>9.0f} "
+            f"{r['peak_memory'] / 2**20:>9.0f} {training / 2**20:>13.0f} {training / baseline_training:>8.2f}x"
+        )
 
 
 def main() -> int:
@@ -132,9 +152,22 @@ def main() -> int:
 
     results = []
     for name in MODELS:
-        command = [sys.executable, __file__, "--only", name, "--device", args.device, "--batch-size",
-                   str(args.batch_size), "--seq-len", str(args.seq_len), "--warmup", str(args.warmup),
-                   "--steps", str(args.steps)] + (["--fp16"] if args.fp16 else [])
+        command = [
+            sys.executable,
+            __file__,
+            "--only",
+            name,
+            "--device",
+            args.device,
+            "--batch-size",
+            str(args.batch_size),
+            "--seq-len",
+            str(args.seq_len),
+            "--warmup",
+            str(args.warmup),
+            "--steps",
+            str(args.steps),
+        ] + (["--fp16"] if args.fp16 else [])
         child = subprocess.run(command, check=False, capture_output=True, text=True)
         if child.returncode != 0:
             print(child.stderr, file=sys.stderr)

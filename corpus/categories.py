@@ -14,8 +14,22 @@ CATEGORIES = (NAT, MIX, CODE)
 TRIVIAL_WORDS = 20
 
 _DOC_SUFFIXES = {".md", ".markdown", ".rst", ".txt", ".adoc", ".asciidoc", ".org", ".html", ".htm"}
-_DOC_NAMES = {"readme", "license", "licence", "copying", "notice", "authors", "contributors", "changelog",
-              "changes", "history", "codeowners", "maintainers", "security", "code_of_conduct"}
+_DOC_NAMES = {
+    "readme",
+    "license",
+    "licence",
+    "copying",
+    "notice",
+    "authors",
+    "contributors",
+    "changelog",
+    "changes",
+    "history",
+    "codeowners",
+    "maintainers",
+    "security",
+    "code_of_conduct",
+}
 _DOC_DIRS = {"doc", "docs", "documentation", "site", "website"}
 _CODE_FENCE = re.compile(r"```")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")

@@ -18,8 +18,11 @@ def _name_error(exc: Exception) -> str:
 class RepositoryNamesForm(forms.Form):
     """One owner/name or a pasted list (one per line; commas and spaces also separate)."""
 
-    names = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "placeholder": "golang/go\nspf13/cobra"}),
-                            label="Repositories", help_text="owner/name or a github.com URL, one per line")
+    names = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "golang/go\nspf13/cobra"}),
+        label="Repositories",
+        help_text="owner/name or a github.com URL, one per line",
+    )
     fetch_now = forms.BooleanField(required=False, initial=True, label="Fetch them now")
 
     def clean_names(self) -> list[str]:
@@ -65,10 +68,17 @@ class SelectedRepositoriesForm(forms.Form):
 
 
 class GitImportForm(forms.Form):
-    path = forms.CharField(max_length=500, label="Path of a local git clone",
-                           widget=forms.TextInput(attrs={"size": 50, "placeholder": "/srv/clones/cobra"}))
-    repo = forms.CharField(max_length=140, required=False, label="Store as owner/name",
-                           help_text="Optional; default: from the clone's origin URL")
+    path = forms.CharField(
+        max_length=500,
+        label="Path of a local git clone",
+        widget=forms.TextInput(attrs={"size": 50, "placeholder": "/srv/clones/cobra"}),
+    )
+    repo = forms.CharField(
+        max_length=140,
+        required=False,
+        label="Store as owner/name",
+        help_text="Optional; default: from the clone's origin URL",
+    )
 
     def clean_path(self) -> str:
         path = Path(self.cleaned_data["path"].strip()).expanduser()
@@ -96,13 +106,20 @@ class GitImportForm(forms.Form):
 
 
 class GitHubSettingsForm(forms.Form):
-    api_url = forms.URLField(required=False, max_length=300, label="API base URL",
-                             help_text="Blank: GITHUB_API_URL or https://api.github.com (GitHub Enterprise: …/api/v3)")
-    token = forms.CharField(required=False, max_length=300, widget=forms.PasswordInput(render_value=False),
-                            help_text="Write-only: stored on the server and never shown again. Blank keeps the current one.")
+    api_url = forms.URLField(
+        required=False,
+        max_length=300,
+        label="API base URL",
+        help_text="Blank: GITHUB_API_URL or https://api.github.com (GitHub Enterprise: …/api/v3)",
+    )
+    token = forms.CharField(
+        required=False,
+        max_length=300,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only: stored on the server and never shown again. Blank keeps the current one.",
+    )
     clear_token = forms.BooleanField(required=False, label="Remove the stored token")
-    allowed_licenses = forms.CharField(max_length=500, label="Allowed licences",
-                                       help_text="Comma-separated SPDX ids")
+    allowed_licenses = forms.CharField(max_length=500, label="Allowed licences", help_text="Comma-separated SPDX ids")
     go_only = forms.BooleanField(required=False, label="Only PRs that change .go files")
 
     def clean_allowed_licenses(self) -> str:

@@ -25,10 +25,18 @@ _STATUS = {"A": "added", "M": "modified", "D": "removed", "R": "renamed", "C": "
 _BLOB_MODES = {"100644", "100755"}
 _MAX_LICENSE_BYTES = 200_000
 _LOG_FIELDS = 7
-_REPOSITORY_VARIABLES = frozenset({
-    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES",
-})
+_REPOSITORY_VARIABLES = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_CEILING_DIRECTORIES",
+    }
+)
 
 
 class GitImportError(RuntimeError):
@@ -113,8 +121,14 @@ def iter_pull_requests(
         seen.add(number)
         try:
             record = _pull_request(
-                path, full_name, commit, number, empty_tree,
-                go_only=go_only, max_file_bytes=max_file_bytes, max_patch_bytes=max_patch_bytes,
+                path,
+                full_name,
+                commit,
+                number,
+                empty_tree,
+                go_only=go_only,
+                max_file_bytes=max_file_bytes,
+                max_patch_bytes=max_patch_bytes,
             )
         except (GitImportError, ValueError) as error:
             # Odd history (a missing object in a partial clone, a corrupt entry) must not stop an import.
@@ -280,13 +294,14 @@ def _hunks(chunk: bytes) -> bytes:
     if chunk.startswith(b"@@"):
         return chunk.rstrip(b"\n")
     start = chunk.find(b"\n@@")
-    return chunk[start + 1:].rstrip(b"\n") if start >= 0 else b""
+    return chunk[start + 1 :].rstrip(b"\n") if start >= 0 else b""
 
 
 def _patches(path: Path, base: str, sha: str, changes: list[_Change]) -> list[bytes]:
     """One patch chunk per change, in the order of `--raw`; git prints both in the same order."""
-    output = _git(path, "diff-tree", "-r", "-M", "-p", "--no-commit-id", "--no-color", "--no-ext-diff",
-                  "--no-textconv", base, sha)
+    output = _git(
+        path, "diff-tree", "-r", "-M", "-p", "--no-commit-id", "--no-color", "--no-ext-diff", "--no-textconv", base, sha
+    )
     chunks = [b"diff --git " + part for part in re.split(rb"(?m)^diff --git ", output)[1:]]
     if len(chunks) == len(changes):
         return chunks
@@ -294,8 +309,24 @@ def _patches(path: Path, base: str, sha: str, changes: list[_Change]) -> list[by
     result = []
     for change in changes:
         paths = [change.previous_path, change.path] if change.previous_path else [change.path]
-        result.append(_git(path, "--literal-pathspecs", "diff-tree", "-r", "-M", "-p", "--no-commit-id",
-                           "--no-color", "--no-ext-diff", "--no-textconv", base, sha, "--", *paths))
+        result.append(
+            _git(
+                path,
+                "--literal-pathspecs",
+                "diff-tree",
+                "-r",
+                "-M",
+                "-p",
+                "--no-commit-id",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                base,
+                sha,
+                "--",
+                *paths,
+            )
+        )
     return result
 
 
@@ -314,7 +345,7 @@ def _read_blobs(path: Path, oids: list[str]) -> dict[str, bytes]:
         if len(header) != 3:  # "<oid> missing"
             continue
         size = int(header[2])
-        blobs[header[0]] = output[position:position + size]
+        blobs[header[0]] = output[position : position + size]
         position += size + 1
     return blobs
 
@@ -330,11 +361,20 @@ def _text(data: bytes) -> str:
 
 def _first_parent_log(path: Path, revisions: list[str]) -> Iterator[_Commit]:
     # NUL separates fields; a commit message cannot contain NUL, so the split is unambiguous.
-    output = _git(path, "log", "--first-parent", "--reverse", "--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cI%x00%B%x00",
-                  *revisions, "--")
+    output = _git(
+        path,
+        "log",
+        "--first-parent",
+        "--reverse",
+        "--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cI%x00%B%x00",
+        *revisions,
+        "--",
+    )
     fields = output.split(b"\x00")
     for start in range(0, len(fields) - _LOG_FIELDS + 1, _LOG_FIELDS):
-        sha, parents, name, email, authored, committed, message = (_text(f) for f in fields[start:start + _LOG_FIELDS])
+        sha, parents, name, email, authored, committed, message = (
+            _text(f) for f in fields[start : start + _LOG_FIELDS]
+        )
         yield _Commit(
             sha=sha.strip(),
             parents=parents.split(),

@@ -107,15 +107,22 @@ def _position(data: bytes, byte_offset: int) -> tuple[int, int]:
 
 
 def _snippet(node: tree_sitter.Node, data: bytes) -> str:
-    text = data[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
+    text = data[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
     first_line = text.strip().split("\n", 1)[0].strip()
     return first_line[:30] if first_line else "end of file"
 
 
 # What Go allows at the top of a file; tree-sitter-go also accepts statements there (`x := 1`).
 TOP_LEVEL_NODES = {
-    "package_clause", "import_declaration", "function_declaration", "method_declaration", "type_declaration",
-    "var_declaration", "const_declaration", "comment", "ERROR",
+    "package_clause",
+    "import_declaration",
+    "function_declaration",
+    "method_declaration",
+    "type_declaration",
+    "var_declaration",
+    "const_declaration",
+    "comment",
+    "ERROR",
 }
 
 
@@ -145,8 +152,11 @@ def _gofmt_errors(source: str, gofmt: str) -> list[str] | None:
     """Errors from the real Go parser, or None when gofmt could not run."""
     try:
         result = subprocess.run(
-            [gofmt, "-e"], input=source.encode("utf-8", errors="surrogateescape"),
-            capture_output=True, timeout=GOFMT_TIMEOUT_S, check=False,
+            [gofmt, "-e"],
+            input=source.encode("utf-8", errors="surrogateescape"),
+            capture_output=True,
+            timeout=GOFMT_TIMEOUT_S,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError, UnicodeError):
         return None
@@ -187,7 +197,7 @@ def syntax_ok(source: str) -> bool:
 
 
 def _node_text(node: tree_sitter.Node, data: bytes) -> str:
-    return data[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
+    return data[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
 
 
 def _token_hash(node: tree_sitter.Node | None, data: bytes) -> str:
@@ -199,7 +209,7 @@ def _token_hash(node: tree_sitter.Node | None, data: bytes) -> str:
         if current.type == "comment":
             continue
         if current.child_count == 0:
-            digest.update(data[current.start_byte:current.end_byte])
+            digest.update(data[current.start_byte : current.end_byte])
             digest.update(b"\x00")
         else:
             stack.extend(reversed(current.children))
@@ -221,8 +231,7 @@ def _body_facts(body: tree_sitter.Node | None, data: bytes) -> tuple[frozenset[s
         elif node.type == "binary_expression":
             left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
             operator = node.child_by_field_name("operator")
-            if left is not None and right is not None and operator is not None \
-                    and operator.type in ("==", "!="):
+            if left is not None and right is not None and operator is not None and operator.type in ("==", "!="):
                 if right.type == "nil" and left.type != "nil":
                     nil_checks.add(_node_text(left, data))
                 elif left.type == "nil" and right.type != "nil":
@@ -271,15 +280,17 @@ def _types(node: tree_sitter.Node, data: bytes) -> list[Declaration]:
             continue
         # A single spec reports its own lines; `type ( ... )` groups share the keyword.
         span = node if node.named_child_count == 1 else spec
-        declarations.append(Declaration(
-            kind="interface" if type_node is not None and type_node.type == "interface_type" else "type",
-            name=_node_text(name, data),
-            receiver="",
-            start_line=span.start_point.row + 1,
-            end_line=span.end_point.row + 1,
-            body_hash=_token_hash(type_node, data),
-            decl_hash=_token_hash(spec, data),
-        ))
+        declarations.append(
+            Declaration(
+                kind="interface" if type_node is not None and type_node.type == "interface_type" else "type",
+                name=_node_text(name, data),
+                receiver="",
+                start_line=span.start_point.row + 1,
+                end_line=span.end_point.row + 1,
+                body_hash=_token_hash(type_node, data),
+                decl_hash=_token_hash(spec, data),
+            )
+        )
     return declarations
 
 

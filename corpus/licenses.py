@@ -31,10 +31,22 @@ _ISC_GRANT_OLD = "permission to use copy modify and distribute this software for
 
 # Names a licence file is given, most specific first; matched case-insensitively.
 LICENSE_FILE_NAMES: tuple[str, ...] = (
-    "LICENSE", "LICENSE.md", "LICENSE.txt", "LICENSE.rst",
-    "LICENCE", "LICENCE.md", "LICENCE.txt",
-    "COPYING", "COPYING.md", "COPYING.txt",
-    "UNLICENSE", "LICENSE-MIT", "LICENSE-APACHE", "LICENSE-BSD", "MIT-LICENSE", "MIT-LICENSE.txt",
+    "LICENSE",
+    "LICENSE.md",
+    "LICENSE.txt",
+    "LICENSE.rst",
+    "LICENCE",
+    "LICENCE.md",
+    "LICENCE.txt",
+    "COPYING",
+    "COPYING.md",
+    "COPYING.txt",
+    "UNLICENSE",
+    "LICENSE-MIT",
+    "LICENSE-APACHE",
+    "LICENSE-BSD",
+    "MIT-LICENSE",
+    "MIT-LICENSE.txt",
 )
 
 

@@ -42,7 +42,8 @@ class GitHubSettings(models.Model):
     api_url = models.URLField(max_length=300, blank=True, help_text="Blank: GITHUB_API_URL or https://api.github.com")
     token = models.CharField(max_length=300, blank=True, help_text="Stored server-side, never shown again")
     allowed_licenses = models.CharField(
-        max_length=500, default="MIT,Apache-2.0,BSD-2-Clause,BSD-3-Clause,GPL-2.0,GPL-3.0,LGPL-3.0",
+        max_length=500,
+        default="MIT,Apache-2.0,BSD-2-Clause,BSD-3-Clause,GPL-2.0,GPL-3.0,LGPL-3.0",
         help_text="Comma-separated SPDX ids; repositories with another, unknown or no licence are skipped.",
     )
     go_only = models.BooleanField(default=True, help_text="Keep only pull requests that change .go files")
@@ -150,8 +151,13 @@ class PullRequest(models.Model):
     merge_commit = models.CharField(max_length=64, blank=True)
     labels = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     category = models.CharField(max_length=4, choices=Category.choices, blank=True, db_index=True)
-    intent = models.CharField(max_length=10, choices=Intent.choices, blank=True, db_index=True,
-                              help_text="Blank when no intent can be told from the text or the change")
+    intent = models.CharField(
+        max_length=10,
+        choices=Intent.choices,
+        blank=True,
+        db_index=True,
+        help_text="Blank when no intent can be told from the text or the change",
+    )
     included = models.BooleanField(default=True, db_index=True)
     excluded_reason = models.CharField(max_length=500, blank=True)
     quality_flags = ArrayField(models.CharField(max_length=200), default=list, blank=True)
@@ -262,8 +268,9 @@ class CurationEvent(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     undone_at = models.DateTimeField(null=True, blank=True)
-    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+")
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -272,9 +279,11 @@ class CurationEvent(models.Model):
 class Snapshot(BackgroundJob):
     """A frozen, counted, hashed copy of the included corpus; every later artefact names one."""
 
-    name = models.CharField(max_length=100, unique=True,
-                            validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-                                                       "Letters, digits, dot, dash and underscore.")])
+    name = models.CharField(
+        max_length=100,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", "Letters, digits, dot, dash and underscore.")],
+    )
     description = models.TextField(blank=True)
     filter = models.JSONField(default=dict, blank=True, help_text="The corpus filter that made it")
     pr_count = models.PositiveIntegerField(default=0)

@@ -20,30 +20,97 @@ _LABEL_INTENTS = {
     "REFACTOR": ("refactor", "cleanup", "clean-up", "tech debt", "tech-debt", "code quality"),
 }
 # Conventional-commit prefixes: "fix(server): ...", "perf: ...".
-_PREFIX_INTENTS = {"fix": "FIX", "bugfix": "FIX", "hotfix": "FIX", "feat": "ADD", "feature": "ADD",
-                   "perf": "OPTIMIZE", "refactor": "REFACTOR"}
+_PREFIX_INTENTS = {
+    "fix": "FIX",
+    "bugfix": "FIX",
+    "hotfix": "FIX",
+    "feat": "ADD",
+    "feature": "ADD",
+    "perf": "OPTIMIZE",
+    "refactor": "REFACTOR",
+}
 # The verb a title starts with.
 _VERB_INTENTS = {
-    "FIX": ("fix", "fixes", "fixed", "fixing", "correct", "corrects", "repair", "resolve", "resolves", "prevent",
-            "prevents"),
-    "ADD": ("add", "adds", "added", "adding", "implement", "implements", "introduce", "introduces", "support",
-            "supports", "allow", "allows", "enable", "enables", "expose", "exposes", "create", "creates"),
-    "REFACTOR": ("refactor", "refactors", "rename", "renames", "move", "moves", "extract", "extracts",
-                 "simplify", "simplifies", "clean", "cleanup", "reorganize", "reorganise", "restructure",
-                 "split", "inline", "tidy", "deduplicate", "consolidate", "unexport"),
-    "OPTIMIZE": ("optimize", "optimise", "optimizes", "optimises", "speed", "speedup", "accelerate", "preallocate",
-                 "preallocates", "pre-allocate", "pre-allocates"),
+    "FIX": (
+        "fix",
+        "fixes",
+        "fixed",
+        "fixing",
+        "correct",
+        "corrects",
+        "repair",
+        "resolve",
+        "resolves",
+        "prevent",
+        "prevents",
+    ),
+    "ADD": (
+        "add",
+        "adds",
+        "added",
+        "adding",
+        "implement",
+        "implements",
+        "introduce",
+        "introduces",
+        "support",
+        "supports",
+        "allow",
+        "allows",
+        "enable",
+        "enables",
+        "expose",
+        "exposes",
+        "create",
+        "creates",
+    ),
+    "REFACTOR": (
+        "refactor",
+        "refactors",
+        "rename",
+        "renames",
+        "move",
+        "moves",
+        "extract",
+        "extracts",
+        "simplify",
+        "simplifies",
+        "clean",
+        "cleanup",
+        "reorganize",
+        "reorganise",
+        "restructure",
+        "split",
+        "inline",
+        "tidy",
+        "deduplicate",
+        "consolidate",
+        "unexport",
+    ),
+    "OPTIMIZE": (
+        "optimize",
+        "optimise",
+        "optimizes",
+        "optimises",
+        "speed",
+        "speedup",
+        "accelerate",
+        "preallocate",
+        "preallocates",
+        "pre-allocate",
+        "pre-allocates",
+    ),
 }
 # Words and phrases anywhere in the title or body.
 _TEXT_INTENTS = {
     "FIX": r"\b(fix(es|ed)?|bugs?|panic(s|s?ked)?|crash(es|ed)?|nil pointer|nil dereference|race conditions?|"
-           r"data races?|race detector|deadlocks?|regression|incorrect(ly)?|broken|off-by-one)\b",
+    r"data races?|race detector|deadlocks?|regression|incorrect(ly)?|broken|off-by-one)\b",
     "ADD": r"\b(new feature|adds? support|add(s|ed)? (a |an )?new|implement(s|ed)?|introduc(e|es|ed))\b",
     "REFACTOR": r"\b(refactor(s|ed|ing)?|renam(e|es|ed|ing)|no (functional|behaviou?r) change|clean(ed)? ?up|"
-                r"simplif(y|ies|ied))\b",
+    r"simplif(y|ies|ied))\b",
     "OPTIMIZE": r"\b(optimi[sz](e|es|ed|ation)|faster|speed ?up|performance|allocations?|pre-?allocat\w*|"
-                r"reallocations?|allocs/op|ns/op|B/op|latency|throughput|buffer reuse|reus(e|es|ed|ing) (\w+ ){0,2}"
-                r"(buffers?|slices?|memory|objects?))\b",
+    r"reallocations?|allocs/op|ns/op|B/op|latency|throughput|buffer reuse|reus(e|es|ed|ing) (\w+ ){0,2}"
+    r"(buffers?|slices?|memory|objects?))\b",
 }
 # Phrases that state the intent as plainly as a leading verb does ("Skip the context allocation",
 # "Reuse record buffers", "prevent data races"): +2 in the title, which with the +1 of _TEXT_INTENTS
@@ -51,8 +118,8 @@ _TEXT_INTENTS = {
 _TITLE_PHRASE_INTENTS = {
     "FIX": r"\b(data races?|race conditions?|nil pointer dereference)\b",
     "OPTIMIZE": r"\b((avoid|avoids|skip|skips|save|saves|reduce|reduces|eliminate|eliminates|remove|removes|fewer|"
-                r"less|no|zero)[ -](\w+ ){0,3}(allocations?|allocs|reallocations?)|pre-?allocat\w*|buffer reuse|"
-                r"reus(e|es|ed|ing) (\w+ ){0,2}(buffers?|slices?|memory|objects?)|faster|speed ?up)\b",
+    r"less|no|zero)[ -](\w+ ){0,3}(allocations?|allocs|reallocations?)|pre-?allocat\w*|buffer reuse|"
+    r"reus(e|es|ed|ing) (\w+ ){0,2}(buffers?|slices?|memory|objects?)|faster|speed ?up)\b",
 }
 # Benchmark results ("96.1 ns/op -> 21.7 ns/op") anywhere in the body, code blocks included, measure a speed-up.
 _BENCHMARK = re.compile(r"\d\s*(ns|µs|us|ms|s|B|kB|KB|MB|GB|allocs)/op\b")
@@ -60,9 +127,37 @@ _BENCHMARK = re.compile(r"\d\s*(ns|µs|us|ms|s|B|kB|KB|MB|GB|allocs)/op\b")
 _TITLE_PREFIX = re.compile(r"^(?P<type>[\w./-]+(\s*,\s*[\w./-]+)*)(\([^)]*\))?!?:\s+")
 _CONVENTIONAL_TYPES = {*_PREFIX_INTENTS, "chore", "docs", "test", "tests", "build", "ci", "style"}
 # Builtins and conversions say little about what a change does.
-_PLAIN_CALLS = {"len", "cap", "append", "make", "new", "copy", "delete", "min", "max", "clear", "string", "byte",
-                "rune", "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64",
-                "float32", "float64", "bool", "any", "error", "uintptr"}
+_PLAIN_CALLS = {
+    "len",
+    "cap",
+    "append",
+    "make",
+    "new",
+    "copy",
+    "delete",
+    "min",
+    "max",
+    "clear",
+    "string",
+    "byte",
+    "rune",
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
+    "bool",
+    "any",
+    "error",
+    "uintptr",
+}
 _BRACKET_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
 _PR_NUMBER_SUFFIX = re.compile(r"\s*\(#\d+\)$")
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
@@ -121,7 +216,7 @@ def summary(title: str) -> str:
     text = _PR_NUMBER_SUFFIX.sub("", text)
     match = _TITLE_PREFIX.match(text)
     if match and match["type"].lower() in _CONVENTIONAL_TYPES:
-        text = text[match.end():]
+        text = text[match.end() :]
     text = text.strip()
     if text and not _TITLE_PREFIX.match(text):  # a Go package scope ("net/http: ...") stays as written
         text = text[0].upper() + text[1:]
@@ -134,9 +229,14 @@ def _prose(body: str) -> str:
 
 
 def _is_target_file(file: FileRecord) -> bool:
-    return (quality.is_go_path(file.path) and not quality.is_test_path(file.path)
-            and not quality.is_vendored(file.path) and not file.is_binary
-            and not quality.is_generated(file.after) and not quality.is_generated(file.before))
+    return (
+        quality.is_go_path(file.path)
+        and not quality.is_test_path(file.path)
+        and not quality.is_vendored(file.path)
+        and not file.is_binary
+        and not quality.is_generated(file.after)
+        and not quality.is_generated(file.before)
+    )
 
 
 def _declaration_changes(pr: PRRecord) -> list[_Change]:
@@ -186,8 +286,9 @@ def _targets(changes: list[_Change]) -> tuple[list[tuple[int, Target]], int]:
         if index in paired:
             targets.append((index, paired[index]))
         elif not (item.change.change == "removed" and id(item) in used_removed):
-            targets.append((index, Target(_target_kind(declaration), declaration.display, item.path,
-                                          item.change.change)))
+            targets.append(
+                (index, Target(_target_kind(declaration), declaration.display, item.path, item.change.change))
+            )
     return targets, 2 * len(paired)
 
 
@@ -202,7 +303,7 @@ def _score_intents(pr: PRRecord, changes: list[_Change], refactor_changes: int) 
     prefix = _TITLE_PREFIX.match(title)
     if prefix and prefix["type"].lower() in _PREFIX_INTENTS:
         scores[_PREFIX_INTENTS[prefix["type"].lower()]] += 3
-    words = (title[prefix.end():] if prefix else title).lower().split()
+    words = (title[prefix.end() :] if prefix else title).lower().split()
     if words:
         for intent, verbs in _VERB_INTENTS.items():
             if words[0] in verbs:
@@ -269,8 +370,11 @@ def _body_steps(change: golang.DeclarationChange) -> list[str]:
 
 
 def _test_paths(pr: PRRecord) -> list[str]:
-    return [f.path for f in pr.files
-            if quality.is_test_path(f.path) and not quality.is_vendored(f.path) and f.status != "removed"]
+    return [
+        f.path
+        for f in pr.files
+        if quality.is_test_path(f.path) and not quality.is_vendored(f.path) and f.status != "removed"
+    ]
 
 
 def extract_plan(pr: PRRecord) -> Plan:

@@ -153,7 +153,7 @@ def shingles(text: str, size: int = SHINGLE_SIZE) -> set[bytes]:
     tokens = _IDENTIFIER.findall(text)
     if len(tokens) < size:
         return {" ".join(tokens).encode()} if tokens else set()
-    return {" ".join(tokens[i:i + size]).encode() for i in range(len(tokens) - size + 1)}
+    return {" ".join(tokens[i : i + size]).encode() for i in range(len(tokens) - size + 1)}
 
 
 def minhash(text: str) -> LeanMinHash | None:
@@ -202,8 +202,10 @@ def near_duplicates_from_signatures(
     """`near_duplicates` over precomputed signatures (`minhash_signature` values, None for no identifiers).
 
     Same order rules and the same result as `near_duplicates` on the texts the signatures came from."""
-    pairs = ((key, value if value is None or isinstance(value, LeanMinHash) else signature_minhash(value))
-             for key, value in signatures.items())
+    pairs = (
+        (key, value if value is None or isinstance(value, LeanMinHash) else signature_minhash(value))
+        for key, value in signatures.items()
+    )
     return _group_near_duplicates(pairs, len(signatures), threshold, report)
 
 
@@ -261,7 +263,8 @@ def quality_flags(pr: PRRecord) -> list[str]:
         if file.truncated_at is not None:
             flags.append(f"{file.path}: truncated at {file.truncated_at} bytes")
         missing_side = (file.status != "added" and file.before is None) or (
-            file.status != "removed" and file.after is None)
+            file.status != "removed" and file.after is None
+        )
         if missing_side:
             flags.append(f"{file.path}: file text missing")
         if file.after is None:

@@ -26,8 +26,19 @@ from corpus.records import CommentRecord, FileRecord, PRRecord, SerializedRecord
 from corpus.serialize import serialize
 from corpus.services import SEARCH_CONFIG
 
-FILTER_KEYS = ("q", "repo", "license", "category", "intent", "included", "syntax", "min_chars", "max_chars",
-               "merged_from", "merged_to")
+FILTER_KEYS = (
+    "q",
+    "repo",
+    "license",
+    "category",
+    "intent",
+    "included",
+    "syntax",
+    "min_chars",
+    "max_chars",
+    "merged_from",
+    "merged_to",
+)
 # Counting a filtered set stops here: an exact count of 100,000 rows on every page view is the slow part.
 COUNT_CAP = 10_000
 
@@ -51,10 +62,10 @@ def clean_filters(params) -> dict[str, str]:
     """The known, valid filter values of a query dict (as strings, so they fit a URL and a snapshot's JSON)."""
     cleaned: dict[str, str] = {}
     get = params.get
-    if (q := (get("q") or "").strip()):
+    if q := (get("q") or "").strip():
         cleaned["q"] = q[:300]
     for key in ("repo", "license"):
-        if (value := (get(key) or "").strip()):
+        if value := (get(key) or "").strip():
             cleaned[key] = value[:140]
     if get("category") in Category.values:
         cleaned["category"] = get("category")
@@ -73,8 +84,15 @@ def clean_filters(params) -> dict[str, str]:
     return cleaned
 
 
-_FILTER_LABELS = {"q": "search", "repo": "repository", "license": "licence", "min_chars": "chars ≥",
-                  "max_chars": "chars ≤", "merged_from": "merged from", "merged_to": "merged to"}
+_FILTER_LABELS = {
+    "q": "search",
+    "repo": "repository",
+    "license": "licence",
+    "min_chars": "chars ≥",
+    "max_chars": "chars ≤",
+    "merged_from": "merged from",
+    "merged_to": "merged to",
+}
 
 
 def describe_filter(filters: dict) -> str:
@@ -155,18 +173,52 @@ class CappedPaginator(Paginator):
 
 def pull_request_record(pr: PullRequest, *, with_comments: bool = True) -> PRRecord:
     """The stored PR as the plain record the serializer takes (prefetch files/comments for many)."""
-    files = [FileRecord(path=f.path, status=f.status, additions=f.additions, deletions=f.deletions, patch=f.patch,
-                        before=f.before_text, after=f.after_text, previous_path=f.previous_path,
-                        is_binary=f.is_binary, truncated_at=f.truncated_at) for f in pr.files.all()]
+    files = [
+        FileRecord(
+            path=f.path,
+            status=f.status,
+            additions=f.additions,
+            deletions=f.deletions,
+            patch=f.patch,
+            before=f.before_text,
+            after=f.after_text,
+            previous_path=f.previous_path,
+            is_binary=f.is_binary,
+            truncated_at=f.truncated_at,
+        )
+        for f in pr.files.all()
+    ]
     comments = []
     if with_comments:
-        comments = [CommentRecord(kind=c.kind, author=c.author, body=c.body, created_at=c.created_at, path=c.path,
-                                  line=c.line, diff_hunk=c.diff_hunk, external_id=c.external_id)
-                    for c in pr.comments.all()]
-    return PRRecord(repo=pr.repository.full_name, number=pr.number, title=pr.title, body=pr.body,
-                    author=pr.author, created_at=pr.opened_at, merged_at=pr.merged_at,
-                    base_commit=pr.base_commit, head_commit=pr.head_commit, merge_commit=pr.merge_commit,
-                    labels=list(pr.labels), files=files, comments=comments, source_url=pr.source_url)
+        comments = [
+            CommentRecord(
+                kind=c.kind,
+                author=c.author,
+                body=c.body,
+                created_at=c.created_at,
+                path=c.path,
+                line=c.line,
+                diff_hunk=c.diff_hunk,
+                external_id=c.external_id,
+            )
+            for c in pr.comments.all()
+        ]
+    return PRRecord(
+        repo=pr.repository.full_name,
+        number=pr.number,
+        title=pr.title,
+        body=pr.body,
+        author=pr.author,
+        created_at=pr.opened_at,
+        merged_at=pr.merged_at,
+        base_commit=pr.base_commit,
+        head_commit=pr.head_commit,
+        merge_commit=pr.merge_commit,
+        labels=list(pr.labels),
+        files=files,
+        comments=comments,
+        source_url=pr.source_url,
+    )
 
 
 def serialized_record(record: PRRecord) -> SerializedRecord:
@@ -191,19 +243,25 @@ def diff_lines(patch: str) -> list[tuple[str, str]]:
 
 def sections(record: SerializedRecord) -> list[tuple[str, str]]:
     """(section, text) pieces of a serialized record, in order, for marking them on the page."""
-    return [(span.section, record.text[span.start:span.end]) for span in record.spans]
+    return [(span.section, record.text[span.start : span.end]) for span in record.spans]
 
 
 def _count_per_repository(**conditions) -> Subquery:
-    counted = (PullRequest.objects.filter(repository=OuterRef("pk"), **conditions).order_by()
-               .values("repository").annotate(n=Count("*")).values("n"))
+    counted = (
+        PullRequest.objects.filter(repository=OuterRef("pk"), **conditions)
+        .order_by()
+        .values("repository")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def repository_list() -> QuerySet:
     """Repositories with their PR counts: one index-backed count per repository, not a join over every PR."""
-    return Repository.objects.annotate(pr_count=_count_per_repository(),
-                                       included_count=_count_per_repository(included=True))
+    return Repository.objects.annotate(
+        pr_count=_count_per_repository(), included_count=_count_per_repository(included=True)
+    )
 
 
 _STATS_SQL = """
@@ -253,8 +311,11 @@ def corpus_stats(*, included_only: bool = True) -> dict:
     if bounds["low"] is not None:
         width = (high - low) / LENGTH_BINS
         counts = dict(groups["bucket"])
-        histogram = {"edges": [round(low + (i + 0.5) * width) for i in range(LENGTH_BINS)],
-                     "counts": [counts.get(i + 1, 0) for i in range(LENGTH_BINS)], "width": width}
+        histogram = {
+            "edges": [round(low + (i + 0.5) * width) for i in range(LENGTH_BINS)],
+            "counts": [counts.get(i + 1, 0) for i in range(LENGTH_BINS)],
+            "width": width,
+        }
     return {
         "totals": totals,
         "repos": {"labels": [names.get(pk, str(pk)) for pk, _ in repos], "values": [n for _, n in repos]},

@@ -105,13 +105,19 @@ def serialize(
         code.append(f"{_file_open(file.path)}{after}{tags.FILE_END}\n" if len(files) > 1 else after)
     code.append(f"{tags.CODE_END}\n")
     test_result = "unknown" if test_pass is None else _bool(test_pass)
-    validate = (f"{tags.VALIDATE}\n{tags.SYNTAX_OK} {_bool(syntax_ok)}\n"
-                f"{tags.TEST_PASS} {test_result}\n{tags.VALIDATE_END}\n")
+    validate = (
+        f"{tags.VALIDATE}\n{tags.SYNTAX_OK} {_bool(syntax_ok)}\n{tags.TEST_PASS} {test_result}\n{tags.VALIDATE_END}\n"
+    )
     comments = f"\n{tags.COMMENTS}\n{_comment_lines(pr)}{tags.COMMENTS_END}\n"
 
     pieces = [
-        ("other", header), ("plan", plan.render() + "\n"), ("other", "".join(context)),
-        ("code", "".join(code)), ("other", "\n"), ("validate", validate), ("other", comments),
+        ("other", header),
+        ("plan", plan.render() + "\n"),
+        ("other", "".join(context)),
+        ("code", "".join(code)),
+        ("other", "\n"),
+        ("validate", validate),
+        ("other", comments),
     ]
     spans, start = [], 0
     for section, text in pieces:

@@ -121,8 +121,7 @@ def add_repositories(*, names: Iterable[str], source: str = Source.GITHUB) -> li
 def upsert_repository(*, record: RepoRecord, full_name: str | None = None, source: str = Source.GITHUB) -> Repository:
     """Store what a fetcher learned about a repository, keeping the person's include/exclude choice."""
     name = full_name or record.full_name
-    repository, _ = Repository.objects.select_for_update().get_or_create(full_name=name,
-                                                                         defaults={"source": source})
+    repository, _ = Repository.objects.select_for_update().get_or_create(full_name=name, defaults={"source": source})
     repository.source = source
     repository.license_spdx = record.license_spdx[:64]
     repository.stars = record.stars
@@ -211,8 +210,10 @@ def _sync_children(model, existing: dict, wanted: dict, parent_field: str, paren
 
 def _search_text_for_paths(paths: list[str]) -> str:
     # "internal/server.go" also as "internal server go", so a search for "server" finds it.
-    return " ".join(f"{path} {path.rsplit('/', 1)[-1]} {path.replace('/', ' ').replace('.', ' ').replace('_', ' ')}"
-                    for path in paths)
+    return " ".join(
+        f"{path} {path.rsplit('/', 1)[-1]} {path.replace('/', ' ').replace('.', ' ').replace('_', ' ')}"
+        for path in paths
+    )
 
 
 def _update_search_vector(pr: PullRequest, record: PRRecord) -> None:
@@ -228,8 +229,13 @@ def _update_search_vector(pr: PullRequest, record: PRRecord) -> None:
 
 
 @transaction.atomic
-def store_pull_request(*, repository: Repository, record: PRRecord, fetch_job: FetchJob | None = None,
-                       source_updated_at: datetime | None = None) -> str:
+def store_pull_request(
+    *,
+    repository: Repository,
+    record: PRRecord,
+    fetch_job: FetchJob | None = None,
+    source_updated_at: datetime | None = None,
+) -> str:
     """Upsert one PR with its files and comments in one transaction: "new", "updated" or "unchanged".
 
     Keyed on (repository, number); files on path, comments on (kind, external_id). Derived fields
@@ -263,8 +269,7 @@ def store_pull_request(*, repository: Repository, record: PRRecord, fetch_job: F
     pr.category = categories.categorize(record)
     pr.intent = plan.intent or ""
     pr.quality_flags = [flag[:200] for flag in quality.quality_flags(record)]
-    pr.syntax_ok = None if not any(f.after is not None for f in go_files) else (
-        "<SYNTAX_OK> true" in serialized.text)
+    pr.syntax_ok = None if not any(f.after is not None for f in go_files) else ("<SYNTAX_OK> true" in serialized.text)
     pr.content_hash = quality.content_hash(text) if text else ""
     pr.serialized_chars = len(serialized.text)
     pr.additions = sum(max(0, f.additions) for f in record.files)
@@ -327,8 +332,7 @@ def _update_minhash_signature(pr: PullRequest) -> None:
         return
     pr.minhash_signature = _pack_signature(quality.minhash_signature(text))
     pr.minhash_text_hash = digest
-    PullRequest.objects.filter(pk=pr.pk).update(minhash_signature=pr.minhash_signature,
-                                               minhash_text_hash=digest)
+    PullRequest.objects.filter(pk=pr.pk).update(minhash_signature=pr.minhash_signature, minhash_text_hash=digest)
 
 
 def _fill_missing_signatures(pks: list[int]) -> dict[int, np.ndarray | None]:
@@ -336,8 +340,11 @@ def _fill_missing_signatures(pks: list[int]) -> dict[int, np.ndarray | None]:
     filled: dict[int, np.ndarray | None] = {}
     table = PullRequest._meta.db_table
     for start in range(0, len(pks), 500):
-        batch = PullRequest.objects.filter(pk__in=pks[start:start + 500]).select_related("repository") \
+        batch = (
+            PullRequest.objects.filter(pk__in=pks[start : start + 500])
+            .select_related("repository")
             .prefetch_related("files")
+        )
         ids, packed, digests = [], [], []
         for pr in batch:
             text = _stored_dedupe_text(pr)
@@ -350,7 +357,9 @@ def _fill_missing_signatures(pks: list[int]) -> dict[int, np.ndarray | None]:
             cursor.execute(
                 f"UPDATE {table} AS pr SET minhash_signature = v.signature, minhash_text_hash = v.digest "
                 "FROM unnest(%s::bigint[], %s::bytea[], %s::varchar[]) AS v(id, signature, digest) "
-                "WHERE pr.id = v.id AND pr.minhash_signature IS NULL", [ids, packed, digests])
+                "WHERE pr.id = v.id AND pr.minhash_signature IS NULL",
+                [ids, packed, digests],
+            )
     return filled
 
 
@@ -360,8 +369,9 @@ def dedupe_corpus(*, report: Callable[[int, int], None] | None = None) -> dict[s
     A duplicate gets `duplicate_of` and "exact/near duplicate of owner/name#N" and, unless a person
     curated it, is excluded; a PR that is no longer a duplicate is let back in. Near duplicates use
     the signatures stored at ingest; only PRs without one are read and hashed here."""
-    rows = list(PullRequest.objects.exclude(content_hash="").order_by("merged_at", "id")
-                .values_list("id", "content_hash"))
+    rows = list(
+        PullRequest.objects.exclude(content_hash="").order_by("merged_at", "id").values_list("id", "content_hash")
+    )
     exact: dict[int, int] = {}
     kept_by_hash: dict[str, int] = {}
     for pk, digest in rows:
@@ -372,15 +382,15 @@ def dedupe_corpus(*, report: Callable[[int, int], None] | None = None) -> dict[s
     distinct = [pk for pk, _ in rows if pk not in exact]
     stored: dict[int, object] = {}
     for start in range(0, len(distinct), 5000):
-        chunk = PullRequest.objects.filter(pk__in=distinct[start:start + 5000]) \
-            .values_list("id", "minhash_signature")
+        chunk = PullRequest.objects.filter(pk__in=distinct[start : start + 5000]).values_list("id", "minhash_signature")
         stored.update((pk, _unpack_signature(data)) for pk, data in chunk)
     stored.update(_fill_missing_signatures([pk for pk in distinct if stored.get(pk, _MISSING) is _MISSING]))
     ordered = {pk: stored[pk] for pk in distinct if isinstance(stored.get(pk), np.ndarray)}
     near = quality.near_duplicates_from_signatures(ordered, report=report)
 
-    names = dict(PullRequest.objects.filter(pk__in=set(exact.values()) | set(near.values()))
-                 .values_list("id", "number"))
+    names = dict(
+        PullRequest.objects.filter(pk__in=set(exact.values()) | set(near.values())).values_list("id", "number")
+    )
     repos = dict(PullRequest.objects.filter(pk__in=names).values_list("id", "repository__full_name"))
     wanted = {pk: (kept, f"exact duplicate of {repos[kept]}#{names[kept]}") for pk, kept in exact.items()}
     wanted.update({pk: (kept, f"near duplicate of {repos[kept]}#{names[kept]}") for pk, kept in near.items()})
@@ -390,8 +400,12 @@ def dedupe_corpus(*, report: Callable[[int, int], None] | None = None) -> dict[s
     candidates = list(set(wanted) | set(flagged))
     current: dict[int, tuple[int | None, str]] = {}
     for start in range(0, len(candidates), 5000):
-        current.update((pk, (kept, reason)) for pk, kept, reason in PullRequest.objects.filter(
-            pk__in=candidates[start:start + 5000]).values_list("id", "duplicate_of", "duplicate_reason"))
+        current.update(
+            (pk, (kept, reason))
+            for pk, kept, reason in PullRequest.objects.filter(pk__in=candidates[start : start + 5000]).values_list(
+                "id", "duplicate_of", "duplicate_reason"
+            )
+        )
     for pk in candidates:
         if current.get(pk) == wanted.get(pk, (None, "")):
             continue  # already right: no row lock needed
@@ -411,8 +425,9 @@ def dedupe_corpus(*, report: Callable[[int, int], None] | None = None) -> dict[s
 
 
 @transaction.atomic
-def curate_pull_requests(*, pull_requests, action: str, reason: str = "", user=None,
-                         scope: str = "") -> CurationEvent | None:
+def curate_pull_requests(
+    *, pull_requests, action: str, reason: str = "", user=None, scope: str = ""
+) -> CurationEvent | None:
     """Include or exclude many PRs at once as one undoable event (who, when, scope, previous states).
 
     PRs already in the wanted state are left alone; None (and no event) when that is all of them."""
@@ -431,15 +446,23 @@ def curate_pull_requests(*, pull_requests, action: str, reason: str = "", user=N
     if not rows:
         return None
     now = timezone.now()
-    previous = {str(pk): [included, excluded, curated.isoformat() if curated else None]
-                for pk, included, excluded, curated in rows}
+    previous = {
+        str(pk): [included, excluded, curated.isoformat() if curated else None]
+        for pk, included, excluded, curated in rows
+    }
     ids = [row[0] for row in rows]
     if action == "include":
         PullRequest.objects.filter(pk__in=ids).update(included=True, excluded_reason="", curated_at=now)
     else:
         PullRequest.objects.filter(pk__in=ids).update(included=False, excluded_reason=reason[:500], curated_at=now)
-    return CurationEvent.objects.create(action=action, reason=reason[:500], scope=scope[:1000], previous=previous,
-                                        count=len(ids), user=user if user and user.is_authenticated else None)
+    return CurationEvent.objects.create(
+        action=action,
+        reason=reason[:500],
+        scope=scope[:1000],
+        previous=previous,
+        count=len(ids),
+        user=user if user and user.is_authenticated else None,
+    )
 
 
 @transaction.atomic
@@ -452,8 +475,10 @@ def undo_curation(*, event: CurationEvent, user=None) -> int:
     for pk, state in event.previous.items():
         included, excluded, curated = (list(state) + [None])[:3]
         restored += PullRequest.objects.filter(pk=int(pk)).update(
-            included=included, excluded_reason=excluded or ("" if included else "excluded"),
-            curated_at=datetime.fromisoformat(curated) if curated else None)
+            included=included,
+            excluded_reason=excluded or ("" if included else "excluded"),
+            curated_at=datetime.fromisoformat(curated) if curated else None,
+        )
     event.undone_at = timezone.now()
     event.undone_by = user if user and user.is_authenticated else None
     event.save(update_fields=["undone_at", "undone_by"])
@@ -464,8 +489,9 @@ def undo_curation(*, event: CurationEvent, user=None) -> int:
 
 
 @transaction.atomic
-def save_github_settings(*, api_url: str, token: str | None, clear_token: bool, allowed_licenses: str,
-                         go_only: bool) -> GitHubSettings:
+def save_github_settings(
+    *, api_url: str, token: str | None, clear_token: bool, allowed_licenses: str, go_only: bool
+) -> GitHubSettings:
     """Save the fetch settings; a blank token keeps the stored one (it is never shown back)."""
     row = GitHubSettings.load()
     row.api_url = api_url.strip()
@@ -482,14 +508,29 @@ def save_github_settings(*, api_url: str, token: str | None, clear_token: bool, 
 # --- fetch jobs ------------------------------------------------------------------------------
 
 
-def create_fetch_job(*, kind: str, targets: list[str], user=None, git_repo_name: str = "", api_url: str = "",
-                     build_sample: bool = False, retry_of: FetchJob | None = None,
-                     enqueue: bool = True) -> FetchJob:
+def create_fetch_job(
+    *,
+    kind: str,
+    targets: list[str],
+    user=None,
+    git_repo_name: str = "",
+    api_url: str = "",
+    build_sample: bool = False,
+    retry_of: FetchJob | None = None,
+    enqueue: bool = True,
+) -> FetchJob:
     """A queued fetch/import job; queued on the worker once the surrounding transaction commits."""
-    job = FetchJob.objects.create(kind=kind, targets=list(targets), git_repo_name=git_repo_name, api_url=api_url,
-                                  build_sample=build_sample, retry_of=retry_of, repos_total=len(targets),
-                                  created_by=user if user and user.is_authenticated else None,
-                                  message="queued")
+    job = FetchJob.objects.create(
+        kind=kind,
+        targets=list(targets),
+        git_repo_name=git_repo_name,
+        api_url=api_url,
+        build_sample=build_sample,
+        retry_of=retry_of,
+        repos_total=len(targets),
+        created_by=user if user and user.is_authenticated else None,
+        message="queued",
+    )
     if enqueue:
         from hrgc_site.jobs import enqueue as enqueue_task
 
@@ -505,8 +546,15 @@ def retry_fetch_job(*, job: FetchJob, user=None) -> FetchJob:
         mark_dead(job)  # its worker is gone: the old row says so and its queue entry never runs again
     elif job.is_active:
         raise ValueError(f"fetch job #{job.pk} is {job.status}; cancel it or wait until it ends before retrying")
-    return create_fetch_job(kind=job.kind, targets=job.targets, user=user, git_repo_name=job.git_repo_name,
-                            api_url=job.api_url, build_sample=job.build_sample, retry_of=job)
+    return create_fetch_job(
+        kind=job.kind,
+        targets=job.targets,
+        user=user,
+        git_repo_name=job.git_repo_name,
+        api_url=job.api_url,
+        build_sample=job.build_sample,
+        retry_of=job,
+    )
 
 
 def cancel_job(*, job) -> None:
@@ -516,11 +564,11 @@ def cancel_job(*, job) -> None:
     model = type(job)
     # Conditional on the row, not on `job`: a worker may have claimed it since the page was read.
     if model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-            status=JobStatus.STOPPED, cancel_requested=True, finished_at=timezone.now(), message="cancelled"):
+        status=JobStatus.STOPPED, cancel_requested=True, finished_at=timezone.now(), message="cancelled"
+    ):
         return
     model.objects.filter(pk=job.pk).update(cancel_requested=True)
-    model.objects.filter(pk=job.pk, status__in=[JobStatus.RUNNING, JobStatus.WAITING]).update(
-        status=JobStatus.STOPPING)
+    model.objects.filter(pk=job.pk, status__in=[JobStatus.RUNNING, JobStatus.WAITING]).update(status=JobStatus.STOPPING)
 
 
 # --- snapshots -------------------------------------------------------------------------------
@@ -532,11 +580,17 @@ def snapshot_dir() -> Path:
     return path
 
 
-def create_snapshot(*, name: str, description: str = "", filters: dict | None = None, user=None,
-                    enqueue: bool = True) -> Snapshot:
+def create_snapshot(
+    *, name: str, description: str = "", filters: dict | None = None, user=None, enqueue: bool = True
+) -> Snapshot:
     """A queued snapshot of the included corpus (optionally narrowed by a PR filter)."""
-    snapshot = Snapshot(name=name.strip(), description=description.strip(), filter=filters or {},
-                        created_by=user if user and user.is_authenticated else None, message="queued")
+    snapshot = Snapshot(
+        name=name.strip(),
+        description=description.strip(),
+        filter=filters or {},
+        created_by=user if user and user.is_authenticated else None,
+        message="queued",
+    )
     snapshot.full_clean(exclude=["pull_requests"])
     with transaction.atomic():
         snapshot.save()
@@ -556,8 +610,7 @@ def write_snapshot(snapshot: Snapshot, *, progress=None) -> tuple[str, str]:
     )
     from hrgc_site.models import JobStatus
 
-    queryset = filtered_pull_requests(snapshot.filter, force_included=True).order_by("repository__full_name",
-                                                                                       "number")
+    queryset = filtered_pull_requests(snapshot.filter, force_included=True).order_by("repository__full_name", "number")
     ids = list(queryset.values_list("id", flat=True))
     final = snapshot_dir() / f"{snapshot.name}.jsonl"
     partial = final.with_suffix(".jsonl.partial")
@@ -566,16 +619,31 @@ def write_snapshot(snapshot: Snapshot, *, progress=None) -> tuple[str, str]:
     repos: set[int] = set()
     with open(partial, "wb") as handle:
         for start in range(0, len(ids), 200):
-            batch = (PullRequest.objects.filter(pk__in=ids[start:start + 200]).select_related("repository")
-                     .prefetch_related("files", "comments").order_by("repository__full_name", "number"))
+            batch = (
+                PullRequest.objects.filter(pk__in=ids[start : start + 200])
+                .select_related("repository")
+                .prefetch_related("files", "comments")
+                .order_by("repository__full_name", "number")
+            )
             for pr in batch:
                 record = serialized_record(pull_request_record(pr))
-                line = json.dumps({
-                    "repo": pr.repository.full_name, "number": pr.number, "title": pr.title,
-                    "text": record.text, "spans": [[s.section, s.start, s.end] for s in record.spans],
-                    "category": pr.category, "intent": pr.intent or None, "syntax_ok": pr.syntax_ok,
-                    "license": pr.repository.license_spdx,
-                }, ensure_ascii=False).encode("utf-8") + b"\n"
+                line = (
+                    json.dumps(
+                        {
+                            "repo": pr.repository.full_name,
+                            "number": pr.number,
+                            "title": pr.title,
+                            "text": record.text,
+                            "spans": [[s.section, s.start, s.end] for s in record.spans],
+                            "category": pr.category,
+                            "intent": pr.intent or None,
+                            "syntax_ok": pr.syntax_ok,
+                            "license": pr.repository.license_spdx,
+                        },
+                        ensure_ascii=False,
+                    ).encode("utf-8")
+                    + b"\n"
+                )
                 handle.write(line)
                 digest.update(line)
                 chars += len(record.text)
@@ -592,8 +660,14 @@ def write_snapshot(snapshot: Snapshot, *, progress=None) -> tuple[str, str]:
     with transaction.atomic():
         snapshot.pull_requests.set(ids)
         Snapshot.objects.filter(pk=snapshot.pk).update(
-            pr_count=len(ids), repo_count=len(repos), chars=chars, no_intent_count=no_intent,
-            file_path=str(final), sha256=digest.hexdigest(), progress=1.0)
+            pr_count=len(ids),
+            repo_count=len(repos),
+            chars=chars,
+            no_intent_count=no_intent,
+            file_path=str(final),
+            sha256=digest.hexdigest(),
+            progress=1.0,
+        )
     return JobStatus.FINISHED, f"{len(ids)} records, sha256 {digest.hexdigest()[:12]}…"
 
 
@@ -620,6 +694,7 @@ def snapshot_file_sha256(path: str | Path) -> str:
 
 # --- job bodies (the worker and the commands run the same code) --------------------------------
 
+
 class _Run:
     """Counters and messages of one fetch/import job, written through the throttled Progress."""
 
@@ -630,8 +705,13 @@ class _Run:
         self.progress = Progress(job)
         self.echo = echo or (lambda line: None)
         self.errors: dict[str, str] = dict(job.errors or {})
-        self.counts = {"prs_new": job.prs_new, "prs_updated": job.prs_updated, "prs_skipped": job.prs_skipped,
-                       "files": job.files, "repos_done": job.repos_done}
+        self.counts = {
+            "prs_new": job.prs_new,
+            "prs_updated": job.prs_updated,
+            "prs_skipped": job.prs_skipped,
+            "files": job.files,
+            "repos_done": job.repos_done,
+        }
         self.repos_failed = 0
 
     def say(self, message: str, force: bool = False) -> None:
@@ -660,13 +740,16 @@ class _Run:
 
     def update(self, force: bool = False, **fields) -> bool:
         total = max(1, self.job.repos_total)
-        return self.progress.update(force=force, progress=min(1.0, self.counts["repos_done"] / total),
-                                    **self.counts, **fields)
+        return self.progress.update(
+            force=force, progress=min(1.0, self.counts["repos_done"] / total), **self.counts, **fields
+        )
 
     def summary(self) -> str:
         c = self.counts
-        text = (f"{c['repos_done']} of {self.job.repos_total} repositories; {c['prs_new']} new PRs, "
-                f"{c['prs_updated']} updated, {c['prs_skipped']} skipped; {c['files']} files")
+        text = (
+            f"{c['repos_done']} of {self.job.repos_total} repositories; {c['prs_new']} new PRs, "
+            f"{c['prs_updated']} updated, {c['prs_skipped']} skipped; {c['files']} files"
+        )
         return text + (f"; {len(self.errors)} errors" if self.errors else "")
 
 
@@ -698,8 +781,9 @@ def _github_failure(exc: Exception, api_url: str) -> str:
     return f"{type(exc).__name__}: {text}"[:1000]
 
 
-def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[[str], None] | None = None,
-                     client=None) -> tuple[str, str]:
+def run_github_fetch(
+    job: FetchJob, *, token: str | None = None, echo: Callable[[str], None] | None = None, client=None
+) -> tuple[str, str]:
     """Fetch the job's repositories from the GitHub API; returns (status, message) for run_job."""
     import threading
 
@@ -719,15 +803,17 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
 
     def on_wait(seconds: float, reason: str) -> None:
         until = timezone.now() + timedelta(seconds=seconds)
-        FetchJob.objects.filter(pk=job.pk).update(status=JobStatus.WAITING, waiting_until=until,
-                                                  message=reason[:2000], heartbeat_at=timezone.now())
+        FetchJob.objects.filter(pk=job.pk).update(
+            status=JobStatus.WAITING, waiting_until=until, message=reason[:2000], heartbeat_at=timezone.now()
+        )
         run.echo(reason)
         if threading.current_thread() is not main_thread:
             connection.close()  # the pool's threads must not keep database connections open
 
     if client is None:
-        client = GitHubClient(job.api_url or config.effective_api_url, token or config.effective_token or None,
-                              on_wait=on_wait)
+        client = GitHubClient(
+            job.api_url or config.effective_api_url, token or config.effective_token or None, on_wait=on_wait
+        )
     allowed = config.allowed_license_list
 
     def counters(**fields) -> bool:
@@ -736,9 +822,13 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
         waiting = {}
         if FetchJob.objects.filter(pk=job.pk, status=JobStatus.WAITING).exists():
             waiting = {"status": JobStatus.RUNNING, "waiting_until": None}
-        return run.update(api_requests=client.requests_made, rate_limit_remaining=remaining,
-                          rate_limit_reset=datetime.fromtimestamp(reset, tz=UTC) if reset else None,
-                          **waiting, **fields)
+        return run.update(
+            api_requests=client.requests_made,
+            rate_limit_remaining=remaining,
+            rate_limit_reset=datetime.fromtimestamp(reset, tz=UTC) if reset else None,
+            **waiting,
+            **fields,
+        )
 
     def give_up_on(repository: Repository, message: str) -> None:
         """This repository failed (its reason is kept on it and on the job); the job goes on with the next."""
@@ -760,8 +850,9 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
                 repo_record = fetch_repository(client, name)
             except NotFound:
                 repository = add_repositories(names=[name])[0]
-                set_repository_state(repository=repository, state=Repository.State.MISSING,
-                                     message="not found on GitHub (404)")
+                set_repository_state(
+                    repository=repository, state=Repository.State.MISSING, message="not found on GitHub (404)"
+                )
                 run.give_up(name, "not found (404): the repository does not exist or the token cannot see it")
                 counters(force=True)
                 continue
@@ -778,8 +869,9 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
                 continue
             listed_at = timezone.now()
             try:
-                summaries, etag = list_merged_pulls(client, name, updated_since=repository.pulls_updated_since,
-                                                    etag=repository.pulls_etag or None)
+                summaries, etag = list_merged_pulls(
+                    client, name, updated_since=repository.pulls_updated_since, etag=repository.pulls_etag or None
+                )
             except TokenRejected:
                 raise
             except GitHubError as exc:
@@ -801,8 +893,12 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
                     run.counts["prs_skipped"] += 1
                     counters()
                     return
-                outcome = store_pull_request(repository=repository, record=record, fetch_job=job,
-                                             source_updated_at=_github_time(summary.get("updated_at")))
+                outcome = store_pull_request(
+                    repository=repository,
+                    record=record,
+                    fetch_job=job,
+                    source_updated_at=_github_time(summary.get("updated_at")),
+                )
                 run.stored(outcome, len(record.files))
                 counters()
 
@@ -812,10 +908,18 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
                 counters()
 
             try:
-                outcome = fetch_pull_requests(client, name, todo, on_result=on_result, on_error=on_error,
-                                              concurrency=config.concurrency, should_stop=run.progress.should_stop,
-                                              go_only=config.go_only, max_file_bytes=config.max_file_bytes,
-                                              max_patch_bytes=config.max_file_bytes)
+                outcome = fetch_pull_requests(
+                    client,
+                    name,
+                    todo,
+                    on_result=on_result,
+                    on_error=on_error,
+                    concurrency=config.concurrency,
+                    should_stop=run.progress.should_stop,
+                    go_only=config.go_only,
+                    max_file_bytes=config.max_file_bytes,
+                    max_patch_bytes=config.max_file_bytes,
+                )
             except TokenRejected:
                 raise
             except GitHubError as exc:
@@ -831,8 +935,11 @@ def run_github_fetch(job: FetchJob, *, token: str | None = None, echo: Callable[
                 state_message="" if complete else f"{len(failed)} PRs failed: #{', #'.join(failed[:20])}",
                 last_fetched_at=timezone.now(),
                 # Only a complete pass moves the incremental mark: a failed PR is asked for again next time.
-                **({"pulls_updated_since": listed_at - timedelta(minutes=5), "pulls_etag": etag or ""}
-                   if complete else {}),
+                **(
+                    {"pulls_updated_since": listed_at - timedelta(minutes=5), "pulls_etag": etag or ""}
+                    if complete
+                    else {}
+                ),
             )
             run.counts["repos_done"] += 1
             counters(force=True)
@@ -894,9 +1001,14 @@ def run_git_import(job: FetchJob, *, echo: Callable[[str], None] | None = None) 
         known = set() if job.build_sample else set(repository.pull_requests.values_list("number", flat=True))
         run.counts["prs_skipped"] += len(known)
         try:
-            for record in iter_pull_requests(Path(target), full_name, known_numbers=known, go_only=config.go_only,
-                                             max_file_bytes=config.max_file_bytes,
-                                             max_patch_bytes=config.max_file_bytes):
+            for record in iter_pull_requests(
+                Path(target),
+                full_name,
+                known_numbers=known,
+                go_only=config.go_only,
+                max_file_bytes=config.max_file_bytes,
+                max_patch_bytes=config.max_file_bytes,
+            ):
                 story = discussion.get((full_name, record.number))
                 if story is not None:
                     record = dataclasses.replace(record, labels=list(story.labels), comments=list(story.comments))
@@ -908,8 +1020,9 @@ def run_git_import(job: FetchJob, *, echo: Callable[[str], None] | None = None) 
             set_repository_state(repository=repository, state=Repository.State.ERROR, message=str(exc))
             run.give_up(full_name, str(exc))
             continue
-        Repository.objects.filter(pk=repository.pk).update(state=Repository.State.OK, state_message="",
-                                                           last_fetched_at=timezone.now())
+        Repository.objects.filter(pk=repository.pk).update(
+            state=Repository.State.OK, state_message="", last_fetched_at=timezone.now()
+        )
         run.counts["repos_done"] += 1
         run.update(force=True)
     if run.every_target_failed(len(targets)):

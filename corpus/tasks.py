@@ -12,5 +12,6 @@ def run_fetch_job(job_id: int) -> str:
 
 
 def run_snapshot(snapshot_id: int) -> str:
-    return run_job(Snapshot, snapshot_id, lambda snapshot: services.write_snapshot(snapshot,
-                                                                                   progress=Progress(snapshot)))
+    return run_job(
+        Snapshot, snapshot_id, lambda snapshot: services.write_snapshot(snapshot, progress=Progress(snapshot))
+    )

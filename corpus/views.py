@@ -62,7 +62,7 @@ def _readable_scope(scope: str) -> str:
     prefix = "filter: "
     if not scope.startswith(prefix) or "=" not in scope:
         return scope
-    return prefix + selectors.describe_filter(dict(parse_qsl(scope[len(prefix):])))
+    return prefix + selectors.describe_filter(dict(parse_qsl(scope[len(prefix) :])))
 
 
 # --- repositories ----------------------------------------------------------------------------
@@ -72,8 +72,12 @@ class RepositoryList(SortableListMixin, ListView):
     model = Repository
     template_name = "corpus/repository_list.html"
     sort_fields = {  # noqa: RUF012 - a read-only table, as SortableListMixin expects
-        "name": "full_name", "prs": "pr_count", "included": "included_count", "license": "license_spdx",
-        "stars": "stars", "fetched": "last_fetched_at",
+        "name": "full_name",
+        "prs": "pr_count",
+        "included": "included_count",
+        "license": "license_spdx",
+        "stars": "stars",
+        "fetched": "last_fetched_at",
     }
     default_sort = "name"
 
@@ -101,8 +105,9 @@ class RepositoryDetail(DetailView):
 def repository_fetch(request, pk: int):
     repository = get_object_or_404(Repository, pk=pk)
     if repository.source == Source.GIT:
-        job = services.create_fetch_job(kind=Source.GIT, targets=[repository.provenance], user=request.user,
-                                        git_repo_name=repository.full_name)
+        job = services.create_fetch_job(
+            kind=Source.GIT, targets=[repository.provenance], user=request.user, git_repo_name=repository.full_name
+        )
     else:
         job = services.create_fetch_job(kind=Source.GITHUB, targets=[repository.full_name], user=request.user)
     messages.success(request, f"Fetch job #{job.pk} queued for {repository.full_name}.")
@@ -117,8 +122,9 @@ def repository_curate(request, pk: int):
     if not form.is_valid():
         messages.error(request, _first_error(form))
     else:
-        services.set_repository_included(repository=repository, included=form.cleaned_data["action"] == "include",
-                                         reason=form.cleaned_data["reason"])
+        services.set_repository_included(
+            repository=repository, included=form.cleaned_data["action"] == "include", reason=form.cleaned_data["reason"]
+        )
         messages.success(request, f"{repository.full_name} {form.cleaned_data['action']}d.")
     return redirect(repository)
 
@@ -128,8 +134,9 @@ def repository_curate(request, pk: int):
 
 def _settings_form() -> GitHubSettingsForm:
     row = GitHubSettings.load()
-    return GitHubSettingsForm(initial={"api_url": row.api_url, "allowed_licenses": row.allowed_licenses,
-                                       "go_only": row.go_only})
+    return GitHubSettingsForm(
+        initial={"api_url": row.api_url, "allowed_licenses": row.allowed_licenses, "go_only": row.go_only}
+    )
 
 
 @require_GET
@@ -139,8 +146,12 @@ def add_repositories(request):
     Viewers may look (the forms are hidden from them); every POST behind it is for operators."""
     row = GitHubSettings.load()
     context = {
-        "names_form": RepositoryNamesForm(), "git_form": GitImportForm(), "settings_form": _settings_form(),
-        "token_set": bool(row.effective_token), "api_url": row.effective_api_url, "query": "",
+        "names_form": RepositoryNamesForm(),
+        "git_form": GitImportForm(),
+        "settings_form": _settings_form(),
+        "token_set": bool(row.effective_token),
+        "api_url": row.effective_api_url,
+        "query": "",
     }
     query = request.GET.get("q", "").strip()
     if query and is_operator(request.user):  # a search spends API requests: operators only
@@ -151,13 +162,18 @@ def add_repositories(request):
         client = GitHubClient(row.effective_api_url, row.effective_token or None, max_retries=1, timeout=15)
         try:
             found = search_repositories(client, query, limit=50)
-            known = set(Repository.objects.filter(full_name__in=[r.full_name for r in found])
-                        .values_list("full_name", flat=True))
+            known = set(
+                Repository.objects.filter(full_name__in=[r.full_name for r in found]).values_list(
+                    "full_name", flat=True
+                )
+            )
             allowed = set(row.allowed_license_list)
             from corpus.licenses import license_allowed
 
-            context["candidates"] = [{"record": r, "known": r.full_name in known,
-                                      "allowed": license_allowed(r.license_spdx, allowed)} for r in found]
+            context["candidates"] = [
+                {"record": r, "known": r.full_name in known, "allowed": license_allowed(r.license_spdx, allowed)}
+                for r in found
+            ]
         except (GitHubError, ValueError, OSError) as exc:
             context["search_error"] = f"The search failed: {exc}"
         finally:
@@ -169,8 +185,9 @@ def _add_and_maybe_fetch(request, names: list[str], fetch_now: bool):
     services.add_repositories(names=names)
     if fetch_now:
         job = services.create_fetch_job(kind=Source.GITHUB, targets=names, user=request.user)
-        messages.success(request, f"Added {_count(len(names), 'repository', 'repositories')}; "
-                                  f"fetch job #{job.pk} queued.")
+        messages.success(
+            request, f"Added {_count(len(names), 'repository', 'repositories')}; fetch job #{job.pk} queued."
+        )
         return redirect(job)
     messages.success(request, f"Added {_count(len(names), 'repository', 'repositories')}.")
     return redirect("corpus:repositories")
@@ -182,9 +199,18 @@ def add_names(request):
     form = RepositoryNamesForm(request.POST)
     if not form.is_valid():
         row = GitHubSettings.load()
-        return render(request, "corpus/add.html", {
-            "names_form": form, "git_form": GitImportForm(), "settings_form": _settings_form(),
-            "token_set": bool(row.effective_token), "api_url": row.effective_api_url}, status=400)
+        return render(
+            request,
+            "corpus/add.html",
+            {
+                "names_form": form,
+                "git_form": GitImportForm(),
+                "settings_form": _settings_form(),
+                "token_set": bool(row.effective_token),
+                "api_url": row.effective_api_url,
+            },
+            status=400,
+        )
     return _add_and_maybe_fetch(request, form.cleaned_data["names"], form.cleaned_data["fetch_now"])
 
 
@@ -205,8 +231,9 @@ def import_git(request):
     if not form.is_valid():
         messages.error(request, _first_error(form))
         return redirect("corpus:add")
-    job = services.create_fetch_job(kind=Source.GIT, targets=[form.cleaned_data["path"]], user=request.user,
-                                    git_repo_name=form.cleaned_data["repo"])
+    job = services.create_fetch_job(
+        kind=Source.GIT, targets=[form.cleaned_data["path"]], user=request.user, git_repo_name=form.cleaned_data["repo"]
+    )
     messages.success(request, f"Import job #{job.pk} queued.")
     return redirect(job)
 
@@ -215,8 +242,11 @@ def import_git(request):
 @operator_required
 def import_sample(request):
     job = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, user=request.user)
-    messages.success(request, f"Sample import job #{job.pk} queued: it builds three small Go repositories and "
-                              "imports their merged pull requests.")
+    messages.success(
+        request,
+        f"Sample import job #{job.pk} queued: it builds three small Go repositories and "
+        "imports their merged pull requests.",
+    )
     return redirect(job)
 
 
@@ -228,8 +258,13 @@ def save_settings(request):
         messages.error(request, _first_error(form))
         return redirect("corpus:add")
     data = form.cleaned_data
-    services.save_github_settings(api_url=data["api_url"], token=data["token"], clear_token=data["clear_token"],
-                                  allowed_licenses=data["allowed_licenses"], go_only=data["go_only"])
+    services.save_github_settings(
+        api_url=data["api_url"],
+        token=data["token"],
+        clear_token=data["clear_token"],
+        allowed_licenses=data["allowed_licenses"],
+        go_only=data["go_only"],
+    )
     messages.success(request, "Settings saved.")
     return redirect("corpus:add")
 
@@ -256,8 +291,11 @@ class FetchJobDetail(DetailView):
 def _job_state(job) -> dict:
     settle_if_dead(job)
     return {
-        "status": job.status, "message": job.message.splitlines()[0] if job.message else "",
-        "progress": job.progress, "looks_dead": job.looks_dead, "active": job.is_active,
+        "status": job.status,
+        "message": job.message.splitlines()[0] if job.message else "",
+        "progress": job.progress,
+        "looks_dead": job.looks_dead,
+        "active": job.is_active,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
 
@@ -266,8 +304,21 @@ def _job_state(job) -> dict:
 def fetchjob_progress(request, pk: int):
     job = get_object_or_404(FetchJob, pk=pk)
     state = _job_state(job)
-    state.update({key: getattr(job, key) for key in ("repos_total", "repos_done", "prs_new", "prs_updated",
-                                                     "prs_skipped", "files", "api_requests", "rate_limit_remaining")})
+    state.update(
+        {
+            key: getattr(job, key)
+            for key in (
+                "repos_total",
+                "repos_done",
+                "prs_new",
+                "prs_updated",
+                "prs_skipped",
+                "files",
+                "api_requests",
+                "rate_limit_remaining",
+            )
+        }
+    )
     state["errors"] = job.errors
     local = timezone.localtime
     state["waiting_until"] = local(job.waiting_until).strftime("%H:%M") if job.waiting_until else None
@@ -307,8 +358,12 @@ class PullRequestList(SortableListMixin, ListView):
     template_name = "corpus/pullrequest_list.html"
     paginator_class = selectors.CappedPaginator
     sort_fields = {  # noqa: RUF012 - a read-only table, as SortableListMixin expects
-        "merged": "merged_at", "number": "number", "size": "serialized_chars", "title": "title",
-        "repo": "repository__full_name", "rank": "rank",
+        "merged": "merged_at",
+        "number": "number",
+        "size": "serialized_chars",
+        "title": "title",
+        "repo": "repository__full_name",
+        "rank": "rank",
     }
     default_sort = "-merged"
 
@@ -335,14 +390,19 @@ class PullRequestList(SortableListMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update({
-            "filters": self.filters, "filter_query": urlencode(self.filters),
-            "repositories": Repository.objects.order_by("full_name").values_list("full_name", flat=True),
-            "licenses": sorted({lic or "none" for lic in Repository.objects.values_list("license_spdx", flat=True)
-                                .distinct()}),
-            "categories": Category.choices, "intents": Intent.choices,
-            "snapshot_form": SnapshotForm(initial={"filter_query": urlencode(self.filters)}),
-        })
+        context.update(
+            {
+                "filters": self.filters,
+                "filter_query": urlencode(self.filters),
+                "repositories": Repository.objects.order_by("full_name").values_list("full_name", flat=True),
+                "licenses": sorted(
+                    {lic or "none" for lic in Repository.objects.values_list("license_spdx", flat=True).distinct()}
+                ),
+                "categories": Category.choices,
+                "intents": Intent.choices,
+                "snapshot_form": SnapshotForm(initial={"filter_query": urlencode(self.filters)}),
+            }
+        )
         return context
 
 
@@ -350,8 +410,11 @@ def _file_views(pr: PullRequest) -> list[dict]:
     views = []
     for file in pr.files.all():
         lines = selectors.diff_lines(file.patch)
-        errors = golang.syntax_errors(file.after_text, use_gofmt=False) if (
-            file.is_go and file.after_text and not file.is_binary and not file.is_generated) else []
+        errors = (
+            golang.syntax_errors(file.after_text, use_gofmt=False)
+            if (file.is_go and file.after_text and not file.is_binary and not file.is_generated)
+            else []
+        )
         views.append({"file": file, "lines": lines, "long": len(lines) > LONG_DIFF_LINES, "syntax_errors": errors})
     return views
 
@@ -362,7 +425,8 @@ class PullRequestDetail(DetailView):
 
     def get_queryset(self):
         return PullRequest.objects.select_related("repository", "duplicate_of__repository").prefetch_related(
-            "files", Prefetch("comments", queryset=Comment.objects.order_by("created_at", "id")))
+            "files", Prefetch("comments", queryset=Comment.objects.order_by("created_at", "id"))
+        )
 
     def get_context_data(self, **kwargs):
         from corpus.plans import extract_plan
@@ -371,13 +435,19 @@ class PullRequestDetail(DetailView):
         pr = self.object
         record = selectors.pull_request_record(pr)
         serialized = selectors.serialized_record(record)
-        context.update({
-            "files": _file_views(pr), "plan": extract_plan(record), "serialized": serialized,
-            "sections": selectors.sections(serialized), "curation_form": CurationForm(),
-            "events": CurationEvent.objects.filter(previous__has_key=str(pr.pk)).select_related("user")
-            .defer("previous")[:10],  # a bulk event's previous states can be megabytes; the page shows none
-            "snapshots": pr.snapshots.order_by("-created_at")[:10],
-        })
+        context.update(
+            {
+                "files": _file_views(pr),
+                "plan": extract_plan(record),
+                "serialized": serialized,
+                "sections": selectors.sections(serialized),
+                "curation_form": CurationForm(),
+                "events": CurationEvent.objects.filter(previous__has_key=str(pr.pk))
+                .select_related("user")
+                .defer("previous")[:10],  # a bulk event's previous states can be megabytes; the page shows none
+                "snapshots": pr.snapshots.order_by("-created_at")[:10],
+            }
+        )
         return context
 
 
@@ -389,9 +459,13 @@ def pullrequest_curate(request, pk: int):
     if not form.is_valid():
         messages.error(request, _first_error(form))
         return redirect(pr)
-    event = services.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=pr.pk),
-                                          action=form.cleaned_data["action"], reason=form.cleaned_data["reason"],
-                                          user=request.user, scope=str(pr))
+    event = services.curate_pull_requests(
+        pull_requests=PullRequest.objects.filter(pk=pr.pk),
+        action=form.cleaned_data["action"],
+        reason=form.cleaned_data["reason"],
+        user=request.user,
+        scope=str(pr),
+    )
     if event is None:
         messages.info(request, f"{pr} was already {form.cleaned_data['action']}d.")
     else:
@@ -424,16 +498,18 @@ def pullrequest_bulk_curate(request):
         scope = f"{len(ids)} selected"
     action = form.cleaned_data["action"]
     try:
-        event = services.curate_pull_requests(pull_requests=queryset, action=action,
-                                              reason=form.cleaned_data["reason"], user=request.user, scope=scope)
+        event = services.curate_pull_requests(
+            pull_requests=queryset, action=action, reason=form.cleaned_data["reason"], user=request.user, scope=scope
+        )
     except ValueError as exc:
         messages.error(request, str(exc))
         return HttpResponseRedirect(back)
     if event is None:
         messages.info(request, f"Nothing changed: those pull requests were already {action}d.")
     else:
-        messages.success(request, f"{_count(event.count, 'pull request')} {event.action}d. "
-                                  "Undo it on the curation history page.")
+        messages.success(
+            request, f"{_count(event.count, 'pull request')} {event.action}d. Undo it on the curation history page."
+        )
     return HttpResponseRedirect(back)
 
 
@@ -495,8 +571,11 @@ class SnapshotDetail(DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["pulls"] = self.object.pull_requests.select_related("repository").order_by(
-            "repository__full_name", "number").defer("body", "search_vector")[:200]
+        context["pulls"] = (
+            self.object.pull_requests.select_related("repository")
+            .order_by("repository__full_name", "number")
+            .defer("body", "search_vector")[:200]
+        )
         context["filter_query"] = urlencode(self.object.filter)
         context["filter_text"] = selectors.describe_filter(self.object.filter)
         context["message_head"], context["message_rest"] = _split_message(self.object.message)
@@ -524,8 +603,12 @@ def snapshot_create(request):
         filters = selectors.clean_filters(QueryDict(form.cleaned_data["filter_query"]))
         filters.pop("included", None)  # a snapshot is always the included set
     try:
-        snapshot = services.create_snapshot(name=form.cleaned_data["name"], description=form.cleaned_data["description"],
-                                            filters=filters, user=request.user)
+        snapshot = services.create_snapshot(
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            filters=filters,
+            user=request.user,
+        )
     except ValidationError as exc:
         form.add_error(None, exc)
         return _snapshot_form_again(request, form)

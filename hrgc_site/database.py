@@ -50,16 +50,18 @@ def database_settings(data_dir: Path) -> dict:
         return _with_name_override(config)
     uri = urlparse(embedded_server(data_dir).get_uri())
     host = parse_qs(uri.query).get("host", [""])[0]
-    return _with_name_override({
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": DB_NAME,
-        "USER": uri.username or "postgres",
-        "PASSWORD": "",
-        "HOST": host,
-        "PORT": "",
-        "CONN_MAX_AGE": 60,
-        "OPTIONS": {},
-    })
+    return _with_name_override(
+        {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": DB_NAME,
+            "USER": uri.username or "postgres",
+            "PASSWORD": "",
+            "HOST": host,
+            "PORT": "",
+            "CONN_MAX_AGE": 60,
+            "OPTIONS": {},
+        }
+    )
 
 
 def _with_name_override(config: dict) -> dict:

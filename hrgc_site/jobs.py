@@ -46,7 +46,11 @@ def claim(model: type[Model], pk: int, *, allowed=(JobStatus.QUEUED,)):
     """Move a job to running with a conditional UPDATE, so two workers never run the same row."""
     now = timezone.now()
     claimed = model.objects.filter(pk=pk, status__in=allowed).update(
-        status=JobStatus.RUNNING, worker=worker_name(), started_at=now, heartbeat_at=now, finished_at=None,
+        status=JobStatus.RUNNING,
+        worker=worker_name(),
+        started_at=now,
+        heartbeat_at=now,
+        finished_at=None,
         message="started",
     )
     if not claimed:
@@ -116,8 +120,9 @@ def finish(job: Model, status: str = JobStatus.FINISHED, message: str = "", **fi
     )
 
 
-def run_job(model: type[Model], pk: int, body: Callable[[Model], tuple[str, str] | None], *,
-            allowed=(JobStatus.QUEUED,)) -> str:
+def run_job(
+    model: type[Model], pk: int, body: Callable[[Model], tuple[str, str] | None], *, allowed=(JobStatus.QUEUED,)
+) -> str:
     """Claim the row, run `body(job)`, and record how it ended; a crash is stored, never lost.
 
     `body` returns (status, message) or None for finished."""
@@ -154,9 +159,15 @@ def mark_dead(job: Model) -> bool:
     """A job whose worker stopped beating becomes `dead`; its queue row goes, so it never runs twice."""
     silent_since = job.heartbeat_at or job.started_at
     when = f" since {silent_since:%Y-%m-%d %H:%M:%S} UTC" if silent_since else ""
-    updated = type(job).objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at).update(
-        status=JobStatus.DEAD, finished_at=timezone.now(),
-        message=f"worker {job.worker or '?'} silent{when}; run it again to continue where it stopped")
+    updated = (
+        type(job)
+        .objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at)
+        .update(
+            status=JobStatus.DEAD,
+            finished_at=timezone.now(),
+            message=f"worker {job.worker or '?'} silent{when}; run it again to continue where it stopped",
+        )
+    )
     if updated:
         forget_queued_task(job)
         log.warning("%s %s marked dead: worker %s silent", type(job).__name__, job.pk, job.worker)

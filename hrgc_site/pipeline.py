@@ -40,22 +40,43 @@ def overview() -> dict:
 def next_step(counts: dict) -> dict:
     """What a new user should do next, following the pipeline from the left."""
     if not counts["pull_requests"]:
-        return {"text": "Import the sample corpus (one click, no network) or fetch repositories from GitHub.",
-                "url": reverse("corpus:add"), "label": "Add repositories"}
+        return {
+            "text": "Import the sample corpus (one click, no network) or fetch repositories from GitHub.",
+            "url": reverse("corpus:add"),
+            "label": "Add repositories",
+        }
     if not counts["snapshots"]:
-        return {"text": "Read and curate pull requests, then freeze the included ones as a snapshot.",
-                "url": reverse("corpus:snapshots"), "label": "Create a snapshot"}
+        return {
+            "text": "Read and curate pull requests, then freeze the included ones as a snapshot.",
+            "url": reverse("corpus:snapshots"),
+            "label": "Create a snapshot",
+        }
     if not counts["tokenizers"]:
-        return {"text": "Train a SentencePiece tokenizer on your snapshot.",
-                "url": reverse("training:tokenizers"), "label": "Train a tokenizer"}
+        return {
+            "text": "Train a SentencePiece tokenizer on your snapshot.",
+            "url": reverse("training:tokenizers"),
+            "label": "Train a tokenizer",
+        }
     if not counts["datasets"]:
-        return {"text": "Tokenize the snapshot into train/val token files.",
-                "url": reverse("training:datasets"), "label": "Build a dataset"}
+        return {
+            "text": "Tokenize the snapshot into train/val token files.",
+            "url": reverse("training:datasets"),
+            "label": "Build a dataset",
+        }
     if not counts["runs"]:
-        return {"text": "Start a tiny hrm run and watch its loss fall.",
-                "url": reverse("training:runs"), "label": "Start a run"}
+        return {
+            "text": "Start a tiny hrm run and watch its loss fall.",
+            "url": reverse("training:runs"),
+            "label": "Start a run",
+        }
     if not counts["models"]:
-        return {"text": "Export a checkpoint of a finished run to GGUF and download it.",
-                "url": reverse("training:runs"), "label": "Export a model"}
-    return {"text": "Try your model in the playground, or compare runs.",
-            "url": reverse("models_registry:models"), "label": "Open the models"}
+        return {
+            "text": "Export a checkpoint of a finished run to GGUF and download it.",
+            "url": reverse("training:runs"),
+            "label": "Export a model",
+        }
+    return {
+        "text": "Try your model in the playground, or compare runs.",
+        "url": reverse("models_registry:models"),
+        "label": "Open the models",
+    }

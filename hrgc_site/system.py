@@ -32,10 +32,16 @@ def cluster_info() -> list[dict]:
 
     clusters = []
     for stat in Stat.get_all(get_broker()):
-        clusters.append({
-            "id": str(stat.cluster_id), "host": stat.host, "status": stat.status,
-            "workers": len(stat.workers), "uptime": int(stat.uptime()), "pid": stat.pid,
-        })
+        clusters.append(
+            {
+                "id": str(stat.cluster_id),
+                "host": stat.host,
+                "status": stat.status,
+                "workers": len(stat.workers),
+                "uptime": int(stat.uptime()),
+                "pid": stat.pid,
+            }
+        )
     return clusters
 
 
@@ -55,14 +61,20 @@ def task_counts() -> dict:
 def torch_info() -> dict:
     import torch
 
-    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "hip": getattr(torch.version, "hip", None),
-            "devices": [], "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())}
+    info = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "hip": getattr(torch.version, "hip", None),
+        "devices": [],
+        "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+    }
     if torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(index)
             info["devices"].append({"name": props.name, "memory": props.total_memory})
     info["summary"] = (
-        ("ROCm " + info["hip"] if info["hip"] else "CUDA " + str(info["cuda"])) if info["devices"]
+        ("ROCm " + info["hip"] if info["hip"] else "CUDA " + str(info["cuda"]))
+        if info["devices"]
         else ("MPS" if info["mps"] else f"CPU ({os.cpu_count()} cores)")
     )
     return info

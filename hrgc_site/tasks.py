@@ -12,5 +12,8 @@ def ping() -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         version = cursor.fetchone()[0]
-    return {"worker": f"{socket.gethostname()}:{os.getpid()}", "at": timezone.now().isoformat(),
-            "database": version.split(" on ")[0]}
+    return {
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "at": timezone.now().isoformat(),
+        "database": version.split(" on ")[0],
+    }

@@ -46,8 +46,14 @@ def check_workers_result(request, task_id: str):
     task = Task.objects.filter(id=task_id).first()
     if task is None:
         return JsonResponse({"done": False})
-    return JsonResponse({"done": True, "success": task.success, "result": task.result if task.success else
-                         str(task.result), "seconds": (task.stopped - task.started).total_seconds()})
+    return JsonResponse(
+        {
+            "done": True,
+            "success": task.success,
+            "result": task.result if task.success else str(task.result),
+            "seconds": (task.stopped - task.started).total_seconds(),
+        }
+    )
 
 
 def csrf_failure(request, reason=""):

@@ -59,8 +59,9 @@ def ranged_file_response(request, path: Path, filename: str, etag: str = "") -> 
         return response
     start, end = span if span else (0, size - 1)
     length = max(0, end - start + 1)
-    response = StreamingHttpResponse(_chunks(path, start, length), status=206 if span else 200,
-                                     content_type="application/octet-stream")
+    response = StreamingHttpResponse(
+        _chunks(path, start, length), status=206 if span else 200, content_type="application/octet-stream"
+    )
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     response["ETag"] = etag

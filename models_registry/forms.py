@@ -33,10 +33,15 @@ class ExportForm(forms.Form):
 class PlaygroundForm(forms.Form):
     model = forms.ModelChoiceField(queryset=ExportedModel.objects.none(), empty_label=None)
     title = forms.CharField(max_length=300, initial="Fix nil pointer in handler")
-    body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
-                           initial="This fixes a panic when r == nil")
-    code_before = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8}), strip=False,
-                                  initial="func handle(r *Request) {\n\tprocess(r)\n}\n")
+    body = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), initial="This fixes a panic when r == nil"
+    )
+    code_before = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        strip=False,
+        initial="func handle(r *Request) {\n\tprocess(r)\n}\n",
+    )
     path = forms.CharField(max_length=300, initial="main.go")
     max_iterations = forms.IntegerField(min_value=1, max_value=5, initial=5)
     max_code_tokens = forms.IntegerField(min_value=16, max_value=2048, initial=256)
@@ -46,4 +51,5 @@ class PlaygroundForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].queryset = ExportedModel.objects.filter(
-            status="finished", format=ExportedModel.Format.GGUF).select_related("run")
+            status="finished", format=ExportedModel.Format.GGUF
+        ).select_related("run")

@@ -32,8 +32,9 @@ class ExportedModel(BackgroundJob):
     path = models.CharField(max_length=500, blank=True, help_text="The file (or folder) under the data dir")
     size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
-    files = models.JSONField(default=list, blank=True,
-                             help_text="The downloadable files: [{name, size, sha256}] relative to `path`")
+    files = models.JSONField(
+        default=list, blank=True, help_text="The downloadable files: [{name, size, sha256}] relative to `path`"
+    )
     verified = models.BooleanField(null=True)
     verification = models.JSONField(default=dict, blank=True)
 

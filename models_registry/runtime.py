@@ -41,8 +41,15 @@ class GGUFModel:
     """One GGUF file loaded in llama.cpp on the CPU. Not for concurrent use from several threads at once
     (calls are serialised by a lock); load one per playground session."""
 
-    def __init__(self, path: Path | str, *, n_ctx: int | None = None, n_threads: int | None = None,
-                 all_logits: bool = False, float32_kv_cache: bool = False):
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        all_logits: bool = False,
+        float32_kv_cache: bool = False,
+    ):
         """`n_ctx` defaults to the model's context length. `all_logits` keeps every position's logits
         (`all_logits()`; n_ctx x vocab floats of memory). `float32_kv_cache` stores keys and values in
         float32 instead of llama.cpp's default float16, so a float32 export reproduces PyTorch exactly."""
@@ -57,9 +64,15 @@ class GGUFModel:
         n_ctx = n_ctx or trained_context_length(self.path)
         kv_type = llama_cpp.GGML_TYPE_F32 if float32_kv_cache else None
         self._llm = llama_cpp.Llama(
-            model_path=str(self.path), n_ctx=n_ctx or 0, n_batch=n_ctx or 512, n_ubatch=n_ctx or 512,
-            n_threads=n_threads or max(1, os.cpu_count() or 1), logits_all=all_logits,
-            type_k=kv_type, type_v=kv_type, verbose=False,
+            model_path=str(self.path),
+            n_ctx=n_ctx or 0,
+            n_batch=n_ctx or 512,
+            n_ubatch=n_ctx or 512,
+            n_threads=n_threads or max(1, os.cpu_count() or 1),
+            logits_all=all_logits,
+            type_k=kv_type,
+            type_v=kv_type,
+            verbose=False,
         )
         self._all_logits = all_logits
         self._lock = threading.Lock()
@@ -128,7 +141,7 @@ class GGUFModel:
             raise ValueError(f"{len(ids)} tokens exceed the context length {self.context_length}")
         with self._lock:
             llm = self._llm
-            cached = llm.input_ids[:llm.n_tokens].tolist()
+            cached = llm.input_ids[: llm.n_tokens].tolist()
             prefix = 0
             for cached_id, new_id in zip(cached, ids, strict=False):
                 if cached_id != new_id:
@@ -136,7 +149,7 @@ class GGUFModel:
                 prefix += 1
             # The last token is always evaluated again: its logits are what is asked for.
             llm.n_tokens = min(prefix, len(ids) - 1)
-            llm.eval(ids[llm.n_tokens:])
+            llm.eval(ids[llm.n_tokens :])
             pointer = self._llama_cpp.llama_get_logits_ith(llm.ctx, -1)
             return np.ctypeslib.as_array(pointer, shape=(self.vocab_size,)).copy()
 
@@ -150,10 +163,11 @@ class GGUFModel:
         with self._lock:
             self._llm.reset()
             self._llm.eval(ids)
-            return np.array(self._llm.scores[:len(ids)], dtype=np.float32)
+            return np.array(self._llm.scores[: len(ids)], dtype=np.float32)
 
-    def next_token(self, ids: list[int], temperature: float = 0.8, top_k: int | None = 50,
-                   rng: np.random.Generator | None = None) -> int:
+    def next_token(
+        self, ids: list[int], temperature: float = 0.8, top_k: int | None = 50, rng: np.random.Generator | None = None
+    ) -> int:
         """Greedy at temperature 0, else a sample from the top-k softmax at `temperature`."""
         logits = self.logits(ids).astype(np.float64)
         if temperature <= 0:
@@ -175,8 +189,7 @@ class GGUFTokenSource:
     """`training.hrm.generate.TokenSource` over a GGUF: same sampling rules as its TorchTokenSource,
     and like it, a context longer than the model's is cropped to the most recent tokens."""
 
-    def __init__(self, model: GGUFModel, *, temperature: float = 0.8, top_k: int | None = 50,
-                 seed: int | None = None):
+    def __init__(self, model: GGUFModel, *, temperature: float = 0.8, top_k: int | None = 50, seed: int | None = None):
         self.model = model
         self.special_ids = model.special_ids
         self.temperature, self.top_k = temperature, top_k
@@ -189,5 +202,5 @@ class GGUFTokenSource:
         return self.model.detokenize(ids)
 
     def next_token(self, ids: list[int]) -> int:
-        context = ids[-self.model.context_length:]
+        context = ids[-self.model.context_length :]
         return self.model.next_token(context, self.temperature, self.top_k, self.rng)

@@ -25,8 +25,15 @@ def create_export(*, run: TrainingRun, step: int | None, format: str, quant: str
         raise ValidationError("This run has no checkpoint to export" + (f" at step {step}." if step else " yet."))
     if format == ExportedModel.Format.SAFETENSORS:
         quant = ExportedModel.Quant.F32  # the transformers folder keeps full precision; quantizing is GGUF's job
-    return ExportedModel.objects.create(run=run, checkpoint=checkpoint, step=checkpoint.step, format=format,
-                                        quant=quant, created_by=user, message="queued")
+    return ExportedModel.objects.create(
+        run=run,
+        checkpoint=checkpoint,
+        step=checkpoint.step,
+        format=format,
+        quant=quant,
+        created_by=user,
+        message="queued",
+    )
 
 
 @transaction.atomic
@@ -55,8 +62,13 @@ def run_export(export: ExportedModel) -> tuple[str, str]:
         progress.update(force=True, **fields)
 
     if export.format == ExportedModel.Format.GGUF:
-        info = export_gguf(Path(export.checkpoint.path), Path(tokenizer.model_path), out_dir / "model.gguf",
-                           quant=export.quant, report=report)
+        info = export_gguf(
+            Path(export.checkpoint.path),
+            Path(tokenizer.model_path),
+            out_dir / "model.gguf",
+            quant=export.quant,
+            report=report,
+        )
         write_modelfile(out_dir / "model.gguf", out_dir / "Modelfile")
         names = ["model.gguf", "Modelfile"]
     else:
@@ -68,9 +80,15 @@ def run_export(export: ExportedModel) -> tuple[str, str]:
     files = [_file_entry(out_dir / name) for name in names]
     verification = dict(info.verification or {}, fallbacks=info.fallbacks)
     ExportedModel.objects.filter(pk=export.pk).update(
-        path=str(out_dir), files=files, size=sum(f["size"] for f in files), sha256=files[0]["sha256"],
-        architecture=info.architecture, parameter_count=info.parameter_count,
-        verification=verification, verified=verification.get("ok"), progress=1.0,
+        path=str(out_dir),
+        files=files,
+        size=sum(f["size"] for f in files),
+        sha256=files[0]["sha256"],
+        architecture=info.architecture,
+        parameter_count=info.parameter_count,
+        verification=verification,
+        verified=verification.get("ok"),
+        progress=1.0,
     )
     return JobStatus.FINISHED, verification_summary(verification)
 
@@ -115,23 +133,29 @@ def how_to_run(export: ExportedModel) -> dict:
     if export.format == ExportedModel.Format.GGUF:
         return {
             "ollama": f"# download model.gguf and Modelfile into one folder, then:\nollama create {name} -f Modelfile\n"
-                      f"ollama run {name} \"Fix nil pointer in handler\"",
+            f'ollama run {name} "Fix nil pointer in handler"',
             "llama_cpp": "llama-cli -m model.gguf -p '<REPO> owner/project\\n<PR_TITLE> Fix nil pointer in handler\\n"
-                         "<PR_BODY> \\n\\n<PLAN>\\n' -n 256 --temp 0.7",
-            "python": "from llama_cpp import Llama\nllm = Llama(model_path=\"model.gguf\")\n"
-                      "print(llm(\"<REPO> owner/project\\n<PR_TITLE> Fix nil pointer\\n<PR_BODY> \\n\\n<PLAN>\\n\", "
-                      "max_tokens=256)[\"choices\"][0][\"text\"])",
+            "<PR_BODY> \\n\\n<PLAN>\\n' -n 256 --temp 0.7",
+            "python": 'from llama_cpp import Llama\nllm = Llama(model_path="model.gguf")\n'
+            'print(llm("<REPO> owner/project\\n<PR_TITLE> Fix nil pointer\\n<PR_BODY> \\n\\n<PLAN>\\n", '
+            'max_tokens=256)["choices"][0]["text"])',
         }
     architecture = "HrmTextForCausalLM" if export.run.family == "hrm" else "LlamaForCausalLM"
     return {
         "files": f"Download every file below into one folder, e.g. {name}/ (they keep their names).",
-        "python": f"from transformers import {architecture}\nmodel = {architecture}.from_pretrained(\"{name}/\")",
+        "python": f'from transformers import {architecture}\nmodel = {architecture}.from_pretrained("{name}/")',
     }
 
 
 def final_metrics(run: TrainingRun) -> dict:
-    return {"step": run.step, "tokens": run.tokens, "loss": run.last_loss, "val_loss": run.last_val_loss,
-            "best_val_loss": run.best_val_loss, "parameters": run.parameter_count}
+    return {
+        "step": run.step,
+        "tokens": run.tokens,
+        "loss": run.last_loss,
+        "val_loss": run.last_val_loss,
+        "best_val_loss": run.best_val_loss,
+        "parameters": run.parameter_count,
+    }
 
 
 # Loading a GGUF takes a moment; a web process keeps the two it used last.
@@ -153,8 +177,18 @@ def _gguf_model(path: str):
         return model
 
 
-def playground_events(*, model: ExportedModel, title: str, body: str, code_before: str, path: str,
-                      max_iterations: int, max_code_tokens: int, temperature: float, seed: int | None) -> Iterator[dict]:
+def playground_events(
+    *,
+    model: ExportedModel,
+    title: str,
+    body: str,
+    code_before: str,
+    path: str,
+    max_iterations: int,
+    max_code_tokens: int,
+    temperature: float,
+    seed: int | None,
+) -> Iterator[dict]:
     from models_registry.runtime import GGUFTokenSource
     from training.hrm.generate import generate_with_refinement
 
@@ -163,6 +197,13 @@ def playground_events(*, model: ExportedModel, title: str, body: str, code_befor
         raise ValidationError("This export has no GGUF file.")
     source = GGUFTokenSource(_gguf_model(str(gguf)), temperature=temperature, seed=seed)
     yield {"type": "start", "model": str(model), "architecture": model.architecture}
-    yield from generate_with_refinement(source, title=title, body=body, code_before=code_before,
-                                        repo=f"playground/{model.run.name}", path=path or "main.go",
-                                        max_iterations=max_iterations, max_code_tokens=max_code_tokens)
+    yield from generate_with_refinement(
+        source,
+        title=title,
+        body=body,
+        code_before=code_before,
+        repo=f"playground/{model.run.name}",
+        path=path or "main.go",
+        max_iterations=max_iterations,
+        max_code_tokens=max_code_tokens,
+    )

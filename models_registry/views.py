@@ -47,8 +47,15 @@ class ModelDetail(DetailView):
 @require_safe
 def model_status(request, pk: int):
     export = settle_if_dead(get_object_or_404(ExportedModel, pk=pk))
-    return JsonResponse({"status": export.status, "progress": export.progress, "message": export.message,
-                         "verified": export.verified, "dead": export.looks_dead})
+    return JsonResponse(
+        {
+            "status": export.status,
+            "progress": export.progress,
+            "message": export.message,
+            "verified": export.verified,
+            "dead": export.looks_dead,
+        }
+    )
 
 
 @require_safe
@@ -95,8 +102,9 @@ def delete_model(request, pk: int):
 @require_safe
 def playground(request):
     form = PlaygroundForm(initial={"model": request.GET.get("model")})
-    return render(request, "models_registry/playground.html",
-                  {"form": form, "has_models": form.fields["model"].queryset.exists()})
+    return render(
+        request, "models_registry/playground.html", {"form": form, "has_models": form.fields["model"].queryset.exists()}
+    )
 
 
 @require_POST

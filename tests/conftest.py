@@ -75,23 +75,51 @@ class LiveStack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_dir = data_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hrgc_site.test_settings", "HRGC_DB_NAME": db_name,
-                    "HRGC_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", "HRGC_WORKERS": "2"}
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "hrgc_site.test_settings",
+            "HRGC_DB_NAME": db_name,
+            "HRGC_DATA_DIR": str(data_dir),
+            "PYTHONUNBUFFERED": "1",
+            "HRGC_WORKERS": "2",
+        }
         self.processes: dict[str, subprocess.Popen] = {}
 
     def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
         # Own session: stopping it takes its workers along, even when the test run is cut short.
-        self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def start(self) -> LiveStack:
         kill_stale_processes(self.env["HRGC_DB_NAME"])
         atexit.register(self.stop)
         python = sys.executable
-        self._spawn("web", [python, "-m", "gunicorn", "hrgc_site.wsgi:application", "--bind",
-                            f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "8", "--worker-class",
-                            "gthread", "--timeout", "120"])
+        self._spawn(
+            "web",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "hrgc_site.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--worker-class",
+                "gthread",
+                "--timeout",
+                "120",
+            ],
+        )
         self.start_cluster()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -203,9 +231,17 @@ def browser():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()
@@ -232,4 +268,3 @@ def login(page, base_url: str, username: str, password: str) -> None:
 def operator_page(page, live_stack, operator_user):
     login(page, live_stack.url, operator_user.username, OPERATOR_PASSWORD)
     return page
-

@@ -13,12 +13,15 @@ def make_lineage(name: str = "t1"):
     from training.models import DatasetBuild, TokenizerVersion, TrainingRun
 
     snapshot = Snapshot.objects.create(name=f"snap-{name}", status="finished")
-    tokenizer = TokenizerVersion.objects.create(name=f"tok-{name}", snapshot=snapshot, status="finished",
-                                                vocab_size=500)
-    dataset = DatasetBuild.objects.create(name=f"data-{name}", snapshot=snapshot, tokenizer=tokenizer,
-                                          status="finished")
-    run = TrainingRun.objects.create(name=f"run-{name}", dataset=dataset, family="gpt", preset="tiny",
-                                     status="finished")
+    tokenizer = TokenizerVersion.objects.create(
+        name=f"tok-{name}", snapshot=snapshot, status="finished", vocab_size=500
+    )
+    dataset = DatasetBuild.objects.create(
+        name=f"data-{name}", snapshot=snapshot, tokenizer=tokenizer, status="finished"
+    )
+    run = TrainingRun.objects.create(
+        name=f"run-{name}", dataset=dataset, family="gpt", preset="tiny", status="finished"
+    )
     return run
 
 

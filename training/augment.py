@@ -61,7 +61,7 @@ def _delete_one(code: str, rng: random.Random, chars: str) -> str | None:
     if not positions:
         return None
     at = rng.choice(positions)
-    return code[:at] + code[at + 1:]
+    return code[:at] + code[at + 1 :]
 
 
 def _insert_stray(code: str, rng: random.Random) -> str | None:
@@ -102,7 +102,7 @@ def inject_syntax_error(code: str, *, rng: random.Random, syntax_ok: Callable[[s
 
 def _cut_point(body: str, rng: random.Random) -> int | None:
     """A line start strictly inside the body: the attempt stops there, unfinished."""
-    line_starts = [i + 1 for i, char in enumerate(body[:-1]) if char == "\n" and body[i + 1:].strip()]
+    line_starts = [i + 1 for i, char in enumerate(body[:-1]) if char == "\n" and body[i + 1 :].strip()]
     return rng.choice(line_starts) if line_starts else None
 
 
@@ -123,9 +123,7 @@ def controller_examples(
     code_end = text.find(CODE_END, code_start)
     if code_start < 0 or code_end < 0:
         return []
-    bodies = [
-        match.span(1) for match in _AFTER_BODY.finditer(text, code_start, code_end) if match.group(1).strip()
-    ]
+    bodies = [match.span(1) for match in _AFTER_BODY.finditer(text, code_start, code_end) if match.group(1).strip()]
     if not bodies:
         return []
     after_code_end = code_end + len(CODE_END)
@@ -151,7 +149,7 @@ def controller_examples(
         refined.add(broken, "other")
         refined.copy(record, body_end, code_end)
         refined.add(CODE_END, "other")  # the model wrongly said done; not a decision to learn
-        refined.add(FAILED_VALIDATION[:-len(REFINE)], "validate")
+        refined.add(FAILED_VALIDATION[: -len(REFINE)], "validate")
         refined.add(REFINE, "refine")
         refined.add("\n", "other")
         refined.copy(record, code_start, len(text))

@@ -22,8 +22,16 @@ class TokenBatches:
     Generator seeded by (seed, rank): each DDP rank reads different windows, and saving
     `state_dict()` in a checkpoint makes a resumed run read exactly the batches it would have."""
 
-    def __init__(self, dataset_dir: Path, split: str, block_size: int, batch_size: int,
-                 device: torch.device, seed: int, rank: int = 0):
+    def __init__(
+        self,
+        dataset_dir: Path,
+        split: str,
+        block_size: int,
+        batch_size: int,
+        device: torch.device,
+        seed: int,
+        rank: int = 0,
+    ):
         self.dataset_dir = Path(dataset_dir)
         self.split = split
         self.block_size = block_size
@@ -38,11 +46,11 @@ class TokenBatches:
                 raise FileNotFoundError(f"dataset file missing: {path}")
         self.num_tokens = self.tokens_path.stat().st_size // self.dtype.itemsize
         if self.labels_path.stat().st_size != self.num_tokens:
-            raise ValueError(f"{self.labels_path.name} holds {self.labels_path.stat().st_size} labels "
-                             f"for {self.num_tokens} tokens")
+            raise ValueError(
+                f"{self.labels_path.name} holds {self.labels_path.stat().st_size} labels for {self.num_tokens} tokens"
+            )
         if self.num_tokens < block_size + 2:
-            raise ValueError(f"split {split!r} has {self.num_tokens} tokens, fewer than one window of "
-                             f"{block_size + 1}")
+            raise ValueError(f"split {split!r} has {self.num_tokens} tokens, fewer than one window of {block_size + 1}")
         self.generator = torch.Generator()
         # A large odd stride keeps rank streams apart for any seed.
         self.generator.manual_seed(seed + 1_000_003 * rank)
@@ -52,11 +60,13 @@ class TokenBatches:
         tokens = np.memmap(self.tokens_path, dtype=self.dtype, mode="r")
         labels = np.memmap(self.labels_path, dtype=np.uint8, mode="r")
         starts = torch.randint(self.num_tokens - self.block_size - 1, (self.batch_size,), generator=self.generator)
-        x = torch.stack([torch.from_numpy(tokens[i:i + self.block_size].astype(np.int64)) for i in starts.tolist()])
-        y = torch.stack([torch.from_numpy(tokens[i + 1:i + 1 + self.block_size].astype(np.int64))
-                         for i in starts.tolist()])
-        sections = torch.stack([torch.from_numpy(labels[i + 1:i + 1 + self.block_size].astype(np.int64))
-                                for i in starts.tolist()])
+        x = torch.stack([torch.from_numpy(tokens[i : i + self.block_size].astype(np.int64)) for i in starts.tolist()])
+        y = torch.stack(
+            [torch.from_numpy(tokens[i + 1 : i + 1 + self.block_size].astype(np.int64)) for i in starts.tolist()]
+        )
+        sections = torch.stack(
+            [torch.from_numpy(labels[i + 1 : i + 1 + self.block_size].astype(np.int64)) for i in starts.tolist()]
+        )
         if self.device.type == "cuda":
             # Pinned host memory lets the copy overlap with the previous step's compute.
             return tuple(t.pin_memory().to(self.device, non_blocking=True) for t in (x, y, sections))

@@ -104,7 +104,7 @@ def encode_record(tokenizer: Tokenizer, record: SerializedRecord) -> EncodedReco
     for span in record.spans:
         if span.section not in SECTION_LABELS:
             raise ValueError(f"unknown section {span.section!r}; expected one of {sorted(SECTION_LABELS)}")
-        char_labels[span.start:span.end] = SECTION_LABELS[span.section]
+        char_labels[span.start : span.end] = SECTION_LABELS[span.section]
     token_ids = np.empty(len(ids) + 2, dtype=np.int64)
     token_ids[0], token_ids[1:-1], token_ids[-1] = tokenizer.bos_id, ids, tokenizer.eos_id
     labels = np.full(len(ids) + 2, OTHER, dtype=np.uint8)
@@ -172,7 +172,7 @@ class _SplitWriter:
 
     def _row(self, values: np.ndarray, length: int, fill: int, dtype: np.dtype) -> bytes:
         row = np.full(length, fill, dtype=dtype)
-        row[:min(length, len(values))] = values[:length]
+        row[: min(length, len(values))] = values[:length]
         return row.tobytes()
 
     def add(self, record: EncodedRecord, repo: str) -> None:
@@ -199,9 +199,14 @@ class _SplitWriter:
         ids = np.memmap(self.directory / self.file_name(""), dtype=self.dtype, mode="r")
         labels = np.memmap(self.directory / self.file_name(".labels"), dtype=np.uint8, mode="r")
         for repo, offset, length, plan_end, augmented in self.index:
-            yield repo, EncodedRecord(
-                ids[offset:offset + length].astype(np.int64), np.array(labels[offset:offset + length]),
-                plan_end, augmented,
+            yield (
+                repo,
+                EncodedRecord(
+                    ids[offset : offset + length].astype(np.int64),
+                    np.array(labels[offset : offset + length]),
+                    plan_end,
+                    augmented,
+                ),
             )
 
     def stats(self, seq_len: int) -> SplitStats:
@@ -223,7 +228,12 @@ def _move_repo(writers: dict[str, _SplitWriter], repo: str, source: str, target:
         os.replace(old.directory / old.file_name(part), aside / old.file_name(part))
     old.directory = aside
     writers[source] = _SplitWriter(
-        aside.parent, source, dtype=old.dtype.name, plan_len=old.plan_len, gen_len=old.gen_len, pad_id=old.pad_id,
+        aside.parent,
+        source,
+        dtype=old.dtype.name,
+        plan_len=old.plan_len,
+        gen_len=old.gen_len,
+        pad_id=old.pad_id,
     )
     for record_repo, record in old.records():
         writers[target if record_repo == repo else source].add(record, record_repo)
@@ -265,7 +275,7 @@ def _section_share(directory: Path) -> dict[str, float]:
     for split in SPLITS:
         path = directory / f"{split}.labels.bin"
         if path.stat().st_size:
-            counts += np.bincount(np.memmap(path, dtype=np.uint8, mode="r"), minlength=len(counts))[:len(counts)]
+            counts += np.bincount(np.memmap(path, dtype=np.uint8, mode="r"), minlength=len(counts))[: len(counts)]
     total = int(counts.sum()) or 1
     return {name: float(counts[value]) / total for name, value in SECTION_LABELS.items()}
 
@@ -325,7 +335,9 @@ def build_dataset(
         if processes > 1:
             # spawn, not fork: a forked Django worker would share its database connections and locks.
             pool = multiprocessing.get_context("spawn").Pool(
-                processes, initializer=_start_worker, initargs=(tokenizer, fraction),
+                processes,
+                initializer=_start_worker,
+                initargs=(tokenizer, fraction),
             )
         else:
             _start_worker(tokenizer, fraction)
@@ -344,7 +356,9 @@ def build_dataset(
             done += len(repos)
             if report:
                 tokens = sum(writer.tokens for writer in writers.values())
-                report(f"{done:,} records, {tokens:,} tokens", min(1.0, done / total_records) if total_records else None)
+                report(
+                    f"{done:,} records, {tokens:,} tokens", min(1.0, done / total_records) if total_records else None
+                )
 
         for chunk in _chunks(records):
             if should_stop and should_stop():
@@ -399,15 +413,16 @@ def _find(tokens: np.ndarray, value: int, start: int, nth: int = 0) -> int | Non
     """Offset of the nth occurrence of value at or after start, reading the memmap in blocks."""
     seen, block = 0, 1 << 22
     for offset in range(start, len(tokens), block):
-        found = np.flatnonzero(tokens[offset:offset + block] == value)
+        found = np.flatnonzero(tokens[offset : offset + block] == value)
         if seen + len(found) > nth:
             return offset + int(found[nth - seen])
         seen += len(found)
     return None
 
 
-def decode_sample(out_dir: Path, split: str = "train", index: int = 0, length: int | None = None
-                  ) -> list[tuple[str, str]]:
+def decode_sample(
+    out_dir: Path, split: str = "train", index: int = 0, length: int | None = None
+) -> list[tuple[str, str]]:
     """The index-th record of a split as (text, section name) per token, for a coloured view.
 
     Consecutive byte pieces of one character are decoded together; control tokens show as
@@ -420,7 +435,7 @@ def decode_sample(out_dir: Path, split: str = "train", index: int = 0, length: i
     start = _find(tokens, meta["bos_id"], 0, nth=index) if index >= 0 else None
     if start is None:
         raise IndexError(f"{split} has no record {index}")
-    eos = _find(tokens[:start + length] if length else tokens, meta["eos_id"], start)
+    eos = _find(tokens[: start + length] if length else tokens, meta["eos_id"], start)
     end = len(tokens) if eos is None else eos + 1
     if length is not None:
         end = min(end, start + length)

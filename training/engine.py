@@ -80,6 +80,7 @@ def section_weights_at(step: int, train: TrainConfig) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------------------- checkpoints
 
+
 def checkpoint_path(out_dir: Path, step: int) -> Path:
     return Path(out_dir) / "checkpoints" / f"step_{step:07d}.pt"
 
@@ -124,8 +125,13 @@ def _rng_state(train_batches: TokenBatches) -> dict[str, Any]:
     name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "data": train_batches.state_dict(),
@@ -136,17 +142,31 @@ def _restore_rng_state(state: dict[str, Any], train_batches: TokenBatches) -> No
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     numpy_state = state["numpy"]
-    np.random.set_state((numpy_state["name"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
-                         numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
+    np.random.set_state(
+        (
+            numpy_state["name"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(state["torch"])
     if state["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     train_batches.load_state_dict(state["data"])
 
 
-def _resume_from(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 scaler: torch.amp.GradScaler, train_batches: TokenBatches, ddp: Distributed, seed: int,
-                 report: Report) -> None:
+def _resume_from(
+    state: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    train_batches: TokenBatches,
+    ddp: Distributed,
+    seed: int,
+    report: Report,
+) -> None:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scaler.load_state_dict(state["scaler"])
@@ -155,11 +175,17 @@ def _resume_from(state: dict[str, Any], model: torch.nn.Module, optimizer: torch
     else:
         # Another world size cannot replay the old streams; fresh ones seeded by step at least avoid repeats.
         train_batches.generator.manual_seed(seed + 1_000_003 * ddp.rank + state["step"])
-        report("log", {"message": f"world size changed from {len(state['rng'])} to {ddp.world_size}: "
-                                  "data order after resume differs from an uninterrupted run"})
+        report(
+            "log",
+            {
+                "message": f"world size changed from {len(state['rng'])} to {ddp.world_size}: "
+                "data order after resume differs from an uninterrupted run"
+            },
+        )
 
 
 # ---------------------------------------------------------------------------------------------- distributed
+
 
 @dataclass
 class Distributed:
@@ -215,6 +241,7 @@ def _gather_rng_states(train_batches: TokenBatches, ddp: Distributed) -> list[di
 
 # ---------------------------------------------------------------------------------------------- the loop
 
+
 def _make_optimizer(model: torch.nn.Module, train: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     groups = model.optim_groups(train.weight_decay, train.planner_lr_multiplier, train.generator_lr_multiplier)
     # Fused AdamW does the whole update in one kernel (one loop on CPU): same maths, fewer launches.
@@ -226,8 +253,9 @@ def _make_optimizer(model: torch.nn.Module, train: TrainConfig, device: torch.de
 def evaluate(model: torch.nn.Module, dataset_dir: Path, config: RunConfig, device: torch.device) -> dict[str, float]:
     """Token-weighted cross-entropy on `eval_iters` fixed validation batches, overall and per section."""
     t = config.train
-    batches = TokenBatches(dataset_dir, "val", config.model.block_size, t.batch_size, device,
-                           seed=t.seed + EVAL_SEED_OFFSET)
+    batches = TokenBatches(
+        dataset_dir, "val", config.model.block_size, t.batch_size, device, seed=t.seed + EVAL_SEED_OFFSET
+    )
     weights = section_weights_at(t.max_steps, t)
     loss_sums = torch.zeros(len(SECTION_LABELS), dtype=torch.float64)
     token_counts = torch.zeros(len(SECTION_LABELS), dtype=torch.float64)
@@ -280,8 +308,9 @@ def train(
             torch.set_num_threads(t.num_threads)
         meta = read_meta(dataset_dir)
         if config.model.vocab_size < meta["vocab_size"]:
-            raise ValueError(f"model vocab_size {config.model.vocab_size} is smaller than the dataset's "
-                             f"{meta['vocab_size']}")
+            raise ValueError(
+                f"model vocab_size {config.model.vocab_size} is smaller than the dataset's {meta['vocab_size']}"
+            )
 
         # Same seed on every rank: identical initial weights (DDP also broadcasts rank 0's).
         random.seed(t.seed)
@@ -314,31 +343,52 @@ def train(
         eval_model = torch.compile(model) if t.compile else model
         train_model: torch.nn.Module = eval_model
         if ddp.enabled:
-            train_model = DistributedDataParallel(eval_model, device_ids=[device.index] if device.type == "cuda"
-                                                  else None)
+            train_model = DistributedDataParallel(
+                eval_model, device_ids=[device.index] if device.type == "cuda" else None
+            )
         writer = _tensorboard_writer(out_dir, step) if ddp.is_main else None
 
         accumulation = t.gradient_accumulation_steps
         tokens_per_step = t.batch_size * block_size * accumulation * ddp.world_size
         info = device_info(device)
-        report("log", {"message": f"device {info['type']} ({info['name']}), torch {info['torch_version']}, "
-                                  f"cuda {info['cuda_version']}, hip {info['hip_version']}, world size {ddp.world_size}"})
+        report(
+            "log",
+            {
+                "message": f"device {info['type']} ({info['name']}), torch {info['torch_version']}, "
+                f"cuda {info['cuda_version']}, hip {info['hip_version']}, world size {ddp.world_size}"
+            },
+        )
         report("log", {"message": f"model {config.model.family}: {model.num_parameters():,} parameters"})
-        report("log", {"message": f"tokens per step {tokens_per_step:,} = batch {t.batch_size} x block {block_size}"
-                                  f" x accumulation {accumulation} x ranks {ddp.world_size}"})
+        report(
+            "log",
+            {
+                "message": f"tokens per step {tokens_per_step:,} = batch {t.batch_size} x block {block_size}"
+                f" x accumulation {accumulation} x ranks {ddp.world_size}"
+            },
+        )
 
         def save(at_step: int) -> Path:
             """Every rank contributes its RNG state; rank 0 writes the file."""
             rng_states = _gather_rng_states(train_batches, ddp)
             path = checkpoint_path(out_dir, at_step)
             if ddp.is_main:
-                size = save_checkpoint(path, {
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                    "step": at_step, "tokens": tokens, "elapsed": elapsed_before + time.perf_counter() - start,
-                    "loss": float(step_loss) if step_loss is not None else last_loss, "val_loss": last_val_loss,
-                    "rng": rng_states, "config": config.to_dict(),
-                    "dataset_meta": meta, "world_size": ddp.world_size,
-                })
+                size = save_checkpoint(
+                    path,
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scaler": scaler.state_dict(),
+                        "step": at_step,
+                        "tokens": tokens,
+                        "elapsed": elapsed_before + time.perf_counter() - start,
+                        "loss": float(step_loss) if step_loss is not None else last_loss,
+                        "val_loss": last_val_loss,
+                        "rng": rng_states,
+                        "config": config.to_dict(),
+                        "dataset_meta": meta,
+                        "world_size": ddp.world_size,
+                    },
+                )
                 report("checkpoint", {"step": at_step, "path": str(path), "size": size})
                 if writer is not None:
                     writer.flush()
@@ -387,8 +437,9 @@ def train(
                     section_counts[name] = section_counts.get(name, 0) + 1
 
             scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip if t.grad_clip > 0
-                                                       else float("inf"))
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                model.parameters(), t.grad_clip if t.grad_clip > 0 else float("inf")
+            )
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -406,12 +457,16 @@ def train(
                 memory_now = current_memory_bytes(device)
                 memory_peak = peak_memory_bytes(device, max(memory_peak, memory_now))
                 metrics = {
-                    "step": step, "tokens": tokens, "elapsed": elapsed_before + time.perf_counter() - start,
+                    "step": step,
+                    "tokens": tokens,
+                    "elapsed": elapsed_before + time.perf_counter() - start,
                     "loss": last_loss,
                     **{f"loss_{name}": float(total) / section_counts[name] for name, total in section_sums.items()},
-                    "lr": lr, "grad_norm": float(grad_norm),
+                    "lr": lr,
+                    "grad_norm": float(grad_norm),
                     "tokens_per_sec": window_tokens / window_time if window_time > 0 else 0.0,
-                    "memory": memory_peak, "memory_now": memory_now,
+                    "memory": memory_peak,
+                    "memory_now": memory_now,
                 }
                 report("metrics", metrics)
                 _write_scalars(writer, "train", metrics, step)
@@ -472,6 +527,7 @@ def _write_scalars(writer: Any, prefix: str, values: dict[str, Any], step: int) 
 
 # ---------------------------------------------------------------------------------------------- command line
 
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m training.engine` or `torchrun --nproc_per_node N -m training.engine`: JSON lines on stdout."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -497,8 +553,13 @@ def main(argv: list[str] | None = None) -> int:
         overrides[key] = value
     config = config.with_overrides(overrides)
     stop_file = args.stop_file
-    result = train(config, args.dataset, args.out, resume=not args.no_resume,
-                   should_stop=(lambda: stop_file.exists()) if stop_file else (lambda: False))
+    result = train(
+        config,
+        args.dataset,
+        args.out,
+        resume=not args.no_resume,
+        should_stop=(lambda: stop_file.exists()) if stop_file else (lambda: False),
+    )
     if int(os.environ.get("RANK", "0")) == 0:
         print_report("result", {**result.__dict__, "checkpoint_path": str(result.checkpoint_path)})
     return 0

@@ -38,8 +38,10 @@ class TokenizerForm(forms.ModelForm):
         self.fields["snapshot"].queryset = services_data.finished_snapshots()
         self.fields["snapshot"].empty_label = None
         self.fields["name"].initial = _default_name("tok")
-        self.fields["vocab_size"].help_text = ("Pieces in the vocabulary (the seed uses 50,000). Too large for the "
-                                               "corpus? The failure says the largest size that works.")
+        self.fields["vocab_size"].help_text = (
+            "Pieces in the vocabulary (the seed uses 50,000). Too large for the "
+            "corpus? The failure says the largest size that works."
+        )
         match_model_limits(self)
 
 

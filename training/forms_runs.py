@@ -95,21 +95,29 @@ def field_name(section: str, name: str) -> str:
 
 class RunForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=DatasetBuild.objects.none(), help_text="A finished dataset build")
-    family = forms.ChoiceField(choices=[(f, f) for f in FAMILIES], initial="hrm",
-                               help_text="hrm: planner and generator stacks with recursion; gpt: the plain decoder")
-    preset = forms.ChoiceField(choices=[(p, p) for p in PRESETS], initial="tiny",
-                               help_text="tiny trains on a CPU in minutes; seed is the 20–30 M model of the seed")
+    family = forms.ChoiceField(
+        choices=[(f, f) for f in FAMILIES],
+        initial="hrm",
+        help_text="hrm: planner and generator stacks with recursion; gpt: the plain decoder",
+    )
+    preset = forms.ChoiceField(
+        choices=[(p, p) for p in PRESETS],
+        initial="tiny",
+        help_text="tiny trains on a CPU in minutes; seed is the 20–30 M model of the seed",
+    )
     name = forms.CharField(max_length=100, validators=[name_validator])
     parent = forms.ModelChoiceField(queryset=TrainingRun.objects.all(), required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["dataset"].queryset = DatasetBuild.objects.filter(status=JobStatus.FINISHED).order_by(
-            "-created_at")
+        self.fields["dataset"].queryset = DatasetBuild.objects.filter(status=JobStatus.FINISHED).order_by("-created_at")
         family = self._chosen("family", "hrm")
         preset_name = self._chosen("preset", "tiny")
-        defaults = RunConfig() if family not in FAMILIES or preset_name not in PRESETS else base_config(
-            family, preset_name, None)
+        defaults = (
+            RunConfig()
+            if family not in FAMILIES or preset_name not in PRESETS
+            else base_config(family, preset_name, None)
+        )
         self.setting_names: dict[str, list[str]] = {"model": [], "train": []}
         for section, name, kind in setting_fields():
             default = getattr(getattr(defaults, section), name)
@@ -130,16 +138,32 @@ class RunForm(forms.Form):
         # Booleans as JSON writes them, so the page compares them with the preview's defaults as strings.
         attrs = {"data-default": str(default).lower() if kind is bool else str(default), "class": "setting"}
         if kind is bool:
-            return forms.BooleanField(required=False, initial=default, label=label, help_text=help_text,
-                                      widget=forms.CheckboxInput(attrs=attrs))
+            return forms.BooleanField(
+                required=False,
+                initial=default,
+                label=label,
+                help_text=help_text,
+                widget=forms.CheckboxInput(attrs=attrs),
+            )
         if name == "device":
-            return forms.ChoiceField(choices=DEVICE_CHOICES, initial=default, label=label, help_text=help_text,
-                                     widget=forms.Select(attrs=attrs))
+            return forms.ChoiceField(
+                choices=DEVICE_CHOICES,
+                initial=default,
+                label=label,
+                help_text=help_text,
+                widget=forms.Select(attrs=attrs),
+            )
         if kind is int:
-            return forms.IntegerField(initial=default, label=label, help_text=help_text, widget=forms.NumberInput(attrs=attrs))
+            return forms.IntegerField(
+                initial=default, label=label, help_text=help_text, widget=forms.NumberInput(attrs=attrs)
+            )
         if kind is float:
-            return forms.FloatField(initial=default, label=label, help_text=help_text,
-                                    widget=forms.NumberInput(attrs={**attrs, "step": "any"}))
+            return forms.FloatField(
+                initial=default,
+                label=label,
+                help_text=help_text,
+                widget=forms.NumberInput(attrs={**attrs, "step": "any"}),
+            )
         return forms.CharField(initial=default, label=label, help_text=help_text, widget=forms.TextInput(attrs=attrs))
 
     @staticmethod
@@ -155,8 +179,10 @@ class RunForm(forms.Form):
 
     def sections(self) -> list[tuple[str, list[tuple[forms.BoundField, str]]]]:
         """Per section, each setting's field with its one-line description."""
-        return [(section, [(self[key], SETTING_HELP.get(key.split("__", 1)[1], "")) for key in keys])
-                for section, keys in self.setting_names.items()]
+        return [
+            (section, [(self[key], SETTING_HELP.get(key.split("__", 1)[1], "")) for key in keys])
+            for section, keys in self.setting_names.items()
+        ]
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]

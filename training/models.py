@@ -18,8 +18,9 @@ name_validator = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", "Letters, digit
 class TokenizerVersion(BackgroundJob):
     name = models.CharField(max_length=100, unique=True, validators=[name_validator])
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="tokenizers")
-    vocab_size = models.PositiveIntegerField(default=50_000, validators=[MinValueValidator(300),
-                                                                          MaxValueValidator(1_000_000)])
+    vocab_size = models.PositiveIntegerField(
+        default=50_000, validators=[MinValueValidator(300), MaxValueValidator(1_000_000)]
+    )
     model_path = models.CharField(max_length=500, blank=True)
     vocab_path = models.CharField(max_length=500, blank=True)
     training_seconds = models.FloatField(null=True, blank=True)

@@ -70,7 +70,7 @@ def held_out_prompts(dataset_dir: Path, count: int) -> list[SamplePrompt]:
             after = ends[ends > start]
             if not len(after):
                 break
-            prompt = prompt_from_text(tokenizer.decode(tokens[start + 1:int(after[0])].tolist()))
+            prompt = prompt_from_text(tokenizer.decode(tokens[start + 1 : int(after[0])].tolist()))
             if prompt and prompt.title not in seen:
                 seen.add(prompt.title)
                 prompts.append(prompt)
@@ -81,8 +81,9 @@ def held_out_prompts(dataset_dir: Path, count: int) -> list[SamplePrompt]:
     return prompts
 
 
-def generate_samples(model: torch.nn.Module, tokenizer: Tokenizer, prompts: list[SamplePrompt], train: TrainConfig,
-                     seed: int) -> dict:
+def generate_samples(
+    model: torch.nn.Module, tokenizer: Tokenizer, prompts: list[SamplePrompt], train: TrainConfig, seed: int
+) -> dict:
     """Each prompt through plan → code → parse → refine; returns the parse share and the samples."""
     samples = []
     attempts = attempts_parsing = 0
@@ -90,9 +91,15 @@ def generate_samples(model: torch.nn.Module, tokenizer: Tokenizer, prompts: list
         source = TorchTokenSource(model, tokenizer, temperature=0.8, top_k=50, seed=seed + index)
         done: dict = {}
         for event in generate_with_refinement(
-            source, title=prompt.title, body=prompt.body, code_before=prompt.code_before, repo=prompt.repo,
-            path=prompt.path, max_iterations=train.max_refinement_iterations,
-            max_plan_tokens=max(16, train.sample_max_tokens // 2), max_code_tokens=train.sample_max_tokens,
+            source,
+            title=prompt.title,
+            body=prompt.body,
+            code_before=prompt.code_before,
+            repo=prompt.repo,
+            path=prompt.path,
+            max_iterations=train.max_refinement_iterations,
+            max_plan_tokens=max(16, train.sample_max_tokens // 2),
+            max_code_tokens=train.sample_max_tokens,
         ):
             if event["type"] == "iteration":
                 attempts += 1
@@ -100,9 +107,16 @@ def generate_samples(model: torch.nn.Module, tokenizer: Tokenizer, prompts: list
             elif event["type"] == "done":
                 done = event
         code = done.get("code", "")
-        samples.append({"title": prompt.title, "plan": done.get("plan", ""), "code": code,
-                        "syntax_ok": golang.syntax_ok(code) if code.strip() else False,
-                        "iterations": done.get("iterations", 0), "stopped": done.get("stopped", "")})
+        samples.append(
+            {
+                "title": prompt.title,
+                "plan": done.get("plan", ""),
+                "code": code,
+                "syntax_ok": golang.syntax_ok(code) if code.strip() else False,
+                "iterations": done.get("iterations", 0),
+                "stopped": done.get("stopped", ""),
+            }
+        )
     parsing = sum(sample["syntax_ok"] for sample in samples)
     return {
         "parse_share": parsing / len(samples) if samples else None,

@@ -59,11 +59,13 @@ def finished_tokenizers():
 # --- tokenizers -------------------------------------------------------------------------------
 
 
-def create_tokenizer(*, snapshot: Snapshot, name: str, vocab_size: int, user=None,
-                     enqueue_task: bool = True) -> TokenizerVersion:
+def create_tokenizer(
+    *, snapshot: Snapshot, name: str, vocab_size: int, user=None, enqueue_task: bool = True
+) -> TokenizerVersion:
     """A queued tokenizer version; the worker trains it (or the caller runs the task itself)."""
-    tokenizer = TokenizerVersion(name=name.strip(), snapshot=snapshot, vocab_size=vocab_size, created_by=_user(user),
-                                 message="queued")
+    tokenizer = TokenizerVersion(
+        name=name.strip(), snapshot=snapshot, vocab_size=vocab_size, created_by=_user(user), message="queued"
+    )
     tokenizer.full_clean()
     with transaction.atomic():
         tokenizer.save()
@@ -85,8 +87,16 @@ def retry_tokenizer(*, tokenizer: TokenizerVersion, vocab_size: int, enqueue_tas
     tokenizer.full_clean()
     with transaction.atomic():
         updated = TokenizerVersion.objects.filter(pk=tokenizer.pk, status=tokenizer.status).update(
-            vocab_size=vocab_size, status=JobStatus.QUEUED, message="queued", progress=0.0, suggested_vocab_size=None,
-            cancel_requested=False, started_at=None, finished_at=None, heartbeat_at=None, worker="",
+            vocab_size=vocab_size,
+            status=JobStatus.QUEUED,
+            message="queued",
+            progress=0.0,
+            suggested_vocab_size=None,
+            cancel_requested=False,
+            started_at=None,
+            finished_at=None,
+            heartbeat_at=None,
+            worker="",
         )
         tokenizer.refresh_from_db()
         if not updated:
@@ -107,8 +117,9 @@ def run_tokenizer_training(tokenizer: TokenizerVersion, progress: Progress) -> t
         progress.update(force=True, **fields)
 
     try:
-        info = train_tokenizer(texts, tokenizer.directory / MODEL_PREFIX, vocab_size=tokenizer.vocab_size,
-                               report=report)
+        info = train_tokenizer(
+            texts, tokenizer.directory / MODEL_PREFIX, vocab_size=tokenizer.vocab_size, report=report
+        )
     except VocabularyTooLarge as error:
         TokenizerVersion.objects.filter(pk=tokenizer.pk).update(suggested_vocab_size=error.max_size)
         return JobStatus.FAILED, str(error)
@@ -116,9 +127,15 @@ def run_tokenizer_training(tokenizer: TokenizerVersion, progress: Progress) -> t
         TokenizerVersion.objects.filter(pk=tokenizer.pk).update(suggested_vocab_size=error.min_size)
         return JobStatus.FAILED, str(error)
     TokenizerVersion.objects.filter(pk=tokenizer.pk).update(
-        model_path=str(info.model_path), vocab_path=str(info.vocab_path), training_seconds=info.train_seconds,
-        chars_per_token_code=info.chars_per_token_code, chars_per_token_prose=info.chars_per_token_prose,
-        input_chars=info.input_chars, trained_chars=info.trained_chars, progress=1.0, vocab_size=info.vocab_size,
+        model_path=str(info.model_path),
+        vocab_path=str(info.vocab_path),
+        training_seconds=info.train_seconds,
+        chars_per_token_code=info.chars_per_token_code,
+        chars_per_token_prose=info.chars_per_token_prose,
+        input_chars=info.input_chars,
+        trained_chars=info.trained_chars,
+        progress=1.0,
+        vocab_size=info.vocab_size,
     )
     return JobStatus.FINISHED, f"trained {info.vocab_size:,} pieces on {info.trained_chars:,} characters"
 
@@ -176,12 +193,23 @@ def encode_text(tokenizer: TokenizerVersion, text: str) -> dict:
     ids, offsets = model.encode_with_offsets(text)
     special = set(model.special_ids.values())
     tokens = [
-        {"id": token_id, "piece": model.piece(token_id), "text": text[start:end],
-         "special": token_id in special, "byte": model.is_byte(token_id)}
+        {
+            "id": token_id,
+            "piece": model.piece(token_id),
+            "text": text[start:end],
+            "special": token_id in special,
+            "byte": model.is_byte(token_id),
+        }
         for token_id, (start, end) in zip(ids, offsets, strict=True)
     ]
-    return {"ids": ids, "tokens": tokens, "chars": len(text), "count": len(ids),
-            "chars_per_token": len(text) / len(ids) if ids else None, "round_trip": model.decode(ids) == text}
+    return {
+        "ids": ids,
+        "tokens": tokens,
+        "chars": len(text),
+        "count": len(ids),
+        "chars_per_token": len(text) / len(ids) if ids else None,
+        "round_trip": model.decode(ids) == text,
+    }
 
 
 def tokenizer_file(tokenizer: TokenizerVersion, kind: str) -> tuple[Path, str]:
@@ -195,13 +223,28 @@ def tokenizer_file(tokenizer: TokenizerVersion, kind: str) -> tuple[Path, str]:
 # --- datasets ---------------------------------------------------------------------------------
 
 
-def create_dataset(*, snapshot: Snapshot, tokenizer: TokenizerVersion, name: str, processes: int = 2,
-                   seq_len: int = 1024, user=None, enqueue_task: bool = True) -> DatasetBuild:
+def create_dataset(
+    *,
+    snapshot: Snapshot,
+    tokenizer: TokenizerVersion,
+    name: str,
+    processes: int = 2,
+    seq_len: int = 1024,
+    user=None,
+    enqueue_task: bool = True,
+) -> DatasetBuild:
     """A queued dataset build of snapshot with a finished tokenizer."""
     if tokenizer.status != JobStatus.FINISHED:
         raise ValueError(f"tokenizer {tokenizer.name} is {tokenizer.status}; pick a finished one")
-    dataset = DatasetBuild(name=name.strip(), snapshot=snapshot, tokenizer=tokenizer, processes=processes,
-                           seq_len=seq_len, created_by=_user(user), message="queued")
+    dataset = DatasetBuild(
+        name=name.strip(),
+        snapshot=snapshot,
+        tokenizer=tokenizer,
+        processes=processes,
+        seq_len=seq_len,
+        created_by=_user(user),
+        message="queued",
+    )
     dataset.full_clean()
     with transaction.atomic():
         dataset.save()
@@ -221,21 +264,34 @@ def run_dataset_build(dataset: DatasetBuild, progress: Progress) -> tuple[str, s
 
     try:
         stats = build_dataset(
-            iter_snapshot_records(dataset.snapshot), Path(dataset.tokenizer.model_path), dataset.directory,
-            processes=dataset.processes, seq_len=dataset.seq_len, plan_len=dataset.plan_len,
-            gen_len=dataset.gen_len, augment=dataset.augment, total_records=dataset.snapshot.pr_count or None,
-            report=report, should_stop=progress.should_stop,
+            iter_snapshot_records(dataset.snapshot),
+            Path(dataset.tokenizer.model_path),
+            dataset.directory,
+            processes=dataset.processes,
+            seq_len=dataset.seq_len,
+            plan_len=dataset.plan_len,
+            gen_len=dataset.gen_len,
+            augment=dataset.augment,
+            total_records=dataset.snapshot.pr_count or None,
+            report=report,
+            should_stop=progress.should_stop,
         )
     except BuildStopped:
         return JobStatus.STOPPED, "stopped before it was complete; nothing was kept"
     meta = stats.to_meta()
     train, val = stats.splits["train"], stats.splits["val"]
     DatasetBuild.objects.filter(pk=dataset.pk).update(
-        path=str(dataset.directory), stats=meta, train_tokens=train.tokens, val_tokens=val.tokens,
-        records=train.records + val.records, progress=1.0,
+        path=str(dataset.directory),
+        stats=meta,
+        train_tokens=train.tokens,
+        val_tokens=val.tokens,
+        records=train.records + val.records,
+        progress=1.0,
     )
-    return JobStatus.FINISHED, (f"{train.tokens + val.tokens:,} tokens in {train.records + val.records:,} records "
-                                f"({len(train.repos)} train / {len(val.repos)} val repositories)")
+    return JobStatus.FINISHED, (
+        f"{train.tokens + val.tokens:,} tokens in {train.records + val.records:,} records "
+        f"({len(train.repos)} train / {len(val.repos)} val repositories)"
+    )
 
 
 def stop_dataset(dataset: DatasetBuild) -> None:
@@ -243,9 +299,11 @@ def stop_dataset(dataset: DatasetBuild) -> None:
     whose worker died is marked dead (nothing is left to stop it)."""
     if dataset.looks_dead:
         DatasetBuild.objects.filter(pk=dataset.pk).update(
-            status=JobStatus.DEAD, cancel_requested=True, message="its worker stopped answering; marked dead")
+            status=JobStatus.DEAD, cancel_requested=True, message="its worker stopped answering; marked dead"
+        )
     elif DatasetBuild.objects.filter(pk=dataset.pk, status=JobStatus.QUEUED).update(
-            status=JobStatus.STOPPED, cancel_requested=True, message="stopped before it started"):
+        status=JobStatus.STOPPED, cancel_requested=True, message="stopped before it started"
+    ):
         pass  # conditional on the row: a worker may have claimed it since `dataset` was read
     elif dataset.is_active:
         DatasetBuild.objects.filter(pk=dataset.pk).update(cancel_requested=True, message="stopping…")
@@ -303,14 +361,19 @@ def split_share(splits: dict, asked: float = VAL_FRACTION) -> dict:
     repos = sum(len(split.get("repos", [])) for split in splits.values())
     warning = ""
     if total and not asked / 2 <= share <= asked * 2:
-        warning = (f"only {repos} repositor{'y' if repos == 1 else 'ies'}: a split by repository cannot be "
-                   f"closer to {round(100 * (1 - asked))}/{round(100 * asked)}" if repos < 20 else
-                   f"whole repositories go to one side, and these {repos} do not add up closer to "
-                   f"{round(100 * (1 - asked))}/{round(100 * asked)}")
+        warning = (
+            f"only {repos} repositor{'y' if repos == 1 else 'ies'}: a split by repository cannot be "
+            f"closer to {round(100 * (1 - asked))}/{round(100 * asked)}"
+            if repos < 20
+            else f"whole repositories go to one side, and these {repos} do not add up closer to "
+            f"{round(100 * (1 - asked))}/{round(100 * asked)}"
+        )
     return {"val_share": share, "asked": asked, "warning": warning}
 
 
 def split_summary(meta: dict) -> dict:
     """Per split: tokens, records, sequences and repositories, as plain dicts for templates."""
-    return {name: dict(split) if isinstance(split, dict) else asdict(split)
-            for name, split in (meta.get("splits") or {}).items()}
+    return {
+        name: dict(split) if isinstance(split, dict) else asdict(split)
+        for name, split in (meta.get("splits") or {}).items()
+    }

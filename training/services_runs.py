@@ -37,6 +37,7 @@ class RunActionError(Exception):
 
 # ---------------------------------------------------------------------------------------------- configs
 
+
 def dataset_vocab_size(dataset: DatasetBuild) -> int:
     return int(read_meta(dataset.directory)["vocab_size"])
 
@@ -73,8 +74,10 @@ def dataset_problem(config: RunConfig, dataset: DatasetBuild) -> str | None:
     for split in ("train", "val"):
         tokens = int(splits.get(split, {}).get("tokens", 0))
         if tokens < block_size + 2:
-            return (f"block_size {block_size:,} does not fit dataset {dataset.name}: split {split!r} has {tokens:,} "
-                    f"tokens, fewer than one window of {block_size + 1:,}; at most {max(0, tokens - 2):,} fits")
+            return (
+                f"block_size {block_size:,} does not fit dataset {dataset.name}: split {split!r} has {tokens:,} "
+                f"tokens, fewer than one window of {block_size + 1:,}; at most {max(0, tokens - 2):,} fits"
+            )
     return None
 
 
@@ -82,8 +85,10 @@ def size_problem(config: RunConfig) -> str | None:
     """Why `config` is too large to train (above MAX_PARAMETERS), or None."""
     count = parameter_count(config)
     if count > MAX_PARAMETERS:
-        return (f"this model would have {count:,} parameters, above the ceiling of {MAX_PARAMETERS:,}: "
-                "make n_embd, n_layer or intermediate_size smaller")
+        return (
+            f"this model would have {count:,} parameters, above the ceiling of {MAX_PARAMETERS:,}: "
+            "make n_embd, n_layer or intermediate_size smaller"
+        )
     return None
 
 
@@ -114,9 +119,15 @@ def preset_of(run: TrainingRun) -> dict:
 def differing_hyperparameters(runs: list[TrainingRun]) -> list[tuple[str, list[object]]]:
     """Only the settings (plus dataset, family, preset) on which the runs disagree, each with one value per run."""
     # model.family repeats the run's family: listed once, as "family".
-    rows = [{"dataset": run.dataset.name, "family": run.family, "preset": run.preset,
-             **{key: value for key, value in flatten_config(run.config).items() if key != "model.family"}}
-            for run in runs]
+    rows = [
+        {
+            "dataset": run.dataset.name,
+            "family": run.family,
+            "preset": run.preset,
+            **{key: value for key, value in flatten_config(run.config).items() if key != "model.family"},
+        }
+        for run in runs
+    ]
     keys = list(dict.fromkeys(key for row in rows for key in row))
     table = []
     for key in keys:
@@ -128,16 +139,34 @@ def differing_hyperparameters(runs: list[TrainingRun]) -> list[tuple[str, list[o
 
 # ---------------------------------------------------------------------------------------------- actions
 
-def create_run(*, dataset: DatasetBuild, family: str, preset_name: str, name: str, overrides: dict[str, object],
-               user=None, parent: TrainingRun | None = None, queue: bool = True) -> TrainingRun:
+
+def create_run(
+    *,
+    dataset: DatasetBuild,
+    family: str,
+    preset_name: str,
+    name: str,
+    overrides: dict[str, object],
+    user=None,
+    parent: TrainingRun | None = None,
+    queue: bool = True,
+) -> TrainingRun:
     """A queued run with its full config; enqueued on the training cluster unless `queue` is False."""
     config = base_config(family, preset_name, dataset).with_overrides(
-        {key: str(value) for key, value in overrides.items()})
+        {key: str(value) for key, value in overrides.items()}
+    )
     check_runnable(config, dataset)
     t = config.train
     run = TrainingRun.objects.create(
-        name=name, dataset=dataset, family=family, preset=preset_name, config=config.to_dict(),
-        overrides=dict(overrides), parent=parent, max_steps=t.max_steps, parameter_count=parameter_count(config),
+        name=name,
+        dataset=dataset,
+        family=family,
+        preset=preset_name,
+        config=config.to_dict(),
+        overrides=dict(overrides),
+        parent=parent,
+        max_steps=t.max_steps,
+        parameter_count=parameter_count(config),
         tokens_per_step=t.batch_size * config.model.block_size * t.gradient_accumulation_steps,
         created_by=user if user is not None and user.is_authenticated else None,
         message="queued until a worker takes it",
@@ -152,11 +181,13 @@ def create_run(*, dataset: DatasetBuild, family: str, preset_name: str, name: st
 def request_stop(run: TrainingRun) -> str:
     """Queued: stopped at once. Running: ask the loop to stop; it checkpoints within a step."""
     if TrainingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
-            status=JobStatus.STOPPED, message="stopped before a worker took it", finished_at=timezone.now()):
+        status=JobStatus.STOPPED, message="stopped before a worker took it", finished_at=timezone.now()
+    ):
         remove_queued_task(run)
         return JobStatus.STOPPED
     if TrainingRun.objects.filter(pk=run.pk, status__in=(JobStatus.RUNNING, JobStatus.WAITING)).update(
-            status=JobStatus.STOPPING, cancel_requested=True, message="stop requested: saving a checkpoint"):
+        status=JobStatus.STOPPING, cancel_requested=True, message="stop requested: saving a checkpoint"
+    ):
         return JobStatus.STOPPING
     raise RunActionError(f"run {run.name} is {run.status}; only queued or running runs can be stopped")
 
@@ -171,8 +202,12 @@ def resume_run(run: TrainingRun) -> TrainingRun:
         raise RunActionError(f"run {run.name} is {run.status}; only stopped, failed or dead runs can be resumed")
     remove_queued_task(run)
     updated = TrainingRun.objects.filter(pk=run.pk, status__in=RESUMABLE).update(
-        status=JobStatus.QUEUED, cancel_requested=False, finished_at=None, resumes=run.resumes + 1,
-        message="queued until a worker takes it (resumes from the last checkpoint)")
+        status=JobStatus.QUEUED,
+        cancel_requested=False,
+        finished_at=None,
+        resumes=run.resumes + 1,
+        message="queued until a worker takes it (resumes from the last checkpoint)",
+    )
     if not updated:
         raise RunActionError(f"run {run.name} changed state meanwhile")
     run.refresh_from_db()
@@ -193,8 +228,10 @@ def delete_run(run: TrainingRun) -> None:
         raise RunActionError(f"run {run.name} is {run.status}: stop it before deleting it")
     exports = run.exports.count()
     if exports:
-        raise RunActionError(f"run {run.name} has {exports} exported model(s) that name it as their lineage: "
-                             "delete them on the Models page first")
+        raise RunActionError(
+            f"run {run.name} has {exports} exported model(s) that name it as their lineage: "
+            "delete them on the Models page first"
+        )
     remove_queued_task(run)
     directory = run.directory
     try:
@@ -211,11 +248,18 @@ def clone_initial(run: TrainingRun) -> dict:
     suffix = 2
     while TrainingRun.objects.filter(name=name).exists():
         name, suffix = f"{run.name}-clone{suffix}", suffix + 1
-    return {"dataset": run.dataset_id, "family": run.family, "preset": run.preset, "name": name, "parent": run.pk,
-            **{key.replace(".", "__"): value for key, value in base.items()}}
+    return {
+        "dataset": run.dataset_id,
+        "family": run.family,
+        "preset": run.preset,
+        "name": name,
+        "parent": run.pk,
+        **{key.replace(".", "__"): value for key, value in base.items()},
+    }
 
 
 # ---------------------------------------------------------------------------------------------- chart data
+
 
 def downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> np.ndarray:
     """Indices to draw of a series: all of them when few, else per bucket its min, its max and its last point,
@@ -230,17 +274,24 @@ def downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> np.ndarray:
         if end <= start:
             continue
         chunk = y[start:end]
-        keep.extend((start + int(np.nanargmin(chunk)) if not np.isnan(chunk).all() else start,
-                     start + int(np.nanargmax(chunk)) if not np.isnan(chunk).all() else start,
-                     end - 1))
+        keep.extend(
+            (
+                start + int(np.nanargmin(chunk)) if not np.isnan(chunk).all() else start,
+                start + int(np.nanargmax(chunk)) if not np.isnan(chunk).all() else start,
+                end - 1,
+            )
+        )
     return np.unique(np.asarray(keep, dtype=np.int64))
 
 
 def metric_series(run: TrainingRun, after_id: int = 0, max_points: int = OVERVIEW_POINTS) -> dict:
     """Chart data: per kind and metric, x (step, tokens, elapsed) and y arrays of the points after `after_id`,
     downsampled per metric to `max_points`; `last_id` is what the next poll passes back."""
-    rows = list(MetricPoint.objects.filter(run=run, id__gt=after_id).order_by("kind", "step")
-                .values_list("id", "kind", "step", "tokens", "elapsed", "values"))
+    rows = list(
+        MetricPoint.objects.filter(run=run, id__gt=after_id)
+        .order_by("kind", "step")
+        .values_list("id", "kind", "step", "tokens", "elapsed", "values")
+    )
     series: dict[str, dict[str, dict[str, list]]] = {}
     last_id = after_id
     downsampled = False
@@ -252,8 +303,14 @@ def metric_series(run: TrainingRun, after_id: int = 0, max_points: int = OVERVIE
         steps = np.array([r[2] for r in kind_rows], dtype=np.int64)
         tokens = np.array([r[3] for r in kind_rows], dtype=np.int64)
         elapsed = np.array([r[4] for r in kind_rows], dtype=np.float64)
-        names = list(dict.fromkeys(key for r in kind_rows for key, value in r[5].items()
-                                   if isinstance(value, int | float) and not isinstance(value, bool)))
+        names = list(
+            dict.fromkeys(
+                key
+                for r in kind_rows
+                for key, value in r[5].items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            )
+        )
         series[kind] = {}
         for name in names:
             y = np.array([_number(r[5].get(name)) for r in kind_rows], dtype=np.float64)
@@ -261,8 +318,12 @@ def metric_series(run: TrainingRun, after_id: int = 0, max_points: int = OVERVIE
             idx = np.flatnonzero(present)
             chosen = idx[downsample(steps[idx], y[idx], max_points)]
             downsampled = downsampled or len(chosen) < len(idx)
-            series[kind][name] = {"step": steps[chosen].tolist(), "tokens": tokens[chosen].tolist(),
-                                  "elapsed": np.round(elapsed[chosen], 2).tolist(), "y": y[chosen].tolist()}
+            series[kind][name] = {
+                "step": steps[chosen].tolist(),
+                "tokens": tokens[chosen].tolist(),
+                "elapsed": np.round(elapsed[chosen], 2).tolist(),
+                "y": y[chosen].tolist(),
+            }
     return {"last_id": last_id, "series": series, "downsampled": downsampled, "points": len(rows)}
 
 

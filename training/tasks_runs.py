@@ -21,8 +21,14 @@ Echo = Callable[[str], None]
 class RunRecorder:
     """The engine's `report` and `should_stop` for one run: metric upserts, checkpoints, log lines, counters."""
 
-    def __init__(self, run: TrainingRun, *, every: float = FLUSH_SECONDS, echo: Echo | None = None,
-                 interrupted: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        run: TrainingRun,
+        *,
+        every: float = FLUSH_SECONDS,
+        echo: Echo | None = None,
+        interrupted: Callable[[], bool] | None = None,
+    ):
         self.run = run
         self.echo = echo
         self.interrupted = interrupted
@@ -58,12 +64,21 @@ class RunRecorder:
         # chart can use tokens or time as its x axis.
         tokens, elapsed = payload.get("tokens"), payload.get("elapsed")
         if tokens is None:
-            tokens = self.last_metrics.get("tokens") if self.last_metrics.get("step") == step else \
-                step * self.run.tokens_per_step
+            tokens = (
+                self.last_metrics.get("tokens")
+                if self.last_metrics.get("step") == step
+                else step * self.run.tokens_per_step
+            )
         if elapsed is None:
             elapsed = self.last_metrics.get("elapsed", 0.0)
-        self.pending[(kind, step)] = MetricPoint(run_id=self.run.pk, kind=kind, step=step, tokens=int(tokens or 0),
-                                                 elapsed=float(elapsed or 0.0), values=values)
+        self.pending[(kind, step)] = MetricPoint(
+            run_id=self.run.pk,
+            kind=kind,
+            step=step,
+            tokens=int(tokens or 0),
+            elapsed=float(elapsed or 0.0),
+            values=values,
+        )
 
     def _on_metrics(self, payload: dict) -> None:
         values = {key: value for key, value in payload.items() if key not in ("step", "tokens", "elapsed")}
@@ -72,9 +87,13 @@ class RunRecorder:
         step = int(payload["step"])
         max_steps = self.run.max_steps or 1
         self.progress.update(
-            step=step, tokens=int(payload.get("tokens") or 0), last_loss=payload.get("loss"),
-            tokens_per_sec=payload.get("tokens_per_sec"), memory_bytes=payload.get("memory") or None,
-            elapsed_seconds=float(payload.get("elapsed") or 0.0), progress=min(1.0, step / max_steps),
+            step=step,
+            tokens=int(payload.get("tokens") or 0),
+            last_loss=payload.get("loss"),
+            tokens_per_sec=payload.get("tokens_per_sec"),
+            memory_bytes=payload.get("memory") or None,
+            elapsed_seconds=float(payload.get("elapsed") or 0.0),
+            progress=min(1.0, step / max_steps),
             message=f"step {step:,} of {max_steps:,}, loss {payload.get('loss', float('nan')):.4f}",
         )
         if time.monotonic() - self._last_flush >= self.every:
@@ -99,9 +118,13 @@ class RunRecorder:
         step = int(payload["step"])
         val_loss = self.pending.get(("eval", step))
         Checkpoint.objects.update_or_create(
-            run_id=self.run.pk, step=step,
-            defaults={"path": payload["path"], "size": int(payload.get("size") or 0),
-                      "val_loss": val_loss.values.get("val_loss") if val_loss else self._eval_at(step)},
+            run_id=self.run.pk,
+            step=step,
+            defaults={
+                "path": payload["path"],
+                "size": int(payload.get("size") or 0),
+                "val_loss": val_loss.values.get("val_loss") if val_loss else self._eval_at(step),
+            },
         )
         self.flush_points()
         self.progress.update(force=True)
@@ -122,7 +145,9 @@ class RunRecorder:
         """Upsert on (run, kind, step): steps a resumed run logs again replace the old rows, never double them."""
         if self.pending:
             MetricPoint.objects.bulk_create(
-                list(self.pending.values()), update_conflicts=True, unique_fields=["run", "kind", "step"],
+                list(self.pending.values()),
+                update_conflicts=True,
+                unique_fields=["run", "kind", "step"],
                 update_fields=["tokens", "elapsed", "values"],
             )
             self.pending.clear()
@@ -146,8 +171,10 @@ def describe(kind: str, payload: dict) -> str:
     if kind == "log":
         return str(payload.get("message", ""))
     if kind == "metrics":
-        return (f"step {payload['step']:>7,}  loss {payload['loss']:.4f}  lr {payload['lr']:.2e}  "
-                f"grad {payload['grad_norm']:.3f}  {payload['tokens_per_sec']:,.0f} tokens/s")
+        return (
+            f"step {payload['step']:>7,}  loss {payload['loss']:.4f}  lr {payload['lr']:.2e}  "
+            f"grad {payload['grad_norm']:.3f}  {payload['tokens_per_sec']:,.0f} tokens/s"
+        )
     if kind == "eval":
         return f"step {payload['step']:>7,}  val loss {payload['val_loss']:.4f}  perplexity {payload['perplexity']:.2f}"
     if kind == "samples":
@@ -158,8 +185,9 @@ def describe(kind: str, payload: dict) -> str:
     return f"{kind}: {payload}"
 
 
-def execute_run(run: TrainingRun, *, echo: Echo | None = None,
-                interrupted: Callable[[], bool] | None = None) -> tuple[str, str]:
+def execute_run(
+    run: TrainingRun, *, echo: Echo | None = None, interrupted: Callable[[], bool] | None = None
+) -> tuple[str, str]:
     """The task body: train the run's config on its dataset, resuming from the run directory's checkpoints."""
     from training import engine
     from training.devices import device_info, pick_device
@@ -173,20 +201,29 @@ def execute_run(run: TrainingRun, *, echo: Echo | None = None,
     info = device_info(pick_device(config.train.device))
     TrainingRun.objects.filter(pk=run.pk).update(device=f"{info['type']} · {info['name']}")
     recorder = RunRecorder(run, echo=echo, interrupted=interrupted)
-    recorder.report("log", {"message": f"worker {run.worker} took the run"
-                                       + (f" (resume #{run.resumes})" if run.resumes else "")})
+    recorder.report(
+        "log", {"message": f"worker {run.worker} took the run" + (f" (resume #{run.resumes})" if run.resumes else "")}
+    )
     try:
         try:
             sample_fn = make_sample_fn(dataset_dir, config.train)
         except (OSError, ValueError) as exc:  # sampling is a bonus; training goes on without it
             recorder.report("log", {"message": f"no sample generations: {exc}"})
             sample_fn = None
-        result = engine.train(config, dataset_dir, out_dir, report=recorder.report,
-                              should_stop=recorder.should_stop, resume=True, sample_fn=sample_fn)
+        result = engine.train(
+            config,
+            dataset_dir,
+            out_dir,
+            report=recorder.report,
+            should_stop=recorder.should_stop,
+            resume=True,
+            sample_fn=sample_fn,
+        )
     finally:
         recorder.close()
-    TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=False, step=result.step, tokens=result.tokens,
-                                                 last_loss=result.final_loss)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        cancel_requested=False, step=result.step, tokens=result.tokens, last_loss=result.final_loss
+    )
     loss = f", loss {result.final_loss:.4f}" if result.final_loss is not None else ""
     if result.status == "stopped":
         return JobStatus.STOPPED, f"stopped at step {result.step:,}{loss}; resume continues from its checkpoint"

@@ -41,11 +41,13 @@ _TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+)
 
 # Code and prose regions of serialized records, for the chars-per-token figures.
 _CODE_REGION = re.compile(
-    f"(?:{re.escape(AFTER)}|{re.escape(BEFORE)})\n(.*?)(?:{re.escape(AFTER_END)}|{re.escape(BEFORE_END)})", re.DOTALL,
+    f"(?:{re.escape(AFTER)}|{re.escape(BEFORE)})\n(.*?)(?:{re.escape(AFTER_END)}|{re.escape(BEFORE_END)})",
+    re.DOTALL,
 )
 _PROSE_REGION = re.compile(
     f"(?:{re.escape(PR_TITLE)}|{re.escape(PR_BODY)}|{re.escape(COMMENTS)})(.*?)"
-    f"(?=\n<[A-Z_/]|{re.escape(PLAN)}|{re.escape(COMMENTS_END)}|$)", re.DOTALL,
+    f"(?=\n<[A-Z_/]|{re.escape(PLAN)}|{re.escape(COMMENTS_END)}|$)",
+    re.DOTALL,
 )
 MEASURE_CHARS = 2_000_000  # enough text for a stable chars-per-token figure
 
@@ -106,9 +108,14 @@ def trainer_options(vocab_size: int, max_sentence_chars: int) -> dict:
         "allow_whitespace_only_pieces": True,  # indentation runs become single pieces
         "split_digits": False,
         "user_defined_symbols": list(FORMAT_TAGS),
-        "pad_id": PAD_ID, "unk_id": UNK_ID, "bos_id": BOS_ID, "eos_id": EOS_ID,
-        "pad_piece": BASE_TOKENS[PAD_ID], "unk_piece": BASE_TOKENS[UNK_ID],
-        "bos_piece": BASE_TOKENS[BOS_ID], "eos_piece": BASE_TOKENS[EOS_ID],
+        "pad_id": PAD_ID,
+        "unk_id": UNK_ID,
+        "bos_id": BOS_ID,
+        "eos_id": EOS_ID,
+        "pad_piece": BASE_TOKENS[PAD_ID],
+        "unk_piece": BASE_TOKENS[UNK_ID],
+        "bos_piece": BASE_TOKENS[BOS_ID],
+        "eos_piece": BASE_TOKENS[EOS_ID],
         # Bytes, not characters: 4 covers any UTF-8 character.
         "max_sentence_length": 4 * max_sentence_chars,
         "hard_vocab_limit": True,
@@ -129,8 +136,9 @@ def split_long(text: str, max_chars: int) -> Iterator[str]:
         yield text[start:]
 
 
-def sample_sentences(texts: Iterable[str], *, max_sentence_chars: int, sample_chars: int, seed: int
-                     ) -> tuple[list[str], int]:
+def sample_sentences(
+    texts: Iterable[str], *, max_sentence_chars: int, sample_chars: int, seed: int
+) -> tuple[list[str], int]:
     """A uniform, deterministic sample of the corpus's sentences totalling at most sample_chars.
 
     Each sentence gets a random key; the heap keeps the smallest keys that fit the budget, so
@@ -169,7 +177,8 @@ def _regions(texts: list[str], pattern: re.Pattern) -> list[str]:
 def _train(sentences: list[str], prefix: Path, vocab_size: int, max_sentence_chars: int) -> None:
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences), model_prefix=str(prefix),
+            sentence_iterator=iter(sentences),
+            model_prefix=str(prefix),
             **trainer_options(vocab_size, max_sentence_chars),
         )
     except RuntimeError as error:
@@ -217,7 +226,10 @@ def train_tokenizer(
     if report:
         report("sampling the corpus", 0.0)
     sentences, input_chars = sample_sentences(
-        texts, max_sentence_chars=max_sentence_chars, sample_chars=sample_chars, seed=seed,
+        texts,
+        max_sentence_chars=max_sentence_chars,
+        sample_chars=sample_chars,
+        seed=seed,
     )
     if not sentences:
         raise ValueError("no text to train a tokenizer on")

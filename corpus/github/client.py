@@ -184,7 +184,7 @@ class GitHubClient:
         self, path: str, params: Mapping[str, Any] | None, headers: dict[str, str], *, max_bytes: int | None
     ) -> tuple[requests.Response, bytes, bool]:
         url = self._url(path)
-        resource = "search" if "/search/" in url[len(self.base_url):] else "core"
+        resource = "search" if "/search/" in url[len(self.base_url) :] else "core"
         retries = 0
         while True:
             self._wait_while_limit_spent(resource)

@@ -338,4 +338,3 @@ def _time(value: Any, name: str) -> datetime | None:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-

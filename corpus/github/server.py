@@ -135,8 +135,13 @@ class Faults:
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a JSON object of changes; ValueError names the first bad key or value."""
         kinds: dict[str, type] = {
-            "server_errors": int, "secondary_limit": int, "malformed": int, "retry_after": int,
-            "rate_limit_remaining": int, "revoke_token": bool, "delay": float,
+            "server_errors": int,
+            "secondary_limit": int,
+            "malformed": int,
+            "retry_after": int,
+            "rate_limit_remaining": int,
+            "revoke_token": bool,
+            "delay": float,
         }
         for name, value in changes.items():
             kind = kinds.get(name)
@@ -236,8 +241,9 @@ class GitHubShapedServer:
     def shas(pr: PRRecord) -> dict[str, str]:
         """base/head/merge shas: the record's own when it has real-looking ones, else derived."""
         given = {"base": pr.base_commit, "head": pr.head_commit, "merge": pr.merge_commit}
-        return {role: sha if _HEX40.match(sha or "") else fake_sha(pr.repo, pr.number, role)
-                for role, sha in given.items()}
+        return {
+            role: sha if _HEX40.match(sha or "") else fake_sha(pr.repo, pr.number, role) for role, sha in given.items()
+        }
 
     def _index(self, repo: RepoRecord, pulls: list[PRRecord]) -> _Repo:
         indexed = _Repo(repo)
@@ -246,7 +252,9 @@ class GitHubShapedServer:
             shas = self.shas(pr)
             for changed in pr.files:
                 if changed.before is not None:
-                    indexed.contents[(shas["base"], changed.previous_path or changed.path)] = _text_bytes(changed.before)
+                    indexed.contents[(shas["base"], changed.previous_path or changed.path)] = _text_bytes(
+                        changed.before
+                    )
                 if changed.after is not None:
                     after = _text_bytes(changed.after)
                     indexed.contents[(shas["head"], changed.path)] = after
@@ -280,11 +288,20 @@ class GitHubShapedServer:
             key = "other" if spdx == "NOASSERTION" else spdx.lower()
             licence = {"key": key, "name": "Other" if key == "other" else spdx, "spdx_id": spdx}
         return {
-            "id": _stable_int(repo.full_name), "name": name, "full_name": repo.full_name,
-            "owner": {"login": owner}, "private": False, "description": repo.description or None,
-            "fork": repo.is_fork, "archived": repo.is_archived, "language": "Go",
-            "stargazers_count": repo.stars, "default_branch": repo.default_branch, "license": licence,
-            "url": f"{self.base_url}/repos/{repo.full_name}", "html_url": f"https://github.com/{repo.full_name}",
+            "id": _stable_int(repo.full_name),
+            "name": name,
+            "full_name": repo.full_name,
+            "owner": {"login": owner},
+            "private": False,
+            "description": repo.description or None,
+            "fork": repo.is_fork,
+            "archived": repo.is_archived,
+            "language": "Go",
+            "stargazers_count": repo.stars,
+            "default_branch": repo.default_branch,
+            "license": licence,
+            "url": f"{self.base_url}/repos/{repo.full_name}",
+            "html_url": f"https://github.com/{repo.full_name}",
             "pushed_at": _iso(pushed) if pushed else None,
         }
 
@@ -292,11 +309,20 @@ class GitHubShapedServer:
         shas = self.shas(pr)
         updated = _iso(_updated_at(pr))
         return {
-            "url": f"{self.base_url}/repos/{pr.repo}/pulls/{pr.number}", "id": _stable_int(pr.repo, pr.number),
-            "number": pr.number, "state": "closed", "draft": False, "title": pr.title, "body": pr.body or None,
-            "user": {"login": pr.author}, "labels": [{"name": label} for label in pr.labels],
-            "created_at": _iso(pr.created_at), "updated_at": updated, "closed_at": updated,
-            "merged_at": _iso(pr.merged_at), "merge_commit_sha": shas["merge"] if pr.merged_at else None,
+            "url": f"{self.base_url}/repos/{pr.repo}/pulls/{pr.number}",
+            "id": _stable_int(pr.repo, pr.number),
+            "number": pr.number,
+            "state": "closed",
+            "draft": False,
+            "title": pr.title,
+            "body": pr.body or None,
+            "user": {"login": pr.author},
+            "labels": [{"name": label} for label in pr.labels],
+            "created_at": _iso(pr.created_at),
+            "updated_at": updated,
+            "closed_at": updated,
+            "merged_at": _iso(pr.merged_at),
+            "merge_commit_sha": shas["merge"] if pr.merged_at else None,
             "base": {"ref": repo.record.default_branch, "sha": shas["base"], "repo": {"full_name": pr.repo}},
             "head": {"ref": f"pr-{pr.number}", "sha": shas["head"]},
             "html_url": pr.source_url or f"https://github.com/{pr.repo}/pull/{pr.number}",
@@ -307,8 +333,11 @@ class GitHubShapedServer:
         out = []
         for changed in pr.files:
             item: dict[str, Any] = {
-                "sha": hashlib.sha1(_text_bytes(changed.after or "")).hexdigest(), "filename": changed.path,
-                "status": changed.status, "additions": changed.additions, "deletions": changed.deletions,
+                "sha": hashlib.sha1(_text_bytes(changed.after or "")).hexdigest(),
+                "filename": changed.path,
+                "status": changed.status,
+                "additions": changed.additions,
+                "deletions": changed.deletions,
                 "changes": changed.additions + changed.deletions,
                 "contents_url": f"{self.base_url}/repos/{pr.repo}/contents/{changed.path}?ref={shas['head']}",
             }
@@ -323,7 +352,9 @@ class GitHubShapedServer:
         out = []
         for index, comment in enumerate(c for c in pr.comments if c.kind == kind):
             item: dict[str, Any] = {
-                "id": _comment_id(pr, comment, index), "user": {"login": comment.author}, "body": comment.body,
+                "id": _comment_id(pr, comment, index),
+                "user": {"login": comment.author},
+                "body": comment.body,
             }
             if kind == "review":
                 item.update(state="COMMENTED", submitted_at=_iso(comment.created_at))
@@ -385,8 +416,13 @@ class GitHubShapedServer:
         if raw:
             return data
         return {
-            "type": "file", "encoding": "base64", "size": len(data), "name": path.rsplit("/", 1)[-1],
-            "path": path, "sha": hashlib.sha1(data).hexdigest(), "content": base64.b64encode(data).decode(),
+            "type": "file",
+            "encoding": "base64",
+            "size": len(data),
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": hashlib.sha1(data).hexdigest(),
+            "content": base64.b64encode(data).decode(),
         }
 
     def search(self, q: str) -> list[dict[str, Any]]:
@@ -405,8 +441,13 @@ class GitHubShapedServer:
 
     def rate_limit_json(self) -> dict[str, Any]:
         remaining, reset = self.limiter.state()
-        core = {"limit": self.limiter.limit, "remaining": remaining, "reset": reset,
-                "used": self.limiter.limit - remaining, "resource": "core"}
+        core = {
+            "limit": self.limiter.limit,
+            "remaining": remaining,
+            "reset": reset,
+            "used": self.limiter.limit - remaining,
+            "resource": "core",
+        }
         return {"resources": {"core": core, "search": {**core, "resource": "search"}}, "rate": core}
 
     def page(self, path: str, query: dict[str, str], items: list[Any]) -> tuple[list[Any], str | None]:
@@ -420,7 +461,7 @@ class GitHubShapedServer:
         if page > 1:
             rels += [("first", 1), ("prev", min(page - 1, last))]
         links = [f'<{self.base_url}{path}?{urlencode({**query, "page": n})}>; rel="{rel}"' for rel, n in rels]
-        return items[(page - 1) * per_page: page * per_page], ", ".join(links) or None
+        return items[(page - 1) * per_page : page * per_page], ", ".join(links) or None
 
 
 def _int(value: str | None, default: int) -> int:
@@ -530,7 +571,9 @@ class _Handler(BaseHTTPRequestHandler):
             extra = {} if faults.retry_after is None else {"Retry-After": str(faults.retry_after)}
             return self._send_json(403, {"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": DOCS_URL}, extra)
         if self.app.limiter.state()[0] <= 0:
-            message = "API rate limit exceeded. (But here's the good news: authenticated requests get a higher rate limit.)"
+            message = (
+                "API rate limit exceeded. (But here's the good news: authenticated requests get a higher rate limit.)"
+            )
             return self._send_json(403, {"message": message, "documentation_url": DOCS_URL})
         if faults.take("malformed"):
             self.app.limiter.spend()
@@ -587,8 +630,10 @@ class _Handler(BaseHTTPRequestHandler):
         remaining, reset = self.app.limiter.state()
         self.send_response(status)
         rate = {
-            "X-RateLimit-Limit": self.app.limiter.limit, "X-RateLimit-Remaining": remaining,
-            "X-RateLimit-Reset": reset, "X-RateLimit-Used": self.app.limiter.limit - remaining,
+            "X-RateLimit-Limit": self.app.limiter.limit,
+            "X-RateLimit-Remaining": remaining,
+            "X-RateLimit-Reset": reset,
+            "X-RateLimit-Used": self.app.limiter.limit - remaining,
             "X-RateLimit-Resource": "core",
         }
         for name, value in {**rate, **(headers or {})}.items():
@@ -615,11 +660,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from corpus.sample.story import sample_story  # only the CLI needs the sample
 
-    server = GitHubShapedServer(sample_story(), token=args.token, rate_limit=args.rate_limit,
-                                host=args.host, port=args.port, verbose=not args.quiet)
+    server = GitHubShapedServer(
+        sample_story(),
+        token=args.token,
+        rate_limit=args.rate_limit,
+        host=args.host,
+        port=args.port,
+        verbose=not args.quiet,
+    )
     url = server.start()
     print(f"GitHub-shaped API on {url}  (e.g. curl {url}/search/repositories?q=language:go)")
-    print(f"faults: curl -X POST {url}/_hrgc/faults -d '{{\"server_errors\": 3, \"secondary_limit\": 2}}'")
+    print(f'faults: curl -X POST {url}/_hrgc/faults -d \'{{"server_errors": 3, "secondary_limit": 2}}\'')
     try:
         while True:
             time.sleep(3600)

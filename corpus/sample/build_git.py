@@ -79,7 +79,9 @@ def _write_history(work: Path, repo: RepoRecord, pulls: list[PRRecord]) -> None:
     tree = sample_files(repo.full_name)
     _git(work, "init", "-q", "-b", "main")
     _git(work, "remote", "add", "origin", _origin_url(repo))
-    head = _commit(work, tree, {}, [], "Initial commit", (spec.maintainer, spec.created), (spec.maintainer, spec.created))
+    head = _commit(
+        work, tree, {}, [], "Initial commit", (spec.maintainer, spec.created), (spec.maintainer, spec.created)
+    )
     for index, pull in enumerate(pulls):
         new_tree = tree_after(tree, pull)
         author = (pull.author, pull.created_at)
@@ -89,8 +91,13 @@ def _write_history(work: Path, repo: RepoRecord, pulls: list[PRRecord]) -> None:
             # GitHub's "pull request title and description" merge message, so the import can read both.
             merge_message = f"{_subject(pull, index)}\n\n{pull.title}" + (f"\n\n{pull.body}" if pull.body else "")
             head = _commit(
-                work, new_tree, new_tree, [head, tip], merge_message,
-                (spec.maintainer, pull.merged_at), (GITHUB_COMMITTER[0], pull.merged_at),
+                work,
+                new_tree,
+                new_tree,
+                [head, tip],
+                merge_message,
+                (spec.maintainer, pull.merged_at),
+                (GITHUB_COMMITTER[0], pull.merged_at),
             )
         else:
             message = f"{pull.title} (#{pull.number})" + (f"\n\n{pull.body}" if pull.body else "")
@@ -195,9 +202,19 @@ def _git(work: Path, *args: str, env: dict[str, str] | None = None, stdin: str |
     # Ignore the user's and the system's git config so the build is the same everywhere.
     full_env = {**clean_git_environ(), "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", **(env or {})}
     command = [
-        "git", "-C", str(work),
-        "-c", "user.name=HRGC sample builder", "-c", "user.email=samples@hrgc.invalid",
-        "-c", "core.autocrlf=false", "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main",
+        "git",
+        "-C",
+        str(work),
+        "-c",
+        "user.name=HRGC sample builder",
+        "-c",
+        "user.email=samples@hrgc.invalid",
+        "-c",
+        "core.autocrlf=false",
+        "-c",
+        "commit.gpgsign=false",
+        "-c",
+        "init.defaultBranch=main",
         *args,
     ]
     result = subprocess.run(command, env=full_env, input=stdin, capture_output=True, text=True, check=True)

@@ -348,7 +348,7 @@ PULLS = (
         body=(
             "A typo in `-c` silently selected column 0, because a missing map key yields the zero "
             "value. Now:\n\n"
-            "```\n$ csvtool select -c nmae people.csv\ncsvtool: unknown column \"nmae\" (have name, age, city)\n```"
+            '```\n$ csvtool select -c nmae people.csv\ncsvtool: unknown column "nmae" (have name, age, city)\n```'
         ),
         changes=(
             edit(
@@ -379,8 +379,11 @@ func TestSelectUnknownColumn(t *testing.T) {
         ),
         comments=(
             on_line(
-                "mira-s", "columns.go", "unknown column %q (have %s)",
-                "Listing the available columns is a nice touch 👍", 20,
+                "mira-s",
+                "columns.go",
+                "unknown column %q (have %s)",
+                "Listing the available columns is a nice touch 👍",
+                20,
             ),
         ),
     ),
@@ -430,8 +433,11 @@ func TestBadDelimiter(t *testing.T) {
         ),
         comments=(
             on_line(
-                "mira-s", "main.go", "if s == `\\t` {",
-                "Shells make a literal tab awkward to type, so accepting `\\t` is helpful.", 30,
+                "mira-s",
+                "main.go",
+                "if s == `\\t` {",
+                "Shells make a literal tab awkward to type, so accepting `\\t` is helpful.",
+                30,
             ),
             review("noah-b", "Tried it on a 2 GB TSV export, works.", 100),
         ),
@@ -454,8 +460,10 @@ func TestBadDelimiter(t *testing.T) {
                 "columns.go",
                 (
                     "    if err := w.Write(project(header, picks)); err != nil {\n",
-                    ("    row := make([]string, len(picks))\n"
-                    "    if err := w.Write(project(header, picks, row)); err != nil {\n"),
+                    (
+                        "    row := make([]string, len(picks))\n"
+                        "    if err := w.Write(project(header, picks, row)); err != nil {\n"
+                    ),
                 ),
                 (
                     "        if err := w.Write(project(rec, picks)); err != nil {\n",
@@ -477,7 +485,9 @@ func project(rec []string, picks []int, out []string) []string {
         ),
         comments=(
             on_line(
-                "olu-f", "main.go", "r.ReuseRecord = true",
+                "olu-f",
+                "main.go",
+                "r.ReuseRecord = true",
                 "`head` hands the record to `w.Write`, which copies it into its buffer, so reuse is safe there.",
                 3,
             ),
@@ -494,8 +504,9 @@ func project(rec []string, picks []int, out []string) []string {
             edit(
                 "main.go",
                 (
-                    RUN_WITH_FLAGS[RUN_WITH_FLAGS.index("    r := csv.NewReader(f)") : RUN_WITH_FLAGS.index(
-                        "var errUsage")].replace("    r.Comma = comma\n", "    r.Comma = comma\n    r.ReuseRecord = true\n"),
+                    RUN_WITH_FLAGS[
+                        RUN_WITH_FLAGS.index("    r := csv.NewReader(f)") : RUN_WITH_FLAGS.index("var errUsage")
+                    ].replace("    r.Comma = comma\n", "    r.Comma = comma\n    r.ReuseRecord = true\n"),
                     RUN_WITH_DISPATCH + "\n",
                 ),
             ),
@@ -632,14 +643,19 @@ func TestStatsNotANumber(t *testing.T) {
         return stats(r, out, opts.cols)
 """,
                 ),
-                ('errors.New("usage: csvtool head|count|select [flags] FILE")',
-                 'errors.New("usage: csvtool head|count|select|stats [flags] FILE")'),
+                (
+                    'errors.New("usage: csvtool head|count|select [flags] FILE")',
+                    'errors.New("usage: csvtool head|count|select|stats [flags] FILE")',
+                ),
             ),
         ),
         comments=(
             on_line(
-                "mira-s", "stats.go", "for line := 2; ; line++ {",
-                "Line numbers start at 2 because the header is line 1? A short comment would help.", 26,
+                "mira-s",
+                "stats.go",
+                "for line := 2; ; line++ {",
+                "Line numbers start at 2 because the header is line 1? A short comment would help.",
+                26,
             ),
             issue("quinn-t", "Yes, exactly. Also fine to leave it since the test documents it.", 30),
             review("mira-s", "Fair enough. Approved.", 190),
@@ -719,10 +735,15 @@ func TestSelectGolden(t *testing.T) {
         body="Each command now lives in a file named after it (`stats.go`, `select.go`).",
         changes=(
             rename(
-                "columns.go", "select.go",
-                ("// selectColumns copies the named columns (comma-separated) of every row.\n",
-                 ("// selectColumns implements the select command: it copies the named\n"
-                 "// columns (comma-separated) of every row.\n")),
+                "columns.go",
+                "select.go",
+                (
+                    "// selectColumns copies the named columns (comma-separated) of every row.\n",
+                    (
+                        "// selectColumns implements the select command: it copies the named\n"
+                        "// columns (comma-separated) of every row.\n"
+                    ),
+                ),
             ),
             rename("columns_test.go", "select_test.go"),
         ),
@@ -736,14 +757,18 @@ func TestSelectGolden(t *testing.T) {
         labels=("bug",),
         body=(
             "Spreadsheet exports often start with a BOM (`EF BB BF`), so the first column was named "
-            "`\\ufeffname` and `-c name` failed with \"unknown column\"."
+            '`\\ufeffname` and `-c name` failed with "unknown column".'
         ),
         changes=(
             edit(
                 "select.go",
-                ("    header, err := r.Read()\n    if err != nil {\n        return err\n    }\n",
-                 ("    header, err := r.Read()\n    if err != nil {\n        return err\n    }\n"
-                 "    header = trimBOM(header)\n")),
+                (
+                    "    header, err := r.Read()\n    if err != nil {\n        return err\n    }\n",
+                    (
+                        "    header, err := r.Read()\n    if err != nil {\n        return err\n    }\n"
+                        "    header = trimBOM(header)\n"
+                    ),
+                ),
                 (
                     "// project copies",
                     r"""// trimBOM removes the UTF-8 byte order mark that spreadsheet exports put
@@ -760,9 +785,13 @@ func trimBOM(header []string) []string {
             ),
             edit(
                 "stats.go",
-                ("    header, err := r.Read()\n    if err != nil {\n        return err\n    }\n",
-                 ("    header, err := r.Read()\n    if err != nil {\n        return err\n    }\n"
-                 "    header = trimBOM(header)\n")),
+                (
+                    "    header, err := r.Read()\n    if err != nil {\n        return err\n    }\n",
+                    (
+                        "    header, err := r.Read()\n    if err != nil {\n        return err\n    }\n"
+                        "    header = trimBOM(header)\n"
+                    ),
+                ),
             ),
             append(
                 "select_test.go",
@@ -784,8 +813,11 @@ func TestSelectWithBOM(t *testing.T) {
         comments=(
             issue("noah-b", "Hit this with an export from LibreOffice last week, thanks!", 20),
             on_line(
-                "mira-s", "select.go", 'strings.TrimPrefix(header[0], "\\ufeff")',
-                "Only the first field can carry it, so trimming `header[0]` is enough.", 22,
+                "mira-s",
+                "select.go",
+                'strings.TrimPrefix(header[0], "\\ufeff")',
+                "Only the first field can carry it, so trimming `header[0]` is enough.",
+                22,
             ),
         ),
     ),
@@ -801,9 +833,11 @@ func TestSelectWithBOM(t *testing.T) {
                 "select.go",
                 (
                     '    var picks []int\n    for _, name := range strings.Split(cols, ",") {\n',
-                    ('    names := strings.Split(cols, ",")\n'
-                    "    picks := make([]int, 0, len(names))\n"
-                    "    for _, name := range names {\n"),
+                    (
+                        '    names := strings.Split(cols, ",")\n'
+                        "    picks := make([]int, 0, len(names))\n"
+                        "    for _, name := range names {\n"
+                    ),
                 ),
             ),
         ),

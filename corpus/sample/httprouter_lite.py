@@ -214,8 +214,8 @@ PULLS = (
         body=(
             "Routes can now contain `:name` segments. Matched values are stored in the request "
             "context and read with `ParamsFrom`:\n\n"
-            "```go\nr.HandleFunc(\"GET\", \"/users/:id\", func(w http.ResponseWriter, req *http.Request) {\n"
-            "\tid := router.ParamsFrom(req.Context())[\"id\"]\n\tfmt.Fprintln(w, id)\n})\n```\n\n"
+            '```go\nr.HandleFunc("GET", "/users/:id", func(w http.ResponseWriter, req *http.Request) {\n'
+            '\tid := router.ParamsFrom(req.Context())["id"]\n\tfmt.Fprintln(w, id)\n})\n```\n\n'
             "Routes are matched in registration order, so static routes should be registered first."
         ),
         changes=(
@@ -239,8 +239,11 @@ func TestPathParams(t *testing.T) {
         ),
         comments=(
             on_line(
-                "hana-m", "router.go", "for _, rt := range r.routes[req.Method] {",
-                "Linear scan is fine at our scale; if it shows up in profiles we can move to a tree later.", 20,
+                "hana-m",
+                "router.go",
+                "for _, rt := range r.routes[req.Method] {",
+                "Linear scan is fine at our scale; if it shows up in profiles we can move to a tree later.",
+                20,
             ),
             review("hana-m", "Nice and small. Approving.", 140),
         ),
@@ -314,8 +317,11 @@ func TestMethodNotAllowed(t *testing.T) {
         ),
         comments=(
             on_line(
-                "ivan-p", "router.go", "sort.Strings(methods)",
-                "Sorting keeps the header stable across runs since map order is random. 👍", 30,
+                "ivan-p",
+                "router.go",
+                "sort.Strings(methods)",
+                "Sorting keeps the header stable across runs since map order is random. 👍",
+                30,
             ),
         ),
     ),
@@ -336,18 +342,22 @@ func TestMethodNotAllowed(t *testing.T) {
                 "router.go",
                 (
                     "func (r *Router) Handle(method, path string, h http.Handler) {\n",
-                    ("func (r *Router) Handle(method, path string, h http.Handler) {\n"
-                    "    if h == nil {\n"
-                    '        panic("router: nil handler for " + method + " " + path)\n'
-                    "    }\n"),
+                    (
+                        "func (r *Router) Handle(method, path string, h http.Handler) {\n"
+                        "    if h == nil {\n"
+                        '        panic("router: nil handler for " + method + " " + path)\n'
+                        "    }\n"
+                    ),
                 ),
                 (
                     "func (r *Router) HandleFunc(method, path string, f http.HandlerFunc) {\n",
-                    ("func (r *Router) HandleFunc(method, path string, f http.HandlerFunc) {\n"
-                    "    // A nil func would become a non-nil Handler interface value.\n"
-                    "    if f == nil {\n"
-                    '        panic("router: nil handler for " + method + " " + path)\n'
-                    "    }\n"),
+                    (
+                        "func (r *Router) HandleFunc(method, path string, f http.HandlerFunc) {\n"
+                        "    // A nil func would become a non-nil Handler interface value.\n"
+                        "    if f == nil {\n"
+                        '        panic("router: nil handler for " + method + " " + path)\n'
+                        "    }\n"
+                    ),
                 ),
             ),
             append(
@@ -366,9 +376,12 @@ func TestNilHandlerPanics(t *testing.T) {
         ),
         comments=(
             on_line(
-                "hana-m", "router.go", "if h == nil {",
+                "hana-m",
+                "router.go",
+                "if h == nil {",
                 "`HandleFunc(m, p, nil)` still slips through: the nil func becomes a non-nil "
-                "`http.HandlerFunc` interface value.", 3,
+                "`http.HandlerFunc` interface value.",
+                3,
             ),
             issue("kemi-a", "Right, added the same check to `HandleFunc` with a comment and a test.", 6),
         ),
@@ -387,8 +400,10 @@ func TestNilHandlerPanics(t *testing.T) {
         changes=(
             edit(
                 "router.go",
-                ("    routes map[string][]route\n}\n",
-                 "    routes     map[string][]route\n    middleware []Middleware\n}\n"),
+                (
+                    "    routes map[string][]route\n}\n",
+                    "    routes     map[string][]route\n    middleware []Middleware\n}\n",
+                ),
                 (
                     "type route struct {",
                     r"""// Middleware wraps a handler with extra behaviour such as logging or auth.
@@ -403,10 +418,12 @@ type route struct {""",
                 ),
                 (
                     "    r.routes[method] = append(",
-                    ("    for i := len(r.middleware) - 1; i >= 0; i-- {\n"
-                    "        h = r.middleware[i](h)\n"
-                    "    }\n"
-                    "    r.routes[method] = append("),
+                    (
+                        "    for i := len(r.middleware) - 1; i >= 0; i-- {\n"
+                        "        h = r.middleware[i](h)\n"
+                        "    }\n"
+                        "    r.routes[method] = append("
+                    ),
                 ),
             ),
             write(
@@ -537,26 +554,36 @@ func match(pattern, segs []string) (Params, bool) {
                 "match.go",
                 ("    params := Params{}\n", "    var params Params\n"),
                 (
-                    "        if strings.HasPrefix(p, \":\") {\n            params[p[1:]] = segs[i]\n",
-                    ("        if strings.HasPrefix(p, \":\") {\n"
-                    "            if params == nil {\n"
-                    "                params = make(Params, 1)\n"
-                    "            }\n"
-                    "            params[p[1:]] = segs[i]\n"),
+                    '        if strings.HasPrefix(p, ":") {\n            params[p[1:]] = segs[i]\n',
+                    (
+                        '        if strings.HasPrefix(p, ":") {\n'
+                        "            if params == nil {\n"
+                        "                params = make(Params, 1)\n"
+                        "            }\n"
+                        "            params[p[1:]] = segs[i]\n"
+                    ),
                 ),
-                ("// match compares route segments with request segments and collects parameters.\n",
-                 ("// match compares route segments with request segments and collects parameters.\n"
-                 "// Params is nil when the pattern has none, so static routes do not allocate.\n")),
+                (
+                    "// match compares route segments with request segments and collects parameters.\n",
+                    (
+                        "// match compares route segments with request segments and collects parameters.\n"
+                        "// Params is nil when the pattern has none, so static routes do not allocate.\n"
+                    ),
+                ),
             ),
             edit(
                 "router.go",
                 (
-                    ("            ctx := context.WithValue(req.Context(), paramsKey{}, params)\n"
-                    "            rt.handler.ServeHTTP(w, req.WithContext(ctx))\n"),
-                    ("            if params != nil {\n"
-                    "                req = req.WithContext(context.WithValue(req.Context(), paramsKey{}, params))\n"
-                    "            }\n"
-                    "            rt.handler.ServeHTTP(w, req)\n"),
+                    (
+                        "            ctx := context.WithValue(req.Context(), paramsKey{}, params)\n"
+                        "            rt.handler.ServeHTTP(w, req.WithContext(ctx))\n"
+                    ),
+                    (
+                        "            if params != nil {\n"
+                        "                req = req.WithContext(context.WithValue(req.Context(), paramsKey{}, params))\n"
+                        "            }\n"
+                        "            rt.handler.ServeHTTP(w, req)\n"
+                    ),
                 ),
             ),
             append(
@@ -577,9 +604,12 @@ func BenchmarkStaticRoute(b *testing.B) {
         ),
         comments=(
             on_line(
-                "ivan-p", "router.go", "if params != nil {",
+                "ivan-p",
+                "router.go",
+                "if params != nil {",
                 "`ParamsFrom` returns nil for static routes now; reading from a nil map is fine, so "
-                "handlers keep working.", 5,
+                "handlers keep working.",
+                5,
             ),
         ),
     ),
@@ -597,11 +627,17 @@ func BenchmarkStaticRoute(b *testing.B) {
             write(".github/workflows/go.yml", CI_WORKFLOW),
             edit(
                 "router_test.go",
-                ('        w.Write([]byte("ok"))\n',
-                 '        if _, err := w.Write([]byte("ok")); err != nil {\n            t.Error(err)\n        }\n'),
-                ('        w.Write([]byte(p["id"] + "/" + p["post"]))\n',
-                 ('        if _, err := w.Write([]byte(p["id"] + "/" + p["post"])); err != nil {\n'
-                 "            t.Error(err)\n        }\n")),
+                (
+                    '        w.Write([]byte("ok"))\n',
+                    '        if _, err := w.Write([]byte("ok")); err != nil {\n            t.Error(err)\n        }\n',
+                ),
+                (
+                    '        w.Write([]byte(p["id"] + "/" + p["post"]))\n',
+                    (
+                        '        if _, err := w.Write([]byte(p["id"] + "/" + p["post"])); err != nil {\n'
+                        "            t.Error(err)\n        }\n"
+                    ),
+                ),
             ),
         ),
     ),
@@ -669,8 +705,11 @@ func TestRecover(t *testing.T) {
         ),
         comments=(
             on_line(
-                "lars-n", "recover.go", "if v == http.ErrAbortHandler {",
-                "Thanks for handling `ErrAbortHandler`; swallowing it would change net/http semantics.", 50,
+                "lars-n",
+                "recover.go",
+                "if v == http.ErrAbortHandler {",
+                "Thanks for handling `ErrAbortHandler`; swallowing it would change net/http semantics.",
+                50,
             ),
             review("hana-m", "LGTM", 140),
         ),
@@ -692,8 +731,10 @@ func TestRecover(t *testing.T) {
             edit(
                 "router.go",
                 ('    "strings"\n)\n', '    "strings"\n    "sync"\n)\n'),
-                ("    routes     map[string][]route\n",
-                 "    mu         sync.RWMutex\n    routes     map[string][]route\n"),
+                (
+                    "    routes     map[string][]route\n",
+                    "    mu         sync.RWMutex\n    routes     map[string][]route\n",
+                ),
                 (
                     "    for i := len(r.middleware) - 1; i >= 0; i-- {\n",
                     "    r.mu.Lock()\n    defer r.mu.Unlock()\n    for i := len(r.middleware) - 1; i >= 0; i-- {\n",
@@ -704,11 +745,13 @@ func TestRecover(t *testing.T) {
                 ),
                 (
                     "    segs := split(req.URL.Path)\n    for _, rt := range r.routes[req.Method] {\n",
-                    ("    segs := split(req.URL.Path)\n"
-                    "    r.mu.RLock()\n"
-                    "    routes := r.routes[req.Method]\n"
-                    "    r.mu.RUnlock()\n"
-                    "    for _, rt := range routes {\n"),
+                    (
+                        "    segs := split(req.URL.Path)\n"
+                        "    r.mu.RLock()\n"
+                        "    routes := r.routes[req.Method]\n"
+                        "    r.mu.RUnlock()\n"
+                        "    for _, rt := range routes {\n"
+                    ),
                 ),
                 (
                     "func (r *Router) allowed(segs []string) []string {\n",
@@ -718,10 +761,13 @@ func TestRecover(t *testing.T) {
         ),
         comments=(
             on_line(
-                "jules-r", "router.go", "routes := r.routes[req.Method]",
+                "jules-r",
+                "router.go",
+                "routes := r.routes[req.Method]",
                 "Copying the slice header under the read lock and releasing it before calling the "
                 "handler avoids holding the lock during slow handlers. Is it safe with `append` in "
-                "`Handle`? I think yes, since append never mutates elements already visible.", 20,
+                "`Handle`? I think yes, since append never mutates elements already visible.",
+                20,
             ),
             issue("lars-n", "Yes: append writes past the old length or into a new array.", 22),
         ),
@@ -759,8 +805,10 @@ func ParamsFrom(ctx context.Context) Params {
 """,
                 ),
             ),
-            edit("router_test.go", ("        p := ParamsFrom(req.Context())\n",
-                                    "        p := ParamsFromContext(req.Context())\n")),
+            edit(
+                "router_test.go",
+                ("        p := ParamsFrom(req.Context())\n", "        p := ParamsFromContext(req.Context())\n"),
+            ),
         ),
     ),
     PullSpec(
@@ -771,7 +819,7 @@ func ParamsFrom(ctx context.Context) Params {
         merged=at("2023-11-13 11:45"),
         labels=("enhancement",),
         body=(
-            "```go\napi := r.Group(\"/api/v1\")\napi.HandleFunc(\"GET\", \"/users/:id\", getUser)\n```\n\n"
+            '```go\napi := r.Group("/api/v1")\napi.HandleFunc("GET", "/users/:id", getUser)\n```\n\n'
             "A trailing slash on the prefix is ignored."
         ),
         changes=(

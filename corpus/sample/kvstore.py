@@ -183,16 +183,20 @@ PULLS = (
                 "store.go",
                 (
                     "// Store is a concurrency-safe map from string keys to byte values.\n",
-                    ("// Store is a concurrency-safe map from string keys to byte values.\n"
-                    "// The zero value is an empty store ready to use.\n"),
+                    (
+                        "// Store is a concurrency-safe map from string keys to byte values.\n"
+                        "// The zero value is an empty store ready to use.\n"
+                    ),
                 ),
                 (
                     "    defer s.mu.Unlock()\n    s.data[key] = value\n",
-                    ("    defer s.mu.Unlock()\n"
-                    "    if s.data == nil {\n"
-                    "        s.data = make(map[string][]byte)\n"
-                    "    }\n"
-                    "    s.data[key] = value\n"),
+                    (
+                        "    defer s.mu.Unlock()\n"
+                        "    if s.data == nil {\n"
+                        "        s.data = make(map[string][]byte)\n"
+                        "    }\n"
+                        "    s.data[key] = value\n"
+                    ),
                 ),
             ),
             append(
@@ -210,8 +214,11 @@ func TestZeroValueStore(t *testing.T) {
         ),
         comments=(
             on_line(
-                "alice-dev", "store.go", "if s.data == nil {",
-                "Could we also say on the `Store` type that the zero value is ready to use?", 3,
+                "alice-dev",
+                "store.go",
+                "if s.data == nil {",
+                "Could we also say on the `Store` type that the zero value is ready to use?",
+                3,
             ),
             issue("bkowalski", "Done, added a sentence to the type's doc comment.", 5),
             review("alice-dev", "Thanks! LGTM.", 30),
@@ -327,9 +334,7 @@ func BenchmarkGetParallel(b *testing.B) {
 """,
             ),
         ),
-        comments=(
-            review("chen-li", "Numbers look good on my machine too (4 cores: 88 -> 31 ns/op).", 26),
-        ),
+        comments=(review("chen-li", "Numbers look good on my machine too (4 cores: 88 -> 31 ns/op).", 26),),
     ),
     PullSpec(
         number=6,
@@ -347,10 +352,14 @@ func BenchmarkGetParallel(b *testing.B) {
             edit(
                 "store.go",
                 ('import (\n    "errors"\n', 'import (\n    "bytes"\n    "errors"\n'),
-                ("        return nil, ErrNotFound\n    }\n    return v, nil\n",
-                 "        return nil, ErrNotFound\n    }\n    return bytes.Clone(v), nil\n"),
-                ("// Get returns the value stored under key.\n",
-                 "// Get returns a copy of the value stored under key.\n"),
+                (
+                    "        return nil, ErrNotFound\n    }\n    return v, nil\n",
+                    "        return nil, ErrNotFound\n    }\n    return bytes.Clone(v), nil\n",
+                ),
+                (
+                    "// Get returns the value stored under key.\n",
+                    "// Get returns a copy of the value stored under key.\n",
+                ),
                 ("    s.data[key] = value\n", "    s.data[key] = bytes.Clone(value)\n"),
             ),
             append(
@@ -371,8 +380,11 @@ func TestGetReturnsCopy(t *testing.T) {
         ),
         comments=(
             on_line(
-                "dmitri-g", "store.go", "return bytes.Clone(v), nil",
-                "This adds an allocation per read. Fine for correctness, worth a note in the doc comment.", 4,
+                "dmitri-g",
+                "store.go",
+                "return bytes.Clone(v), nil",
+                "This adds an allocation per read. Fine for correctness, worth a note in the doc comment.",
+                4,
             ),
             issue("esther-o", "Updated the doc comment of `Get`.", 20),
             review("alice-dev", "LGTM, the race detector is green now.", 60),
@@ -397,10 +409,14 @@ func TestGetReturnsCopy(t *testing.T) {
                     "    mu   sync.RWMutex\n    data map[string][]byte\n",
                     "    mu      sync.RWMutex\n    data    map[string][]byte\n    expires map[string]time.Time\n",
                 ),
-                ("    if !ok {\n        return nil, ErrNotFound\n",
-                 "    if !ok || s.expired(key, time.Now()) {\n        return nil, ErrNotFound\n"),
-                ("    s.data[key] = bytes.Clone(value)\n",
-                 "    s.data[key] = bytes.Clone(value)\n    delete(s.expires, key)\n"),
+                (
+                    "    if !ok {\n        return nil, ErrNotFound\n",
+                    "    if !ok || s.expired(key, time.Now()) {\n        return nil, ErrNotFound\n",
+                ),
+                (
+                    "    s.data[key] = bytes.Clone(value)\n",
+                    "    s.data[key] = bytes.Clone(value)\n    delete(s.expires, key)\n",
+                ),
                 ("    delete(s.data, key)\n", "    delete(s.data, key)\n    delete(s.expires, key)\n"),
             ),
             write(
@@ -465,9 +481,12 @@ func TestSetClearsTTL(t *testing.T) {
         ),
         comments=(
             on_line(
-                "bkowalski", "ttl.go", "s.Set(key, value)",
+                "bkowalski",
+                "ttl.go",
+                "s.Set(key, value)",
                 "Releasing the lock between `Set` and recording the expiry leaves a window where the key "
-                "is visible without a TTL. Can we do both under one lock?", 6,
+                "is visible without a TTL. Can we do both under one lock?",
+                6,
             ),
             issue("fatima-k", "Good catch. I'd like to keep this PR small; I'll follow up with a refactor.", 9),
             review("alice-dev", "OK to merge with the follow-up.", 50),
@@ -546,7 +565,7 @@ func (s *Store) setLocked(key string, value []byte) {
             "Snapshots use a length-prefixed binary format (uvarint length, then bytes) for each key "
             "and value, written through a `bufio.Writer` so large stores do not issue one syscall per "
             "field.\n\nUsage:\n\n"
-            "```go\nf, _ := os.Create(\"store.snap\")\ndefer f.Close()\nif err := s.Save(f); err != nil {\n"
+            '```go\nf, _ := os.Create("store.snap")\ndefer f.Close()\nif err := s.Save(f); err != nil {\n'
             "\tlog.Fatal(err)\n}\n```"
         ),
         changes=(
@@ -663,7 +682,9 @@ func TestLoadTruncated(t *testing.T) {
         ),
         comments=(
             on_line(
-                "esther-o", "snapshot.go", "b := make([]byte, n)",
+                "esther-o",
+                "snapshot.go",
+                "b := make([]byte, n)",
                 "A corrupt snapshot with a huge length prefix would make this allocate gigabytes. Maybe cap it?",
                 30,
             ),
@@ -695,13 +716,19 @@ func TestLoadTruncated(t *testing.T) {
                 "store.go",
                 (
                     "    mu      sync.RWMutex\n    data    map[string][]byte\n    expires map[string]time.Time\n",
-                    ("    mu       sync.RWMutex\n    data     map[string][]byte\n    expires  map[string]time.Time\n"
-                    "    watchers []func(op Op, key string)\n"),
+                    (
+                        "    mu       sync.RWMutex\n    data     map[string][]byte\n    expires  map[string]time.Time\n"
+                        "    watchers []func(op Op, key string)\n"
+                    ),
                 ),
-                ("    delete(s.expires, key)\n}\n\n// Len",
-                 "    delete(s.expires, key)\n    s.notifyLocked(OpDelete, key)\n}\n\n// Len"),
-                ("    s.data[key] = bytes.Clone(value)\n    delete(s.expires, key)\n",
-                 "    s.data[key] = bytes.Clone(value)\n    delete(s.expires, key)\n    s.notifyLocked(OpSet, key)\n"),
+                (
+                    "    delete(s.expires, key)\n}\n\n// Len",
+                    "    delete(s.expires, key)\n    s.notifyLocked(OpDelete, key)\n}\n\n// Len",
+                ),
+                (
+                    "    s.data[key] = bytes.Clone(value)\n    delete(s.expires, key)\n",
+                    "    s.data[key] = bytes.Clone(value)\n    delete(s.expires, key)\n    s.notifyLocked(OpSet, key)\n",
+                ),
             ),
             write(
                 "watch.go",
@@ -757,9 +784,12 @@ func TestWatchSeesSetAndDelete(t *testing.T) {
         ),
         comments=(
             on_line(
-                "alice-dev", "watch.go", "fn runs with the",
+                "alice-dev",
+                "watch.go",
+                "fn runs with the",
                 "Calling watchers under the lock is the simplest option; the doc comment makes the "
-                "constraint clear enough for now.", 20,
+                "constraint clear enough for now.",
+                20,
             ),
             review("alice-dev", "Approved.", 90),
         ),
@@ -830,8 +860,10 @@ func BenchmarkKeys(b *testing.B) {
     }
 """,
                 ),
-                ("// Len returns the number of keys in the store.\n",
-                 "// Len returns the number of keys in the store that have not expired.\n"),
+                (
+                    "// Len returns the number of keys in the store.\n",
+                    "// Len returns the number of keys in the store that have not expired.\n",
+                ),
             ),
             append(
                 "ttl_test.go",

@@ -30,10 +30,16 @@ from models_registry.export import (
 from training.hrm.model import LanguageModel, hf_config, hf_state_dict
 
 ARCHITECTURES = {"gpt": "llama", "hrm": "hrm_text"}
-FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
-              "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
-TENSOR_TYPES = {"f32": gguf.GGMLQuantizationType.F32, "f16": gguf.GGMLQuantizationType.F16,
-                "q8_0": gguf.GGMLQuantizationType.Q8_0}
+FILE_TYPES = {
+    "f32": gguf.LlamaFileType.ALL_F32,
+    "f16": gguf.LlamaFileType.MOSTLY_F16,
+    "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+}
+TENSOR_TYPES = {
+    "f32": gguf.GGMLQuantizationType.F32,
+    "f16": gguf.GGMLQuantizationType.F16,
+    "q8_0": gguf.GGMLQuantizationType.Q8_0,
+}
 
 # transformers name inside a block -> GGUF name inside `blk.N.` (gguf-py's tensor_mapping).
 _BLOCK_TENSORS = {
@@ -80,8 +86,10 @@ def sentencepiece_vocab(model_path: Path | str, vocab_size: int | None = None) -
     normalizer = proto.normalizer_spec
     # llama.cpp's SPM tokenizer applies no Unicode normalization; ours is trained with none either.
     if normalizer.name not in ("identity", "") or normalizer.precompiled_charsmap:
-        raise ValueError(f"tokenizer normalization {normalizer.name!r} cannot be reproduced by llama.cpp; "
-                         "train it with normalization_rule_name=identity")
+        raise ValueError(
+            f"tokenizer normalization {normalizer.name!r} cannot be reproduced by llama.cpp; "
+            "train it with normalization_rule_name=identity"
+        )
     size = len(proto.pieces) if vocab_size is None else vocab_size
     if size < len(proto.pieces):
         raise ValueError(f"the model's vocabulary ({size}) is smaller than the tokenizer's ({len(proto.pieces)})")
@@ -92,17 +100,26 @@ def sentencepiece_vocab(model_path: Path | str, vocab_size: int | None = None) -
         tokens[index], scores[index], types[index] = piece.piece.encode("utf-8"), piece.score, int(piece.type)
     spec = proto.trainer_spec
     return SentencePieceVocab(
-        tokens=tokens, scores=scores, types=types,
-        bos_id=spec.bos_id, eos_id=spec.eos_id, unk_id=spec.unk_id, pad_id=spec.pad_id,
-        add_space_prefix=normalizer.add_dummy_prefix, remove_extra_whitespaces=normalizer.remove_extra_whitespaces,
+        tokens=tokens,
+        scores=scores,
+        types=types,
+        bos_id=spec.bos_id,
+        eos_id=spec.eos_id,
+        unk_id=spec.unk_id,
+        pad_id=spec.pad_id,
+        add_space_prefix=normalizer.add_dummy_prefix,
+        remove_extra_whitespaces=normalizer.remove_extra_whitespaces,
     )
 
 
 def permute_for_interleaved_rope(weight: torch.Tensor, n_head: int) -> torch.Tensor:
     """Q/K rows reordered so llama.cpp's `llama` RoPE (rotating pairs 2i, 2i+1) computes what rotate-half
     RoPE computes on the original rows (llama.cpp's converter `LlamaModel.permute`)."""
-    return (weight.reshape(n_head, 2, weight.shape[0] // n_head // 2, *weight.shape[1:])
-            .swapaxes(1, 2).reshape(weight.shape))
+    return (
+        weight.reshape(n_head, 2, weight.shape[0] // n_head // 2, *weight.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weight.shape)
+    )
 
 
 def gguf_tensors(model: LanguageModel) -> Iterator[tuple[str, torch.Tensor]]:
@@ -154,8 +171,14 @@ def tensor_type(gguf_name: str, tensor: torch.Tensor, quant: str) -> gguf.GGMLQu
     return qtype
 
 
-def write_gguf(model: LanguageModel, vocab: SentencePieceVocab, path: Path, quant: str,
-               report: Report | None = None, name: str | None = None) -> dict[str, str]:
+def write_gguf(
+    model: LanguageModel,
+    vocab: SentencePieceVocab,
+    path: Path,
+    quant: str,
+    report: Report | None = None,
+    name: str | None = None,
+) -> dict[str, str]:
     """Write the GGUF file at `path`; returns the tensors written wider than `quant` (name -> type)."""
     if quant not in QUANTS:
         raise ValueError(f"quant must be one of {QUANTS}, not {quant!r}")
@@ -218,8 +241,12 @@ def _add_vocab(writer: gguf.GGUFWriter, vocab: SentencePieceVocab) -> None:
     writer.add_token_list(vocab.tokens)
     writer.add_token_scores(vocab.scores)
     writer.add_token_types(vocab.types)
-    for add, token_id in ((writer.add_bos_token_id, vocab.bos_id), (writer.add_eos_token_id, vocab.eos_id),
-                          (writer.add_unk_token_id, vocab.unk_id), (writer.add_pad_token_id, vocab.pad_id)):
+    for add, token_id in (
+        (writer.add_bos_token_id, vocab.bos_id),
+        (writer.add_eos_token_id, vocab.eos_id),
+        (writer.add_unk_token_id, vocab.unk_id),
+        (writer.add_pad_token_id, vocab.pad_id),
+    ):
         if token_id >= 0:
             add(token_id)
     # llama.cpp guesses special tokens by their text and takes a `<REPO>` token for the fill-in-the-middle
@@ -238,8 +265,14 @@ def _add_vocab(writer: gguf.GGUFWriter, vocab: SentencePieceVocab) -> None:
 
 
 def export_gguf(
-    source: Source, tokenizer_model_path: Path | str, out_path: Path | str, *, quant: str = "f16",
-    report: Report | None = None, verify: bool = True, prompts: list[str] | None = None,
+    source: Source,
+    tokenizer_model_path: Path | str,
+    out_path: Path | str,
+    *,
+    quant: str = "f16",
+    report: Report | None = None,
+    verify: bool = True,
+    prompts: list[str] | None = None,
 ) -> ExportInfo:
     """Export a checkpoint (or an in-memory model with its RunConfig) to a GGUF file, written atomically.
 
@@ -255,8 +288,12 @@ def export_gguf(
     with atomic_path(out_path) as temporary:
         fallbacks = write_gguf(model, vocab, temporary, quant, report, name=out_path.stem)
     info = ExportInfo(
-        path=out_path, size=out_path.stat().st_size, sha256=file_sha256(out_path),
-        architecture=ARCHITECTURES[model.config.family], parameter_count=model.num_parameters(), quant=quant,
+        path=out_path,
+        size=out_path.stat().st_size,
+        sha256=file_sha256(out_path),
+        architecture=ARCHITECTURES[model.config.family],
+        parameter_count=model.num_parameters(),
+        quant=quant,
         fallbacks=fallbacks,
     )
     if verify:

@@ -35,13 +35,23 @@ TOP_K = 50
 
 
 def model_config(model: LanguageModel, tokenizer: Tokenizer) -> dict[str, Any]:
-    return {**hf_config(model.config), "bos_token_id": tokenizer.bos_id, "eos_token_id": tokenizer.eos_id,
-            "pad_token_id": tokenizer.pad_id}
+    return {
+        **hf_config(model.config),
+        "bos_token_id": tokenizer.bos_id,
+        "eos_token_id": tokenizer.eos_id,
+        "pad_token_id": tokenizer.pad_id,
+    }
 
 
 def generation_config(tokenizer: Tokenizer) -> dict[str, Any]:
-    return {"bos_token_id": tokenizer.bos_id, "eos_token_id": tokenizer.eos_id, "pad_token_id": tokenizer.pad_id,
-            "do_sample": True, "temperature": TEMPERATURE, "top_k": TOP_K}
+    return {
+        "bos_token_id": tokenizer.bos_id,
+        "eos_token_id": tokenizer.eos_id,
+        "pad_token_id": tokenizer.pad_id,
+        "do_sample": True,
+        "temperature": TEMPERATURE,
+        "top_k": TOP_K,
+    }
 
 
 def tokenizer_config(model: LanguageModel, tokenizer: Tokenizer) -> dict[str, Any]:
@@ -51,8 +61,14 @@ def tokenizer_config(model: LanguageModel, tokenizer: Tokenizer) -> dict[str, An
     for text, token_id in sorted(tokenizer.special_ids.items(), key=lambda item: item[1]):
         if token_id < 0 or (token_id not in control and text not in FORMAT_TAGS):
             continue
-        added[str(token_id)] = {"content": text, "lstrip": False, "rstrip": False, "normalized": False,
-                                "single_word": False, "special": token_id in control}
+        added[str(token_id)] = {
+            "content": text,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "single_word": False,
+            "special": token_id in control,
+        }
     return {
         "tokenizer_class": "LlamaTokenizer",
         "add_bos_token": True,  # training records start with <s>
@@ -60,8 +76,10 @@ def tokenizer_config(model: LanguageModel, tokenizer: Tokenizer) -> dict[str, An
         "add_prefix_space": False,
         "legacy": False,
         "clean_up_tokenization_spaces": False,
-        "bos_token": tokenizer.piece(tokenizer.bos_id), "eos_token": tokenizer.piece(tokenizer.eos_id),
-        "unk_token": tokenizer.piece(tokenizer.unk_id), "pad_token": tokenizer.piece(tokenizer.pad_id),
+        "bos_token": tokenizer.piece(tokenizer.bos_id),
+        "eos_token": tokenizer.piece(tokenizer.eos_id),
+        "unk_token": tokenizer.piece(tokenizer.unk_id),
+        "pad_token": tokenizer.piece(tokenizer.pad_id),
         "model_max_length": model.config.block_size,
         "added_tokens_decoder": added,
     }
@@ -82,7 +100,11 @@ def write_safetensors_folder(model: LanguageModel, tokenizer_model_path: Path, f
 
 
 def export_safetensors(
-    source: Source, tokenizer_model_path: Path | str, out_folder: Path | str, *, report: Report | None = None,
+    source: Source,
+    tokenizer_model_path: Path | str,
+    out_folder: Path | str,
+    *,
+    report: Report | None = None,
     verify: bool = True,
 ) -> ExportInfo:
     """Export a checkpoint (or an in-memory model with its RunConfig) to a transformers folder, written
@@ -97,9 +119,11 @@ def export_safetensors(
     with atomic_path(out_folder) as temporary:
         write_safetensors_folder(model, Path(tokenizer_model_path), temporary)
     info = ExportInfo(
-        path=out_folder, size=sum(p.stat().st_size for p in out_folder.iterdir() if p.is_file()),
+        path=out_folder,
+        size=sum(p.stat().st_size for p in out_folder.iterdir() if p.is_file()),
         sha256=file_sha256(out_folder / "model.safetensors"),
-        architecture=hf_config(model.config)["architectures"][0], parameter_count=model.num_parameters(),
+        architecture=hf_config(model.config)["architectures"][0],
+        parameter_count=model.num_parameters(),
         quant="f32",
     )
     if verify:

@@ -23,11 +23,11 @@ Q8_0_MIN_TOP1_AGREEMENT = 0.95
 SAFETENSORS_TOLERANCE = 1e-4
 
 _GO_SAMPLE = (
-    "package cache\n\nimport (\n\t\"sync\"\n\t\"time\"\n)\n\n"
+    'package cache\n\nimport (\n\t"sync"\n\t"time"\n)\n\n'
     "// Cache keeps values for a while. Größe ist begrenzt — 容量 is bounded.\n"
     "type Cache struct {\n\tmu    sync.Mutex\n\titems map[string]entry\n}\n\n"
     "func (c *Cache) Get(key string) (string, bool) {\n\tc.mu.Lock()\n\tdefer c.mu.Unlock()\n"
-    "\te, ok := c.items[key]\n\tif !ok || time.Now().After(e.expires) {\n\t\treturn \"\", false\n\t}\n"
+    '\te, ok := c.items[key]\n\tif !ok || time.Now().After(e.expires) {\n\t\treturn "", false\n\t}\n'
     "\treturn e.value, true\n}\n"
 )
 
@@ -39,7 +39,7 @@ def default_prompts() -> list[str]:
     prompts = []
     for title, body, code in (
         ("Fix expired entries returned by Get", "Get returned values past their expiry.\n", _GO_SAMPLE),
-        ("Add a Len method", "", "package main\n\nfunc main() {\n\tprintln(\"héllo\")\n}\n"),
+        ("Add a Len method", "", 'package main\n\nfunc main() {\n\tprintln("héllo")\n}\n'),
     ):
         header, context = task_prompt(repo="owner/repo", title=title, body=body, path="cache.go", code_before=code)
         prompts.append(header + "<STEP> <INTENT:FIX> <TARGET:func> Get\n</PLAN>\n" + context + "<CODE>\n<AFTER>\n")
@@ -48,7 +48,12 @@ def default_prompts() -> list[str]:
 
 def default_parity_texts() -> list[str]:
     """Go sources for the tokenization check: the prompts, plus the repository's Go fixtures when present."""
-    texts = [*default_prompts(), _GO_SAMPLE, "x := 1   \n\n\n    y := 2  \r\n\t\t// tabs\t\n", "s := \"😀 中文 Ελληνικά\"\n"]
+    texts = [
+        *default_prompts(),
+        _GO_SAMPLE,
+        "x := 1   \n\n\n    y := 2  \r\n\t\t// tabs\t\n",
+        's := "😀 中文 Ελληνικά"\n',
+    ]
     fixtures = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "go"
     # Bytes, not read_text(): universal newlines would turn a CRLF file into LF.
     texts += [path.read_bytes().decode("utf-8") for path in sorted(fixtures.glob("*.go"))]
@@ -86,13 +91,22 @@ def logits_pass(result: dict[str, Any], quant: str) -> tuple[bool, str]:
         bound = F16_RELATIVE_TOLERANCE * max(1.0, result["max_abs_logit"])
         return result["max_abs_diff"] <= bound, f"max abs diff <= {bound:.3g} ({F16_RELATIVE_TOLERANCE} x max |logit|)"
     if quant == "q8_0":
-        return (result["top1_agreement"] >= Q8_0_MIN_TOP1_AGREEMENT,
-                f"top-1 agreement >= {Q8_0_MIN_TOP1_AGREEMENT:.0%}")
+        return (
+            result["top1_agreement"] >= Q8_0_MIN_TOP1_AGREEMENT,
+            f"top-1 agreement >= {Q8_0_MIN_TOP1_AGREEMENT:.0%}",
+        )
     raise ValueError(f"unknown quant {quant!r}")
 
 
-def verify_gguf(gguf_path: Path | str, model: LanguageModel, tokenizer: Tokenizer, prompts: list[str] | None = None,
-                *, quant: str | None = None, parity_texts: list[str] | None = None) -> dict[str, Any]:
+def verify_gguf(
+    gguf_path: Path | str,
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    prompts: list[str] | None = None,
+    *,
+    quant: str | None = None,
+    parity_texts: list[str] | None = None,
+) -> dict[str, Any]:
     """Load the GGUF in llama.cpp, compare next-token logits with PyTorch at every position of each prompt,
     and check that llama.cpp tokenizes Go sources exactly as our SentencePiece tokenizer does.
 
@@ -107,15 +121,21 @@ def verify_gguf(gguf_path: Path | str, model: LanguageModel, tokenizer: Tokenize
     n_ctx = max(len(ids) for ids in sequences)
     runtime = GGUFModel(gguf_path, n_ctx=n_ctx, all_logits=True, float32_kv_cache=True)
     try:
-        logits = compare_logits([torch_logits(model, ids) for ids in sequences],
-                                [runtime.all_logits(ids) for ids in sequences])
+        logits = compare_logits(
+            [torch_logits(model, ids) for ids in sequences], [runtime.all_logits(ids) for ids in sequences]
+        )
         logits["ok"], logits["bound"] = logits_pass(logits, quant)
         tokenization = tokenization_parity(runtime, tokenizer, parity_texts or default_parity_texts())
         architecture = runtime.architecture
     finally:
         runtime.close()
-    return {"ok": bool(logits["ok"] and tokenization["ok"]), "quant": quant, "architecture": architecture,
-            "logits": logits, "tokenization": tokenization}
+    return {
+        "ok": bool(logits["ok"] and tokenization["ok"]),
+        "quant": quant,
+        "architecture": architecture,
+        "logits": logits,
+        "tokenization": tokenization,
+    }
 
 
 def tokenization_parity(runtime: Any, tokenizer: Tokenizer, texts: list[str]) -> dict[str, Any]:
@@ -126,10 +146,18 @@ def tokenization_parity(runtime: Any, tokenizer: Tokenizer, texts: list[str]) ->
         expected, actual = tokenizer.encode(text), runtime.tokenize(text)
         tokens += len(expected)
         if expected != actual:
-            first = next((i for i, (e, a) in enumerate(zip(expected, actual, strict=False)) if e != a),
-                         min(len(expected), len(actual)))
-            mismatches.append({"text": index, "first_difference": first, "expected": expected[first:first + 5],
-                               "actual": actual[first:first + 5]})
+            first = next(
+                (i for i, (e, a) in enumerate(zip(expected, actual, strict=False)) if e != a),
+                min(len(expected), len(actual)),
+            )
+            mismatches.append(
+                {
+                    "text": index,
+                    "first_difference": first,
+                    "expected": expected[first : first + 5],
+                    "actual": actual[first : first + 5],
+                }
+            )
         elif runtime.detokenize(actual) != tokenizer.decode(expected):
             mismatches.append({"text": index, "decode": True})
     return {"ok": not mismatches, "texts": len(texts), "tokens": tokens, "mismatches": mismatches[:10]}
@@ -140,8 +168,11 @@ def _gguf_quant(path: Path) -> str:
 
     field = gguf.GGUFReader(path).fields["general.file_type"]
     file_type = gguf.LlamaFileType(int(field.parts[field.data[0]][0]))
-    return {gguf.LlamaFileType.ALL_F32: "f32", gguf.LlamaFileType.MOSTLY_F16: "f16",
-            gguf.LlamaFileType.MOSTLY_Q8_0: "q8_0"}[file_type]
+    return {
+        gguf.LlamaFileType.ALL_F32: "f32",
+        gguf.LlamaFileType.MOSTLY_F16: "f16",
+        gguf.LlamaFileType.MOSTLY_Q8_0: "q8_0",
+    }[file_type]
 
 
 @torch.no_grad()

@@ -5,13 +5,16 @@ GO_CHANGE = FileRecord(path="internal/server.go", before="package server\n", aft
 
 
 def pr(body="", files=(GO_CHANGE,), comments=()) -> PRRecord:
-    return PRRecord(repo="a/b", number=1, title="Change things", body=body, files=list(files),
-                    comments=list(comments))
+    return PRRecord(repo="a/b", number=1, title="Change things", body=body, files=list(files), comments=list(comments))
 
 
 def test_docs_only_pr_is_natural_language():
-    docs = [FileRecord(path="README.md"), FileRecord(path="docs/guide/install.rst"),
-            FileRecord(path="LICENSE"), FileRecord(path="docs/img/arch.png", is_binary=True)]
+    docs = [
+        FileRecord(path="README.md"),
+        FileRecord(path="docs/guide/install.rst"),
+        FileRecord(path="LICENSE"),
+        FileRecord(path="docs/img/arch.png", is_binary=True),
+    ]
     assert categorize(pr("Some `code` here", files=docs)) == NAT
 
 
@@ -27,8 +30,10 @@ def test_review_comment_on_code_is_mixed():
 
 
 def test_long_prose_discussion_is_mixed():
-    body = ("The handler crashed when the load balancer sent a health probe without a body, because the "
-            "decoder returned a nil request and we dereferenced it before checking.")
+    body = (
+        "The handler crashed when the load balancer sent a health probe without a body, because the "
+        "decoder returned a nil request and we dereferenced it before checking."
+    )
     assert categorize(pr(body)) == MIX
 
 

@@ -55,8 +55,9 @@ def test_import_git_with_a_name_and_a_bad_path(settings, tmp_path):
 
 def test_fetch_github_against_the_local_server():
     with GitHubShapedServer(sample_story(), token="good") as server:
-        output = _call("fetch_github", "hrgc-samples/kvstore", "hrgc-samples/gone", "--api-url", server.base_url,
-                       "--token", "good")
+        output = _call(
+            "fetch_github", "hrgc-samples/kvstore", "hrgc-samples/gone", "--api-url", server.base_url, "--token", "good"
+        )
         assert "finished" in output and "hrgc-samples/gone: not found (404)" in output
         assert PullRequest.objects.filter(repository__full_name="hrgc-samples/kvstore").exists()
         assert Repository.objects.get(full_name="hrgc-samples/gone").state == Repository.State.MISSING

@@ -99,16 +99,19 @@ def _run(job: FetchJob):
 
 def _old_dedupe_plan() -> dict[int, tuple[int, str]]:
     """What dedupe_corpus decided before signatures were stored: texts re-read and re-hashed every time."""
-    rows = list(PullRequest.objects.exclude(content_hash="").order_by("merged_at", "id")
-                .values_list("id", "content_hash"))
+    rows = list(
+        PullRequest.objects.exclude(content_hash="").order_by("merged_at", "id").values_list("id", "content_hash")
+    )
     exact, kept_by_hash = {}, {}
     for pk, digest in rows:
         kept = kept_by_hash.setdefault(digest, pk)
         if kept != pk:
             exact[pk] = kept
     distinct = [pk for pk, _ in rows if pk not in exact]
-    texts = {pr.pk: _stored_text(pr) for pr in PullRequest.objects.filter(pk__in=distinct)
-             .select_related("repository").prefetch_related("files")}
+    texts = {
+        pr.pk: _stored_text(pr)
+        for pr in PullRequest.objects.filter(pk__in=distinct).select_related("repository").prefetch_related("files")
+    }
     near = quality.near_duplicates({pk: texts[pk] for pk in distinct if texts.get(pk)})
     name = {pr.pk: f"{pr.repository.full_name}#{pr.number}" for pr in PullRequest.objects.select_related("repository")}
     plan = {pk: (kept, f"exact duplicate of {name[kept]}") for pk, kept in exact.items()}
@@ -117,8 +120,12 @@ def _old_dedupe_plan() -> dict[int, tuple[int, str]]:
 
 
 def _state() -> dict[int, tuple]:
-    return {pk: rest for pk, *rest in PullRequest.objects.values_list(
-        "id", "duplicate_of", "duplicate_reason", "included", "excluded_reason", "curated_at")}
+    return {
+        pk: rest
+        for pk, *rest in PullRequest.objects.values_list(
+            "id", "duplicate_of", "duplicate_reason", "included", "excluded_reason", "curated_at"
+        )
+    }
 
 
 def test_dedupe_of_the_sample_matches_the_old_path(settings, tmp_path, counted):
@@ -126,15 +133,23 @@ def test_dedupe_of_the_sample_matches_the_old_path(settings, tmp_path, counted):
     job = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
     status, message = _run(job)
     assert status == JobStatus.FINISHED, message
-    sample = list(PullRequest.objects.exclude(content_hash="").select_related("repository")
-                  .prefetch_related("files").order_by("merged_at", "id"))
+    sample = list(
+        PullRequest.objects.exclude(content_hash="")
+        .select_related("repository")
+        .prefetch_related("files")
+        .order_by("merged_at", "id")
+    )
     assert len(counted) == PullRequest.objects.count() >= 30  # one hash per PR, at ingest only
 
     # Copies of sample PRs in a fork, merged later: exact copies, and copies with a line changed.
     fork = Repository.objects.create(full_name="someone/fork", license_spdx="MIT")
     for number, pr in enumerate(sample[::3], start=1):
-        record = dataclasses.replace(pull_request_record(pr, with_comments=False), repo=fork.full_name, number=number,
-                                     merged_at=pr.merged_at + timedelta(days=400))
+        record = dataclasses.replace(
+            pull_request_record(pr, with_comments=False),
+            repo=fork.full_name,
+            number=number,
+            merged_at=pr.merged_at + timedelta(days=400),
+        )
         if number % 2:
             files = list(record.files)
             code = next(i for i, f in enumerate(files) if f.after and f.path.endswith(".go"))
@@ -144,16 +159,20 @@ def test_dedupe_of_the_sample_matches_the_old_path(settings, tmp_path, counted):
     # A person let one copy in on purpose before dedupe ran: that stays.
     curated = PullRequest.objects.get(repository=fork, number=2)
     for action, reason in (("exclude", "checking the fork"), ("include", "")):
-        services.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=curated.pk), action=action,
-                                      reason=reason)
+        services.curate_pull_requests(
+            pull_requests=PullRequest.objects.filter(pk=curated.pk), action=action, reason=reason
+        )
 
     calls_before_dedupe = len(counted)
     expected = _old_dedupe_plan()
     result = services.dedupe_corpus()
     assert len(counted) == calls_before_dedupe  # every signature came from the database
     assert result["exact"] >= 1 and result["near"] >= 1
-    assert {pk: (pr.duplicate_of_id, pr.duplicate_reason) for pk, pr in
-            PullRequest.objects.in_bulk().items() if pr.duplicate_of_id} == expected
+    assert {
+        pk: (pr.duplicate_of_id, pr.duplicate_reason)
+        for pk, pr in PullRequest.objects.in_bulk().items()
+        if pr.duplicate_of_id
+    } == expected
     for pr in PullRequest.objects.filter(pk__in=expected):
         if pr.pk == curated.pk:
             assert pr.included and pr.duplicate_reason  # flagged, but the person's decision stands
@@ -168,10 +187,10 @@ def test_dedupe_of_the_sample_matches_the_old_path(settings, tmp_path, counted):
     assert _state() == state
     exact = {pk for pk, (_, reason) in expected.items() if reason.startswith("exact")}
     distinct = set(PullRequest.objects.exclude(content_hash="").values_list("id", flat=True)) - exact
-    refilled = {pk: bytes(sig) for pk, sig in PullRequest.objects.values_list("id", "minhash_signature")
-                if sig is not None}
+    refilled = {
+        pk: bytes(sig) for pk, sig in PullRequest.objects.values_list("id", "minhash_signature") if sig is not None
+    }
     assert refilled == {pk: bytes(stored[pk]) for pk in distinct}  # the same values ingest stored
     recomputed = len(counted)
     assert services.dedupe_corpus()["changed"] == 0 and len(counted) == recomputed
     assert PullRequest.objects.count() == len(state)  # never deletes
-

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_job_waits_for_the_rate_limit_reset_and_says_until_when():
     story = sample_story()[:1]
     with GitHubShapedServer(story) as server:
-        job = services.create_fetch_job(kind="github", targets=[story[0][0].full_name], api_url=server.base_url,
-                                        enqueue=False)
+        job = services.create_fetch_job(
+            kind="github", targets=[story[0][0].full_name], api_url=server.base_url, enqueue=False
+        )
         job = claim(FetchJob, job.pk)
         server.faults.rate_limit_remaining = 0  # spent: resets a second or two ahead
         outcome = {}

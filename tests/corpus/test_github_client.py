@@ -20,8 +20,10 @@ from corpus.records import PRRecord, RepoRecord
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 STORY = [
-    (RepoRecord("acme/widgets", license_spdx="MIT", stars=10),
-     [PRRecord("acme/widgets", n, f"PR {n}", merged_at=T0 + timedelta(days=n)) for n in range(1, 6)]),
+    (
+        RepoRecord("acme/widgets", license_spdx="MIT", stars=10),
+        [PRRecord("acme/widgets", n, f"PR {n}", merged_at=T0 + timedelta(days=n)) for n in range(1, 6)],
+    ),
 ]
 
 

@@ -25,9 +25,18 @@ REPO = "acme/widgets"
 
 def _pr(number: int, files: list[FileRecord], *, merged: bool = True, comments=()) -> PRRecord:
     day = T0 + timedelta(days=number)
-    return PRRecord(REPO, number, f"PR {number}", body="why", author="ana", created_at=day,
-                    merged_at=day + timedelta(hours=1) if merged else None, labels=["bug"],
-                    files=files, comments=list(comments))
+    return PRRecord(
+        REPO,
+        number,
+        f"PR {number}",
+        body="why",
+        author="ana",
+        created_at=day,
+        merged_at=day + timedelta(hours=1) if merged else None,
+        labels=["bug"],
+        files=files,
+        comments=list(comments),
+    )
 
 
 def _go(path: str, before: str | None, after: str | None, status: str = "modified", patch: str = "@@ -1 +1 @@"):
@@ -36,18 +45,35 @@ def _go(path: str, before: str | None, after: str | None, status: str = "modifie
 
 README = FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n-old\n+new")
 PULLS = [
-    _pr(1, [_go("main.go", "package main\n", "package main // v2\n"), README], comments=[
-        CommentRecord("issue", "bo", "looks good", created_at=T0, external_id="11"),
-        CommentRecord("review_comment", "cy", "rename this", created_at=T0, path="main.go", line=1,
-                      diff_hunk="@@ -1 +1 @@", external_id="12"),
-        CommentRecord("review", "cy", "one nit", created_at=T0, external_id="13"),
-        CommentRecord("review", "dee", "", created_at=T0, external_id="14"),  # a bare approval
-    ]),
+    _pr(
+        1,
+        [_go("main.go", "package main\n", "package main // v2\n"), README],
+        comments=[
+            CommentRecord("issue", "bo", "looks good", created_at=T0, external_id="11"),
+            CommentRecord(
+                "review_comment",
+                "cy",
+                "rename this",
+                created_at=T0,
+                path="main.go",
+                line=1,
+                diff_hunk="@@ -1 +1 @@",
+                external_id="12",
+            ),
+            CommentRecord("review", "cy", "one nit", created_at=T0, external_id="13"),
+            CommentRecord("review", "dee", "", created_at=T0, external_id="14"),  # a bare approval
+        ],
+    ),
     _pr(2, [README]),
     _pr(3, [_go("main.go", "package main\n", "package gone\n")], merged=False),
     _pr(4, [_go("new.go", None, "package fresh\n", "added"), _go("old.go", "package old\n", None, "removed")]),
-    _pr(5, [_go("enc.go", "package enc\n", "package enc // caf\udce9\n"),
-            _go("blob.go", "package blob\n", "GIF89a\x00\x01\x02", patch="")]),
+    _pr(
+        5,
+        [
+            _go("enc.go", "package enc\n", "package enc // caf\udce9\n"),
+            _go("blob.go", "package blob\n", "GIF89a\x00\x01\x02", patch=""),
+        ],
+    ),
     _pr(6, [_go("big.go", "package big\n", "package big\n// " + "é" * 300, patch="+" + "x" * 2999)]),
 ]
 STORY = [
@@ -117,7 +143,10 @@ def test_fetch_pull_request_spends_files_three_discussion_and_two_content_reques
     assert (main.before, main.after) == ("package main\n", "package main // v2\n")
     assert record.files[1].before is None  # not Go: no contents fetched
     assert [(c.kind, c.body) for c in record.comments] == [
-        ("issue", "looks good"), ("review_comment", "rename this"), ("review", "one nit")]
+        ("issue", "looks good"),
+        ("review_comment", "rename this"),
+        ("review", "one nit"),
+    ]
     assert record.comments[1].path == "main.go" and record.comments[1].line == 1
     assert (record.author, record.labels, record.merged_at) == ("ana", ["bug"], T0 + timedelta(days=1, hours=1))
 
@@ -180,8 +209,13 @@ def test_concurrent_fetch_delivers_every_pull_once_with_four_in_flight():
 def test_one_failing_pull_is_reported_and_the_rest_delivered(client):
     summaries = [_summary(client, 1), {**_summary(client, 1), "number": 999}, _summary(client, 2)]
     delivered, errors = [], []
-    outcome = fetch_pull_requests(client, REPO, summaries, on_result=lambda r, s: delivered.append(s["number"]),
-                                  on_error=lambda s, exc: errors.append((s["number"], type(exc).__name__)))
+    outcome = fetch_pull_requests(
+        client,
+        REPO,
+        summaries,
+        on_result=lambda r, s: delivered.append(s["number"]),
+        on_error=lambda s, exc: errors.append((s["number"], type(exc).__name__)),
+    )
     assert sorted(delivered) == [1, 2] and errors == [(999, "NotFound")]
     assert (outcome.fetched, outcome.skipped, outcome.failed[0][0]) == (1, 1, 999)
 
@@ -196,8 +230,14 @@ def test_revoked_token_aborts_the_batch(server, client):
 def test_should_stop_ends_the_batch_between_pulls(client):
     summaries = [_summary(client, n) for n in (1, 4, 5, 6)]
     delivered = []
-    outcome = fetch_pull_requests(client, REPO, summaries, concurrency=1, should_stop=lambda: len(delivered) >= 2,
-                                  on_result=lambda r, s: delivered.append(s["number"]))
+    outcome = fetch_pull_requests(
+        client,
+        REPO,
+        summaries,
+        concurrency=1,
+        should_stop=lambda: len(delivered) >= 2,
+        on_result=lambda r, s: delivered.append(s["number"]),
+    )
     assert delivered == [1, 4] and outcome.stopped
 
 

@@ -16,15 +16,29 @@ T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 
 def _pr(number: int, *, merged: bool = True) -> PRRecord:
-    changed = FileRecord("main.go", patch="@@ -1 +1 @@\n-a\n+b", before=f"package a // {number}\n",
-                         after=f"package b // {number}\n", additions=1, deletions=1)
-    return PRRecord("acme/widgets", number, f"PR {number}", created_at=T0 + timedelta(days=number),
-                    merged_at=T0 + timedelta(days=number, hours=2) if merged else None, files=[changed])
+    changed = FileRecord(
+        "main.go",
+        patch="@@ -1 +1 @@\n-a\n+b",
+        before=f"package a // {number}\n",
+        after=f"package b // {number}\n",
+        additions=1,
+        deletions=1,
+    )
+    return PRRecord(
+        "acme/widgets",
+        number,
+        f"PR {number}",
+        created_at=T0 + timedelta(days=number),
+        merged_at=T0 + timedelta(days=number, hours=2) if merged else None,
+        files=[changed],
+    )
 
 
 STORY = [
-    (RepoRecord("acme/widgets", license_spdx="MIT", stars=900, description="Widgets for Go"),
-     [_pr(n, merged=n != 3) for n in range(1, 6)]),
+    (
+        RepoRecord("acme/widgets", license_spdx="MIT", stars=900, description="Widgets for Go"),
+        [_pr(n, merged=n != 3) for n in range(1, 6)],
+    ),
     (RepoRecord("acme/gadgets", license_spdx="", stars=50, description="gadget tools"), []),
     (RepoRecord("other/fork", license_spdx="Apache-2.0", stars=2000, is_fork=True), []),
 ]
@@ -42,8 +56,11 @@ def _get(server, path, **kwargs):
 
 
 def test_pull_list_is_paged_with_link_headers_and_sorted(server):
-    first = _get(server, "/repos/acme/widgets/pulls", params={"state": "closed", "sort": "updated", "direction": "desc",
-                                                               "per_page": 100})
+    first = _get(
+        server,
+        "/repos/acme/widgets/pulls",
+        params={"state": "closed", "sort": "updated", "direction": "desc", "per_page": 100},
+    )
     assert [pr["number"] for pr in first.json()] == [5, 4]  # per_page capped at the server's maximum
     assert first.links["next"]["url"].endswith("page=2") and first.links["last"]["url"].endswith("page=3")
     numbers = [pr["number"] for pr in first.json()]
@@ -100,18 +117,23 @@ def test_search_understands_qualifiers_and_words(server):
 def test_contents_serve_before_at_base_and_after_at_merge(server):
     base, merge = fake_sha("acme/widgets", 2, "base"), fake_sha("acme/widgets", 2, "merge")
     raw = {"Accept": "application/vnd.github.raw"}
-    assert _get(server, "/repos/acme/widgets/contents/main.go", params={"ref": base}, headers=raw).text \
+    assert (
+        _get(server, "/repos/acme/widgets/contents/main.go", params={"ref": base}, headers=raw).text
         == "package a // 2\n"
-    assert _get(server, "/repos/acme/widgets/contents/main.go", params={"ref": merge}, headers=raw).text \
+    )
+    assert (
+        _get(server, "/repos/acme/widgets/contents/main.go", params={"ref": merge}, headers=raw).text
         == "package b // 2\n"
+    )
     as_json = _get(server, "/repos/acme/widgets/contents/main.go", params={"ref": merge}).json()
     assert base64.b64decode(as_json["content"]) == b"package b // 2\n"
     assert _get(server, "/repos/acme/widgets/contents/main.go", params={"ref": "0" * 40}).status_code == 404
 
 
 def test_faults_switch_over_http(server):
-    switched = requests.post(server.base_url + "/_hrgc/faults", json={"server_errors": 1, "secondary_limit": 1},
-                             timeout=5)
+    switched = requests.post(
+        server.base_url + "/_hrgc/faults", json={"server_errors": 1, "secondary_limit": 1}, timeout=5
+    )
     assert switched.json()["server_errors"] == 1
     assert _get(server, "/repos/acme/widgets").status_code in (502, 503)
     limited = _get(server, "/repos/acme/widgets")

@@ -18,10 +18,25 @@ from corpus.sample.story import sample_story
 
 
 def git(path: Path, *args: str, date: str = "2024-01-02T03:04:05+00:00", author: str = "dev") -> str:
-    env = {**clean_git_environ(), "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
-    command = ["git", "-C", str(path), "-c", f"user.name={author}", "-c", f"user.email={author}@example.com",
-               "-c", "commit.gpgsign=false", *args]
+    env = {
+        **clean_git_environ(),
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_DATE": date,
+        "GIT_COMMITTER_DATE": date,
+    }
+    command = [
+        "git",
+        "-C",
+        str(path),
+        "-c",
+        f"user.name={author}",
+        "-c",
+        f"user.email={author}@example.com",
+        "-c",
+        "commit.gpgsign=false",
+        *args,
+    ]
     return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
 
 

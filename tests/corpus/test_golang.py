@@ -48,8 +48,12 @@ def test_huge_and_odd_input_never_raises():
 def test_declarations_know_each_kind():
     found = declarations(read("refactor_store_before.go"))
     assert {key: d.kind for key, d in found.items()} == {
-        "Store": "interface", "User": "type", "memStore": "type",
-        "memStore.Get": "method", "memStore.Put": "method", "loadUsers": "func",
+        "Store": "interface",
+        "User": "type",
+        "memStore": "type",
+        "memStore.Get": "method",
+        "memStore.Put": "method",
+        "loadUsers": "func",
     }
     get = found["memStore.Get"]
     assert (get.name, get.receiver, get.display) == ("Get", "*memStore", "(*memStore).Get()")
@@ -65,8 +69,10 @@ def test_generic_receiver_drops_type_arguments():
 
 
 def test_value_receiver_and_grouped_types_and_repeated_init():
-    source = ("package p\n\ntype (\n\tA int\n\tB interface{ M() }\n)\n\n"
-              "func (a A) String() string { return \"a\" }\n\nfunc init() {}\n\nfunc init() {}\n")
+    source = (
+        "package p\n\ntype (\n\tA int\n\tB interface{ M() }\n)\n\n"
+        'func (a A) String() string { return "a" }\n\nfunc init() {}\n\nfunc init() {}\n'
+    )
     found = declarations(source)
     assert found["A.String"].display == "A.String()"
     assert (found["A"].kind, found["B"].kind) == ("type", "interface")
@@ -112,4 +118,4 @@ def test_statements_outside_a_function_are_errors():
     assert syntax_errors("x := 1\n")
     assert syntax_errors("for {}\n")
     assert syntax_ok("var x = 1;\n")
-    assert syntax_ok("package main;\nimport \"fmt\";\nfunc main() { fmt.Println(1) };\n")
+    assert syntax_ok('package main;\nimport "fmt";\nfunc main() { fmt.Println(1) };\n')

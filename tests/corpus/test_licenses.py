@@ -107,8 +107,15 @@ def test_detect_spdx_for_unknown_and_empty_text():
     assert detect_spdx("  \n\t") == ""
 
 
-DEBIAN_TEXTS = {"GPL-2": "GPL-2.0", "GPL-3": "GPL-3.0", "LGPL-2.1": "LGPL-2.1", "LGPL-3": "LGPL-3.0",
-                "MPL-2.0": "MPL-2.0", "Apache-2.0": "Apache-2.0", "BSD": "BSD-3-Clause"}
+DEBIAN_TEXTS = {
+    "GPL-2": "GPL-2.0",
+    "GPL-3": "GPL-3.0",
+    "LGPL-2.1": "LGPL-2.1",
+    "LGPL-3": "LGPL-3.0",
+    "MPL-2.0": "MPL-2.0",
+    "Apache-2.0": "Apache-2.0",
+    "BSD": "BSD-3-Clause",
+}
 
 
 @pytest.mark.parametrize(("name", "spdx"), sorted(DEBIAN_TEXTS.items()))

@@ -12,13 +12,15 @@ def read(name: str) -> str:
 
 def scenario_pr(scenario: str, path: str, title: str, body: str = "", labels=(), extra=()) -> PRRecord:
     changed = FileRecord(path=path, before=read(f"{scenario}_before.go"), after=read(f"{scenario}_after.go"))
-    return PRRecord(repo="acme/inventory", number=12, title=title, body=body, labels=list(labels),
-                    files=[changed, *extra])
+    return PRRecord(
+        repo="acme/inventory", number=12, title=title, body=body, labels=list(labels), files=[changed, *extra]
+    )
 
 
 def test_fix_plan_matches_the_seed_shape():
-    pr = scenario_pr("fix_server", "internal/server.go", "Fix nil pointer in handler",
-                     "This fixes a panic when r == nil")
+    pr = scenario_pr(
+        "fix_server", "internal/server.go", "Fix nil pointer in handler", "This fixes a panic when r == nil"
+    )
     plan = extract_plan(pr)
     assert plan.intent == "FIX"
     assert plan.render() == (
@@ -58,19 +60,28 @@ def test_renames_give_refactor():
 
 def test_move_between_files_is_refactor():
     source = read("optimize_join_before.go")
-    pr = PRRecord(repo="a/b", number=1, title="Relocate helpers", files=[
-        FileRecord(path="util/join.go", status="removed", before=source),
-        FileRecord(path="textutil/join.go", status="added", after=source),
-    ])
+    pr = PRRecord(
+        repo="a/b",
+        number=1,
+        title="Relocate helpers",
+        files=[
+            FileRecord(path="util/join.go", status="removed", before=source),
+            FileRecord(path="textutil/join.go", status="added", after=source),
+        ],
+    )
     plan = extract_plan(pr)
     assert plan.intent == "REFACTOR"
     assert plan.targets == [Target("func", "Join()", "textutil/join.go", "moved", "util/join.go")]
 
 
 def test_performance_label_and_benchmarks_give_optimize():
-    pr = scenario_pr("optimize_join", "textutil/join.go", "Use strings.Builder in Join",
-                     "```\nBenchmarkJoin  1200 ns/op  14 allocs/op\n```\nFewer allocations.",
-                     labels=["area/text", "Performance"])
+    pr = scenario_pr(
+        "optimize_join",
+        "textutil/join.go",
+        "Use strings.Builder in Join",
+        "```\nBenchmarkJoin  1200 ns/op  14 allocs/op\n```\nFewer allocations.",
+        labels=["area/text", "Performance"],
+    )
     plan = extract_plan(pr)
     assert plan.intent == "OPTIMIZE"
     assert plan.steps[1] == "<TARGET:func> Join() in textutil/join.go"
@@ -99,12 +110,20 @@ def test_title_prefixes():
 
 
 def test_interface_and_type_targets_changed_and_removed():
-    before = ("package store\n\ntype Store interface {\n\tGet(k string) string\n}\n\n"
-              "type Closer interface {\n\tClose() error\n}\n\ntype Config struct {\n\tName string\n}\n")
-    after = ("package store\n\ntype Store interface {\n\tGet(k string) string\n\tDelete(k string)\n}\n\n"
-             "type Config struct {\n\tName string `json:\"name\"`\n}\n")
-    pr = PRRecord(repo="a/b", number=2, title="Rework the store API",
-                  files=[FileRecord(path="store/store.go", before=before, after=after)])
+    before = (
+        "package store\n\ntype Store interface {\n\tGet(k string) string\n}\n\n"
+        "type Closer interface {\n\tClose() error\n}\n\ntype Config struct {\n\tName string\n}\n"
+    )
+    after = (
+        "package store\n\ntype Store interface {\n\tGet(k string) string\n\tDelete(k string)\n}\n\n"
+        'type Config struct {\n\tName string `json:"name"`\n}\n'
+    )
+    pr = PRRecord(
+        repo="a/b",
+        number=2,
+        title="Rework the store API",
+        files=[FileRecord(path="store/store.go", before=before, after=after)],
+    )
     plan = extract_plan(pr)
     assert [t.step() for t in plan.targets] == [
         "<TARGET:interface> Store in store/store.go",
@@ -115,12 +134,17 @@ def test_interface_and_type_targets_changed_and_removed():
 
 def test_only_handwritten_non_test_go_files_give_targets():
     added_func = "package x\n\nfunc Extra() int {\n\treturn 1\n}\n"
-    pr = scenario_pr("fix_server", "internal/server.go", "Fix nil pointer in handler", extra=[
-        FileRecord(path="internal/server_test.go", status="added", after="package server\n\nfunc TestX() {}\n"),
-        FileRecord(path="vendor/github.com/x/y.go", status="added", after=added_func),
-        FileRecord(path="paint/color_string.go", status="added", after=read("generated_color_string.go")),
-        FileRecord(path="README.md", after="# docs\n"),
-    ])
+    pr = scenario_pr(
+        "fix_server",
+        "internal/server.go",
+        "Fix nil pointer in handler",
+        extra=[
+            FileRecord(path="internal/server_test.go", status="added", after="package server\n\nfunc TestX() {}\n"),
+            FileRecord(path="vendor/github.com/x/y.go", status="added", after=added_func),
+            FileRecord(path="paint/color_string.go", status="added", after=read("generated_color_string.go")),
+            FileRecord(path="README.md", after="# docs\n"),
+        ],
+    )
     plan = extract_plan(pr)
     assert [t.path for t in plan.targets] == ["internal/server.go"]
     assert plan.steps[-1] == "Cover the change with tests in internal/server_test.go"
@@ -128,8 +152,9 @@ def test_only_handwritten_non_test_go_files_give_targets():
 
 def test_long_plans_are_capped():
     many = "package p\n\n" + "".join(f"func F{i}() {{}}\n\n" for i in range(20))
-    pr = PRRecord(repo="a/b", number=3, title="Add helpers",
-                  files=[FileRecord(path="p/p.go", status="added", after=many)])
+    pr = PRRecord(
+        repo="a/b", number=3, title="Add helpers", files=[FileRecord(path="p/p.go", status="added", after=many)]
+    )
     plan = extract_plan(pr)
     assert len(plan.targets) == 20
     assert len(plan.steps) == 1 + 16 + 1

@@ -88,22 +88,32 @@ def test_sample_import_attaches_labels_and_comments_but_a_plain_clone_import_doe
 # --- 2. intent patterns ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("repo", "number", "intent"), [
-    ("hrgc-samples/csvtool", 16, "OPTIMIZE"),  # Preallocate column picks in select
-    ("hrgc-samples/csvtool", 6, "OPTIMIZE"),  # Reuse record buffers while reading
-    ("hrgc-samples/httprouter-lite", 8, "OPTIMIZE"),  # Skip the context allocation for routes without parameters
-    ("hrgc-samples/kvstore", 16, "OPTIMIZE"),  # Preallocate the key slice in Keys
-    ("hrgc-samples/kvstore", 5, "OPTIMIZE"),  # Use RWMutex ...; the body shows ns/op before and after
-    ("hrgc-samples/kvstore", 6, "FIX"),  # Copy values in Get and Set to prevent data races
-])
+@pytest.mark.parametrize(
+    ("repo", "number", "intent"),
+    [
+        ("hrgc-samples/csvtool", 16, "OPTIMIZE"),  # Preallocate column picks in select
+        ("hrgc-samples/csvtool", 6, "OPTIMIZE"),  # Reuse record buffers while reading
+        ("hrgc-samples/httprouter-lite", 8, "OPTIMIZE"),  # Skip the context allocation for routes without parameters
+        ("hrgc-samples/kvstore", 16, "OPTIMIZE"),  # Preallocate the key slice in Keys
+        ("hrgc-samples/kvstore", 5, "OPTIMIZE"),  # Use RWMutex ...; the body shows ns/op before and after
+        ("hrgc-samples/kvstore", 6, "FIX"),  # Copy values in Get and Set to prevent data races
+    ],
+)
 def test_sample_titles_give_their_intent_without_labels(repo, number, intent):
     assert extract_plan(_as_git_import(_story_pull(repo, number))).intent == intent
 
 
-@pytest.mark.parametrize("title", [
-    "Avoid allocations in the hot path", "Reduce allocations when parsing headers", "Make Join faster",
-    "Pre-allocate the output buffer", "Buffer reuse for the encoder", "Reuse byte buffers in the writer",
-])
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Avoid allocations in the hot path",
+        "Reduce allocations when parsing headers",
+        "Make Join faster",
+        "Pre-allocate the output buffer",
+        "Buffer reuse for the encoder",
+        "Reuse byte buffers in the writer",
+    ],
+)
 def test_optimisation_phrases(title):
     assert extract_plan(PRRecord("a/b", 1, title)).intent == "OPTIMIZE"
 
@@ -113,11 +123,14 @@ def test_race_phrases_give_fix(title):
     assert extract_plan(PRRecord("a/b", 1, title)).intent == "FIX"
 
 
-@pytest.mark.parametrize(("title", "labels"), [
-    ("Reuse the parser in Load", []),  # reusing code is not an optimisation by itself
-    ("Skip expired keys in Len and Keys", []),  # no evidence either way
-    ("Update Keys", ["bug", "performance"]),  # a tie stays a tie
-])
+@pytest.mark.parametrize(
+    ("title", "labels"),
+    [
+        ("Reuse the parser in Load", []),  # reusing code is not an optimisation by itself
+        ("Skip expired keys in Len and Keys", []),  # no evidence either way
+        ("Update Keys", ["bug", "performance"]),  # a tie stays a tie
+    ],
+)
 def test_no_intent_without_evidence_or_on_a_tie(title, labels):
     assert extract_plan(PRRecord("a/b", 1, title, labels=labels)).intent is None
 
@@ -206,8 +219,10 @@ def test_a_repository_whose_requests_keep_failing_does_not_stop_the_others():
 
 # --- 5. job pages show a traceback folded away -----------------------------------------------
 
-TRACEBACK_MESSAGE = ("RuntimeError: boom\n\nTraceback (most recent call last):\n"
-                     "  File \"corpus/services.py\", line 1, in run\nRuntimeError: boom")
+TRACEBACK_MESSAGE = (
+    "RuntimeError: boom\n\nTraceback (most recent call last):\n"
+    '  File "corpus/services.py", line 1, in run\nRuntimeError: boom'
+)
 
 
 @pytest.mark.django_db
@@ -231,9 +246,23 @@ def test_snapshot_page_shows_the_first_line_and_folds_the_traceback(viewer_clien
 
 def _pr(number: int, title: str) -> PRRecord:
     after = GO_BEFORE.replace("return 1", f"return {number + 1}")
-    return PRRecord("acme/web", number, title, author="ana", merged_at=datetime(2024, 3, number, tzinfo=UTC),
-                    files=[FileRecord("web/handler.go", additions=3, deletions=2, before=GO_BEFORE, after=after,
-                                      patch="@@ -3,3 +3,3 @@\n func handle() int {\n-\treturn 1\n+\treturn 2\n }")])
+    return PRRecord(
+        "acme/web",
+        number,
+        title,
+        author="ana",
+        merged_at=datetime(2024, 3, number, tzinfo=UTC),
+        files=[
+            FileRecord(
+                "web/handler.go",
+                additions=3,
+                deletions=2,
+                before=GO_BEFORE,
+                after=after,
+                patch="@@ -3,3 +3,3 @@\n func handle() int {\n-\treturn 1\n+\treturn 2\n }",
+            )
+        ],
+    )
 
 
 @pytest.fixture
@@ -258,8 +287,11 @@ def test_a_too_long_reason_gets_only_the_length_error(operator_client, corpus):
     assert not form.is_valid()
     errors = [e for errors in form.errors.values() for e in errors]
     assert len(errors) == 1 and "at most 500" in errors[0]
-    response = operator_client.post(reverse("corpus:pullrequests_curate"),
-                                    {"action": "exclude", "reason": "x" * 5000, "ids": [corpus[0].pk]}, follow=True)
+    response = operator_client.post(
+        reverse("corpus:pullrequests_curate"),
+        {"action": "exclude", "reason": "x" * 5000, "ids": [corpus[0].pk]},
+        follow=True,
+    )
     shown = " ".join(_messages(response))
     assert "at most 500" in shown and "Give a reason" not in shown
 
@@ -268,8 +300,11 @@ def test_a_too_long_reason_gets_only_the_length_error(operator_client, corpus):
 
 
 def test_messages_and_counts_are_pluralized(operator_client, corpus):
-    response = operator_client.post(reverse("corpus:pullrequests_curate"),
-                                    {"action": "exclude", "reason": "meh", "ids": [corpus[0].pk]}, follow=True)
+    response = operator_client.post(
+        reverse("corpus:pullrequests_curate"),
+        {"action": "exclude", "reason": "meh", "ids": [corpus[0].pk]},
+        follow=True,
+    )
     assert "1 pull request excluded." in _messages(response)[0]
     response = operator_client.post(reverse("corpus:add_names"), {"names": "acme/solo"}, follow=True)
     assert _messages(response) == ["Added 1 repository."]
@@ -278,8 +313,9 @@ def test_messages_and_counts_are_pluralized(operator_client, corpus):
 
 
 def test_apply_with_no_rows_ticked_says_what_to_do(operator_client, corpus):
-    response = operator_client.post(reverse("corpus:pullrequests_curate"), {"action": "exclude", "reason": "x"},
-                                    follow=True)
+    response = operator_client.post(
+        reverse("corpus:pullrequests_curate"), {"action": "exclude", "reason": "x"}, follow=True
+    )
     assert _messages(response) == ["Tick some rows, or choose everything matching this filter."]
     assert not CurationEvent.objects.exists()
 
@@ -287,8 +323,9 @@ def test_apply_with_no_rows_ticked_says_what_to_do(operator_client, corpus):
 def test_including_included_rows_records_no_event(operator_client, corpus):
     ids = [pr.pk for pr in corpus]
     assert services.curate_pull_requests(pull_requests=corpus, action="include") is None
-    response = operator_client.post(reverse("corpus:pullrequests_curate"), {"action": "include", "ids": ids},
-                                    follow=True)
+    response = operator_client.post(
+        reverse("corpus:pullrequests_curate"), {"action": "include", "ids": ids}, follow=True
+    )
     assert not CurationEvent.objects.exists() and "already included" in _messages(response)[0]
     # Only the rows that change are in an event (and in its undo).
     services.curate_pull_requests(pull_requests=corpus.filter(number=1), action="exclude", reason="meh")
@@ -313,8 +350,10 @@ def test_empty_filter_fields_are_dropped_from_the_url(viewer_client, corpus):
 
 def test_curation_scope_and_snapshot_filter_read_decoded(operator_client, corpus):
     query = "q=handler+crash&repo=acme%2Fweb"
-    operator_client.post(reverse("corpus:pullrequests_curate"), {"action": "exclude", "reason": "meh",
-                                                                 "all_matching": "1", "filter_query": query})
+    operator_client.post(
+        reverse("corpus:pullrequests_curate"),
+        {"action": "exclude", "reason": "meh", "all_matching": "1", "filter_query": query},
+    )
     page = operator_client.get(reverse("corpus:curation")).content.decode()
     assert "filter: search “handler crash”, repository acme/web" in page and "acme%2Fweb" not in page
     snapshot = Snapshot.objects.create(name="web", filter={"repo": "acme/web", "q": "handler"})
@@ -333,9 +372,10 @@ def test_a_finished_job_offers_fetch_again_and_a_failed_one_retry(operator_clien
 
 def test_a_rejected_snapshot_form_keeps_what_was_typed(operator_client, corpus):
     Snapshot.objects.create(name="taken")
-    response = operator_client.post(reverse("corpus:snapshot_create"),
-                                    {"name": "taken", "description": "my notes", "use_filter": "on",
-                                     "filter_query": "repo=acme%2Fweb"})
+    response = operator_client.post(
+        reverse("corpus:snapshot_create"),
+        {"name": "taken", "description": "my notes", "use_filter": "on", "filter_query": "repo=acme%2Fweb"},
+    )
     page = response.content.decode()
     assert response.status_code == 400 and "exists already" in page
     assert 'value="taken"' in page and "my notes" in page and "only PRs matching repository acme/web" in page

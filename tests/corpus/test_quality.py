@@ -22,14 +22,17 @@ def read(name: str) -> str:
     return (FIXTURES / name).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("path, vendored", [
-    ("vendor/github.com/pkg/errors/errors.go", True),
-    ("internal/vendor/x.go", True),
-    ("third_party/forked/json/decode.go", True),
-    ("internal/vendoring/x.go", False),
-    ("vendor.go", False),
-    ("cmd/server/main.go", False),
-])
+@pytest.mark.parametrize(
+    "path, vendored",
+    [
+        ("vendor/github.com/pkg/errors/errors.go", True),
+        ("internal/vendor/x.go", True),
+        ("third_party/forked/json/decode.go", True),
+        ("internal/vendoring/x.go", False),
+        ("vendor.go", False),
+        ("cmd/server/main.go", False),
+    ],
+)
 def test_vendored_paths(path, vendored):
     assert is_vendored(path) is vendored
 
@@ -92,9 +95,11 @@ def test_exact_duplicates_keep_the_first_key():
 
 def backport(text: str) -> str:
     """A backport: same change with a couple of small edits (a renamed variable, an extra line)."""
-    return (text.replace("package server", "package server // release-1.2")
-                .replace("var r Request", "var r Request // decoded body")
-                .replace("s.started = true", "s.started = true\n\tlog.Printf(\"serving on %s\", s.addr)"))
+    return (
+        text.replace("package server", "package server // release-1.2")
+        .replace("var r Request", "var r Request // decoded body")
+        .replace("s.started = true", 's.started = true\n\tlog.Printf("serving on %s", s.addr)')
+    )
 
 
 def test_near_duplicates_catch_a_backport_and_spare_unrelated_code():
@@ -132,8 +137,12 @@ def test_quality_flags_name_the_problem():
     assert quality_flags(pr_with(vendored)) == ["only vendored files"]
     generated = FileRecord(path="paint/color_string.go", status="added", after=read("generated_color_string.go"))
     assert quality_flags(pr_with(generated, vendored)) == ["only generated files"]
-    broken = FileRecord(path="broken/greet.go", before=read("optimize_join_before.go"),
-                        after=read("broken_missing_paren.go"), truncated_at=1_000_000)
+    broken = FileRecord(
+        path="broken/greet.go",
+        before=read("optimize_join_before.go"),
+        after=read("broken_missing_paren.go"),
+        truncated_at=1_000_000,
+    )
     flags = quality_flags(pr_with(broken, title=""))
     assert flags[0] == "empty title"
     assert "broken/greet.go: truncated at 1000000 bytes" in flags
@@ -141,6 +150,10 @@ def test_quality_flags_name_the_problem():
 
 
 def test_clean_pr_has_no_flags():
-    good = FileRecord(path="internal/server/server.go", before=read("fix_server_before.go"),
-                      after=read("fix_server_after.go"), additions=4)
+    good = FileRecord(
+        path="internal/server/server.go",
+        before=read("fix_server_before.go"),
+        after=read("fix_server_after.go"),
+        additions=4,
+    )
     assert quality_flags(pr_with(good)) == []

@@ -46,7 +46,10 @@ def test_before_text_is_the_previous_after_text(story):
                 if not changed.path.endswith(".go"):
                     assert changed.before is None and changed.after is None
                     continue
-                assert changed.before == go_files.get(changed.previous_path or changed.path), (pull.number, changed.path)
+                assert changed.before == go_files.get(changed.previous_path or changed.path), (
+                    pull.number,
+                    changed.path,
+                )
                 go_files.pop(changed.previous_path, None)
                 if changed.after is None:
                     go_files.pop(changed.path)
@@ -75,8 +78,12 @@ def test_story_covers_the_cases_the_pipeline_must_handle(story):
     pulls = all_pulls(story)
     readme_only = [p for p in pulls if [f.path for f in p.files] == ["README.md"]]
     generated = [f for p in pulls for f in p.files if f.after and GENERATED.search(f.after)]
-    mixed = [p for p in pulls if any(f.path.endswith(".go") for f in p.files)
-             and any(not f.path.endswith(".go") and f.path != "README.md" for f in p.files)]
+    mixed = [
+        p
+        for p in pulls
+        if any(f.path.endswith(".go") for f in p.files)
+        and any(not f.path.endswith(".go") and f.path != "README.md" for f in p.files)
+    ]
     assert readme_only and generated and mixed
     assert any(f.path.endswith("_test.go") for p in pulls for f in p.files)
     assert {f.status for p in pulls for f in p.files} >= {"added", "modified", "renamed"}

@@ -57,18 +57,29 @@ def read(name: str) -> str:
 
 def seed_pr() -> PRRecord:
     return PRRecord(
-        repo="owner/project", number=1, title="Fix nil pointer in handler",
+        repo="owner/project",
+        number=1,
+        title="Fix nil pointer in handler",
         body="This fixes a panic when r == nil\r\n",
-        files=[FileRecord(
-            path="internal/server.go",
-            before="func handle(r *Request) {\n    process(r)\n}\n",
-            after="func handle(r *Request) {\n    if r == nil {\n        return\n    }\n    process(r)\n}\n",
-        )],
+        files=[
+            FileRecord(
+                path="internal/server.go",
+                before="func handle(r *Request) {\n    process(r)\n}\n",
+                after="func handle(r *Request) {\n    if r == nil {\n        return\n    }\n    process(r)\n}\n",
+            )
+        ],
         comments=[
-            CommentRecord(kind="issue", author="author", body="Thanks, updated",
-                          created_at=datetime(2024, 5, 2, tzinfo=UTC)),
-            CommentRecord(kind="review_comment", author="reviewer", body="Consider checking nil",
-                          created_at=datetime(2024, 5, 1, tzinfo=UTC), path="internal/server.go", line=2),
+            CommentRecord(
+                kind="issue", author="author", body="Thanks, updated", created_at=datetime(2024, 5, 2, tzinfo=UTC)
+            ),
+            CommentRecord(
+                kind="review_comment",
+                author="reviewer",
+                body="Consider checking nil",
+                created_at=datetime(2024, 5, 1, tzinfo=UTC),
+                path="internal/server.go",
+                line=2,
+            ),
             CommentRecord(kind="issue", author="codecov[bot]", body="Coverage 81%"),
             CommentRecord(kind="review", author="lead", body=""),
         ],
@@ -76,16 +87,19 @@ def seed_pr() -> PRRecord:
 
 
 def seed_plan() -> Plan:
-    return Plan(intent="FIX", steps=[
-        "<INTENT:FIX> Identify nil pointer vulnerability in handler function",
-        "<TARGET:func> handle() in internal/server.go",
-        "<INTENT:ADD> Add defensive nil check at function entry point",
-        "Preserve existing process() logic",
-    ])
+    return Plan(
+        intent="FIX",
+        steps=[
+            "<INTENT:FIX> Identify nil pointer vulnerability in handler function",
+            "<TARGET:func> handle() in internal/server.go",
+            "<INTENT:ADD> Add defensive nil check at function entry point",
+            "Preserve existing process() logic",
+        ],
+    )
 
 
 def section_text(record, section):
-    return "".join(record.text[s.start:s.end] for s in record.spans if s.section == section)
+    return "".join(record.text[s.start : s.end] for s in record.spans if s.section == section)
 
 
 def assert_spans_tile(record):
@@ -122,15 +136,24 @@ def test_defaults_extract_the_plan_check_syntax_and_leave_tests_unknown():
 
 
 def multi_file_pr() -> PRRecord:
-    return PRRecord(repo="acme/greet", number=9, title="Add greetings", body="Adds `Width`.", files=[
-        FileRecord(path="greet/greet.go", status="added", after=read("unicode_literals.go")),
-        FileRecord(path="crlf/sum.go", before=read("crlf_line_endings.go"),
-                   after=read("crlf_line_endings.go").replace("total := 0", "total := 0 // 合計")),
-        FileRecord(path="vendor/x/y.go", status="added", after="package y\n"),
-        FileRecord(path="paint/color_string.go", status="added", after=read("generated_color_string.go")),
-        FileRecord(path="logo.png", is_binary=True),
-        FileRecord(path="README.md", before="# a\n", after="# b\n"),
-    ])
+    return PRRecord(
+        repo="acme/greet",
+        number=9,
+        title="Add greetings",
+        body="Adds `Width`.",
+        files=[
+            FileRecord(path="greet/greet.go", status="added", after=read("unicode_literals.go")),
+            FileRecord(
+                path="crlf/sum.go",
+                before=read("crlf_line_endings.go"),
+                after=read("crlf_line_endings.go").replace("total := 0", "total := 0 // 合計"),
+            ),
+            FileRecord(path="vendor/x/y.go", status="added", after="package y\n"),
+            FileRecord(path="paint/color_string.go", status="added", after=read("generated_color_string.go")),
+            FileRecord(path="logo.png", is_binary=True),
+            FileRecord(path="README.md", before="# a\n", after="# b\n"),
+        ],
+    )
 
 
 def test_several_files_are_wrapped_and_code_bytes_are_kept():
@@ -143,7 +166,7 @@ def test_several_files_are_wrapped_and_code_bytes_are_kept():
         f'<CODE>\n<FILE path="greet/greet.go">\n<AFTER>\n{greet}</AFTER>\n</FILE>\n'
         f'<FILE path="crlf/sum.go">\n<AFTER>\n{crlf}</AFTER>\n</FILE>\n</CODE>\n'
     )
-    assert "\t\"emoji\": \"👋🌍" in code and "\r\n" in code
+    assert '\t"emoji": "👋🌍' in code and "\r\n" in code
     assert '<FILE path="greet/greet.go">\n<BEFORE>\n</BEFORE>\n</FILE>\n' in record.text
     for skipped in ("vendor/x/y.go", "paint/color_string.go", "logo.png", "README.md"):
         assert skipped not in record.text
@@ -162,8 +185,13 @@ def test_max_file_chars_caps_each_side():
 
 
 def test_pr_without_go_code_still_has_every_section():
-    pr = PRRecord(repo="a/b", number=3, title="Docs: typo", body="",
-                  files=[FileRecord(path="README.md", before="teh\n", after="the\n")])
+    pr = PRRecord(
+        repo="a/b",
+        number=3,
+        title="Docs: typo",
+        body="",
+        files=[FileRecord(path="README.md", before="teh\n", after="the\n")],
+    )
     record = serialize(pr, syntax_ok=False, test_pass=False)
     assert record.text.startswith("<REPO> a/b\n<PR_TITLE> Docs: typo\n<PR_BODY>\n\n<PLAN>\n")
     assert "\n<CONTEXT>\n\n<CODE>\n</CODE>\n\n<VALIDATE>\n<SYNTAX_OK> false\n<TEST_PASS> false\n" in record.text
@@ -172,6 +200,7 @@ def test_pr_without_go_code_still_has_every_section():
 
 
 def test_odd_paths_cannot_break_the_file_tag():
-    pr = PRRecord(repo="a/b", number=4, title="x", files=[
-        FileRecord(path='we"ird\n.go', status="added", after="package p\n")])
+    pr = PRRecord(
+        repo="a/b", number=4, title="x", files=[FileRecord(path='we"ird\n.go', status="added", after="package p\n")]
+    )
     assert '<FILE path="we%22ird%0A.go">' in serialize(pr).text

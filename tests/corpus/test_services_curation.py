@@ -36,8 +36,9 @@ def test_exclude_needs_a_reason_and_undo_restores_each_previous_state(corpus, op
     first = kv.filter(included=True).order_by("number").first()
     was_included = set(kv.filter(included=True).values_list("pk", flat=True))
     services.curate_pull_requests(pull_requests=kv.filter(pk=first.pk), action="exclude", reason="typo fix only")
-    event = services.curate_pull_requests(pull_requests=kv, action="exclude", reason="too small",
-                                          user=operator_user, scope="repo=hrgc-samples/kvstore")
+    event = services.curate_pull_requests(
+        pull_requests=kv, action="exclude", reason="too small", user=operator_user, scope="repo=hrgc-samples/kvstore"
+    )
     assert event.count == kv.count() and event.user == operator_user
     assert set(kv.values_list("excluded_reason", flat=True)) == {"too small"}
 

@@ -16,22 +16,40 @@ from hrgc_site.models import JobStatus
 pytestmark = pytest.mark.django_db
 
 BEFORE = "package store\n\nfunc Get(k string) string {\n\treturn k\n}\n"
-AFTER = "package store\n\n// Get returns the value.\nfunc Get(k string) string {\n\tif k == \"\" {\n\t\treturn \"none\"\n\t}\n\treturn k\n}\n"
+AFTER = 'package store\n\n// Get returns the value.\nfunc Get(k string) string {\n\tif k == "" {\n\t\treturn "none"\n\t}\n\treturn k\n}\n'
 
 
 def _record(number: int = 7, **changes) -> PRRecord:
     record = PRRecord(
-        repo="acme/store", number=number, title="Fix empty key in Get", body="Get crashed on an empty key.",
-        author="ana", created_at=datetime(2024, 5, 1, tzinfo=UTC), merged_at=datetime(2024, 5, 2, tzinfo=UTC),
+        repo="acme/store",
+        number=number,
+        title="Fix empty key in Get",
+        body="Get crashed on an empty key.",
+        author="ana",
+        created_at=datetime(2024, 5, 1, tzinfo=UTC),
+        merged_at=datetime(2024, 5, 2, tzinfo=UTC),
         labels=["bug"],
-        files=[FileRecord("store/get.go", additions=4, deletions=0, patch="@@ -1,3 +1,6 @@\n+// Get\n",
-                          before=BEFORE, after=AFTER),
-               FileRecord("vendor/x/y.go", additions=1, patch="@@ -0,0 +1 @@\n+package y\n", status="added",
-                          after="package y\n"),
-               FileRecord("logo.png", is_binary=True)],
-        comments=[CommentRecord("issue", "bo", "Thanks, this fixes the panic.", external_id="1"),
-                  CommentRecord("review_comment", "cy", "nit: comment", path="store/get.go", line=3,
-                                diff_hunk="@@ -1 +1 @@", external_id="2")],
+        files=[
+            FileRecord(
+                "store/get.go", additions=4, deletions=0, patch="@@ -1,3 +1,6 @@\n+// Get\n", before=BEFORE, after=AFTER
+            ),
+            FileRecord(
+                "vendor/x/y.go", additions=1, patch="@@ -0,0 +1 @@\n+package y\n", status="added", after="package y\n"
+            ),
+            FileRecord("logo.png", is_binary=True),
+        ],
+        comments=[
+            CommentRecord("issue", "bo", "Thanks, this fixes the panic.", external_id="1"),
+            CommentRecord(
+                "review_comment",
+                "cy",
+                "nit: comment",
+                path="store/get.go",
+                line=3,
+                diff_hunk="@@ -1 +1 @@",
+                external_id="2",
+            ),
+        ],
     )
     return dataclasses.replace(record, **changes)
 
@@ -49,7 +67,9 @@ def test_store_is_an_idempotent_upsert(repository):
     assert pr.intent == "FIX" and pr.category in ("NAT", "MIX", "CODE") and pr.syntax_ok is True
     assert pr.serialized_chars > len(AFTER) and len(pr.content_hash) == 64 and pr.included
 
-    edited = _record(title="Fix empty key in Get (v2)", comments=[CommentRecord("issue", "bo", "edited", external_id="1")])
+    edited = _record(
+        title="Fix empty key in Get (v2)", comments=[CommentRecord("issue", "bo", "edited", external_id="1")]
+    )
     assert services.store_pull_request(repository=repository, record=edited) == "updated"
     assert PullRequest.objects.count() == 1
     assert list(Comment.objects.values_list("body", flat=True)) == ["edited"]
@@ -88,8 +108,11 @@ def test_dedupe_flags_exact_and_near_duplicates_and_never_deletes(repository):
     services.store_pull_request(repository=repository, record=_record(number=1))
     services.store_pull_request(repository=repository, record=_record(number=2, title="Backport: fix empty key"))
     near_after = AFTER.replace("none", "nothing")
-    near = _record(number=3, title="Cherry-pick fix", files=[FileRecord("store/get.go", before=BEFORE, after=near_after,
-                                                                         patch="@@ -1 +1 @@\n+x\n")])
+    near = _record(
+        number=3,
+        title="Cherry-pick fix",
+        files=[FileRecord("store/get.go", before=BEFORE, after=near_after, patch="@@ -1 +1 @@\n+x\n")],
+    )
     services.store_pull_request(repository=repository, record=near)
     result = services.dedupe_corpus()
     assert result["exact"] == 1 and result["near"] == 1

@@ -27,23 +27,48 @@ GO_BEFORE = "package web\n\nfunc handle() int {\n\treturn 1\n}\n"
 
 def _pr(repo: str, number: int, title: str, body: str = "", after: str | None = None, day: int = 1) -> PRRecord:
     after = after or GO_BEFORE.replace("return 1", f"return {number + 1}")
-    return PRRecord(repo, number, title, body=body, author="ana", merged_at=datetime(2024, 3, day, tzinfo=UTC),
-                    files=[FileRecord("web/handler.go", additions=1, deletions=1, before=GO_BEFORE, after=after,
-                                      patch="@@ -3,3 +3,3 @@\n func handle() int {\n-\treturn 1\n+\treturn 2\n }")],
-                    comments=[CommentRecord("review_comment", "bo", "Why two?", path="web/handler.go", line=4,
-                                            diff_hunk="@@ -3,3 +3,3 @@\n-\treturn 1\n+\treturn 2",
-                                            external_id=str(number))])
+    return PRRecord(
+        repo,
+        number,
+        title,
+        body=body,
+        author="ana",
+        merged_at=datetime(2024, 3, day, tzinfo=UTC),
+        files=[
+            FileRecord(
+                "web/handler.go",
+                additions=1,
+                deletions=1,
+                before=GO_BEFORE,
+                after=after,
+                patch="@@ -3,3 +3,3 @@\n func handle() int {\n-\treturn 1\n+\treturn 2\n }",
+            )
+        ],
+        comments=[
+            CommentRecord(
+                "review_comment",
+                "bo",
+                "Why two?",
+                path="web/handler.go",
+                line=4,
+                diff_hunk="@@ -3,3 +3,3 @@\n-\treturn 1\n+\treturn 2",
+                external_id=str(number),
+            )
+        ],
+    )
 
 
 @pytest.fixture
 def corpus():
     web = Repository.objects.create(full_name="acme/web", license_spdx="MIT")
     cli = Repository.objects.create(full_name="acme/cli", license_spdx="Apache-2.0")
-    services.store_pull_request(repository=web, record=_pr("acme/web", 1, "Fix the handler crash", "It panicked.",
-                                                           day=1))
+    services.store_pull_request(
+        repository=web, record=_pr("acme/web", 1, "Fix the handler crash", "It panicked.", day=1)
+    )
     services.store_pull_request(repository=web, record=_pr("acme/web", 2, "Add rate limiting middleware", day=5))
-    services.store_pull_request(repository=cli, record=_pr("acme/cli", 3, "Broken code", day=9,
-                                                           after="package web\nfunc handle( {\n"))
+    services.store_pull_request(
+        repository=cli, record=_pr("acme/cli", 3, "Broken code", day=9, after="package web\nfunc handle( {\n")
+    )
     return PullRequest.objects.order_by("number")
 
 
@@ -60,10 +85,13 @@ def test_filters_search_and_sorting(viewer_client, corpus):
     assert len(_titles(viewer_client.get(url, {"q": "handler.go"}))) == 3
     assert _titles(viewer_client.get(url, {"repo": "acme/cli"})) == ["Broken code"]
     assert _titles(viewer_client.get(url, {"license": "MIT", "syntax": "ok"})) == [
-        "Add rate limiting middleware", "Fix the handler crash"]
+        "Add rate limiting middleware",
+        "Fix the handler crash",
+    ]
     assert _titles(viewer_client.get(url, {"syntax": "error"})) == ["Broken code"]
     assert _titles(viewer_client.get(url, {"merged_from": "2024-03-02", "merged_to": "2024-03-06"})) == [
-        "Add rate limiting middleware"]
+        "Add rate limiting middleware"
+    ]
     fix = corpus.get(number=1)
     assert fix.intent == "FIX"
     assert "Fix the handler crash" in _titles(viewer_client.get(url, {"intent": "FIX"}))
@@ -89,8 +117,9 @@ def test_bulk_exclude_with_reason_then_undo(operator_client, corpus):
     url = reverse("corpus:pullrequests_curate")
     missing = operator_client.post(url, {"action": "exclude", "reason": "", "ids": [corpus[0].pk]})
     assert missing.status_code == 302 and PullRequest.objects.filter(included=False).count() == 0
-    operator_client.post(url, {"action": "exclude", "reason": "toy change", "all_matching": "1",
-                               "filter_query": "repo=acme%2Fweb"})
+    operator_client.post(
+        url, {"action": "exclude", "reason": "toy change", "all_matching": "1", "filter_query": "repo=acme%2Fweb"}
+    )
     assert set(PullRequest.objects.filter(included=False).values_list("number", flat=True)) == {1, 2}
     event = CurationEvent.objects.get()
     assert event.scope == "filter: repo=acme%2Fweb" and event.user.username == "otto"
@@ -98,8 +127,9 @@ def test_bulk_exclude_with_reason_then_undo(operator_client, corpus):
     assert "toy change" in history and "Undo" in history
     operator_client.post(reverse("corpus:curation_undo", args=[event.pk]))
     assert PullRequest.objects.filter(included=False).count() == 0
-    operator_client.post(reverse("corpus:pullrequest_curate", args=[corpus[2].pk]),
-                         {"action": "exclude", "reason": "broken"})
+    operator_client.post(
+        reverse("corpus:pullrequest_curate", args=[corpus[2].pk]), {"action": "exclude", "reason": "broken"}
+    )
     assert PullRequest.objects.get(number=3).excluded_reason == "broken"
 
 
@@ -108,11 +138,18 @@ def test_viewers_get_403_on_every_post(viewer_client, corpus):
     job = FetchJob.objects.create(targets=["acme/web"])
     event = services.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="x")
     posts = [
-        reverse("corpus:add_names"), reverse("corpus:add_selected"), reverse("corpus:import_git"),
-        reverse("corpus:import_sample"), reverse("corpus:settings"), reverse("corpus:pullrequests_curate"),
-        reverse("corpus:pullrequest_curate", args=[pr.pk]), reverse("corpus:curation_undo", args=[event.pk]),
-        reverse("corpus:repository_fetch", args=[repo.pk]), reverse("corpus:repository_curate", args=[repo.pk]),
-        reverse("corpus:fetchjob_cancel", args=[job.pk]), reverse("corpus:fetchjob_retry", args=[job.pk]),
+        reverse("corpus:add_names"),
+        reverse("corpus:add_selected"),
+        reverse("corpus:import_git"),
+        reverse("corpus:import_sample"),
+        reverse("corpus:settings"),
+        reverse("corpus:pullrequests_curate"),
+        reverse("corpus:pullrequest_curate", args=[pr.pk]),
+        reverse("corpus:curation_undo", args=[event.pk]),
+        reverse("corpus:repository_fetch", args=[repo.pk]),
+        reverse("corpus:repository_curate", args=[repo.pk]),
+        reverse("corpus:fetchjob_cancel", args=[job.pk]),
+        reverse("corpus:fetchjob_retry", args=[job.pk]),
         reverse("corpus:snapshot_create"),
     ]
     for url in posts:
@@ -131,16 +168,24 @@ def test_posts_need_a_csrf_token(operator_user, corpus):
 def test_add_names_validates_each_line_and_queues_a_fetch(operator_client):
     bad = operator_client.post(reverse("corpus:add_names"), {"names": "acme/web\nnot a repo!\n", "fetch_now": "on"})
     assert bad.status_code == 400 and "line 2:" in bad.content.decode() and Repository.objects.count() == 0
-    ok = operator_client.post(reverse("corpus:add_names"),
-                              {"names": "acme/web\nhttps://github.com/acme/cli, acme/web", "fetch_now": "on"})
+    ok = operator_client.post(
+        reverse("corpus:add_names"), {"names": "acme/web\nhttps://github.com/acme/cli, acme/web", "fetch_now": "on"}
+    )
     job = FetchJob.objects.get()
     assert ok.status_code == 302 and ok.url == job.get_absolute_url()
     assert job.targets == ["acme/web", "acme/cli"] and Repository.objects.count() == 2
 
 
 def test_settings_token_is_write_only(operator_client):
-    operator_client.post(reverse("corpus:settings"), {"api_url": "http://127.0.0.1:9/", "token": "s3cr3t-token",
-                                                      "allowed_licenses": "MIT, Apache-2.0", "go_only": "on"})
+    operator_client.post(
+        reverse("corpus:settings"),
+        {
+            "api_url": "http://127.0.0.1:9/",
+            "token": "s3cr3t-token",
+            "allowed_licenses": "MIT, Apache-2.0",
+            "go_only": "on",
+        },
+    )
     row = GitHubSettings.load()
     assert row.token == "s3cr3t-token" and row.allowed_licenses == "MIT,Apache-2.0"
     page = operator_client.get(reverse("corpus:add")).content.decode()
@@ -152,8 +197,14 @@ def test_settings_token_is_write_only(operator_client):
 def test_fetch_job_progress_json_and_cancel(operator_client):
     from django.utils import timezone
 
-    job = FetchJob.objects.create(targets=["acme/web"], status="running", prs_new=4, errors={"a/b": "not found"},
-                                  started_at=timezone.now(), heartbeat_at=timezone.now())
+    job = FetchJob.objects.create(
+        targets=["acme/web"],
+        status="running",
+        prs_new=4,
+        errors={"a/b": "not found"},
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
     state = operator_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).json()
     assert state["prs_new"] == 4 and state["errors"] == {"a/b": "not found"} and not state["looks_dead"]
     assert state["status"] == "running"
@@ -167,8 +218,9 @@ def test_stats_and_snapshot_pages(operator_client, corpus):
     assert stats.context["stats"]["totals"]["prs"] == 3
     assert stats.context["stats"]["repos"]["labels"] == ["acme/web", "acme/cli"]
     assert sum(stats.context["stats"]["length"]["counts"]) == 3 and b"plotly.min.js" in stats.content
-    response = operator_client.post(reverse("corpus:snapshot_create"),
-                                    {"name": "web-only", "use_filter": "on", "filter_query": "repo=acme%2Fweb"})
+    response = operator_client.post(
+        reverse("corpus:snapshot_create"), {"name": "web-only", "use_filter": "on", "filter_query": "repo=acme%2Fweb"}
+    )
     snapshot = Snapshot.objects.get()
     assert response.url == snapshot.get_absolute_url() and snapshot.filter == {"repo": "acme/web"}
     again = operator_client.post(reverse("corpus:snapshot_create"), {"name": "web-only"})

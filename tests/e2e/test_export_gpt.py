@@ -31,8 +31,9 @@ def test_export_download_resume_and_playground(operator_page, live_stack, datase
     page.select_option("#export-form select[name=quant]", "f16")
     page.click("#export-button")
     page.wait_for_url(re.compile(r"/models/\d+/$"))
-    page.wait_for_function("!['queued','running'].includes(document.querySelector('#export-status').textContent)",
-                           timeout=120_000)
+    page.wait_for_function(
+        "!['queued','running'].includes(document.querySelector('#export-status').textContent)", timeout=120_000
+    )
     page.wait_for_load_state()
     expect(page.locator("#export-status")).to_have_text("finished")
     expect(page.locator("#verification")).to_contain_text("Verified")

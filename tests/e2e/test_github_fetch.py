@@ -17,8 +17,13 @@ TOKEN = "e2e-secret-token"
 
 
 def go_prs(story, name: str) -> int:
-    return sum(1 for repo, prs in story if repo.full_name == name
-               for pr in prs if any(f.path.endswith(".go") for f in pr.files))
+    return sum(
+        1
+        for repo, prs in story
+        if repo.full_name == name
+        for pr in prs
+        if any(f.path.endswith(".go") for f in pr.files)
+    )
 
 
 def wait_for_fetch(page) -> FetchJob:

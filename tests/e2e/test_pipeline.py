@@ -36,7 +36,9 @@ class stage:
 def wait_for_job(page, status_selector: str = "#job-status") -> None:
     page.wait_for_function(
         f"document.querySelector({status_selector!r}) && !['queued','running','waiting','stopping']"
-        f".includes(document.querySelector({status_selector!r}).textContent.trim())", timeout=JOB_MS)
+        f".includes(document.querySelector({status_selector!r}).textContent.trim())",
+        timeout=JOB_MS,
+    )
     page.wait_for_load_state()
     expect(page.locator(status_selector)).to_have_text("finished")
 
@@ -103,16 +105,25 @@ def test_newcomer_reaches_a_downloaded_gguf_and_a_playground_answer(operator_pag
         page.select_option("#id_preset", "tiny")
         expect(page.locator("#param-count")).to_have_text(re.compile(r"^\d[\d,]+$"), timeout=60_000)
         page.fill("#id_name", "newcomer-hrm")
-        for field, value in {"train__max_steps": "40", "train__logging_steps": "2", "train__eval_steps": "20",
-                             "train__save_steps": "20", "train__eval_iters": "2", "train__validation_frequency": "40",
-                             "train__sample_max_tokens": "16", "train__max_refinement_iterations": "1"}.items():
+        for field, value in {
+            "train__max_steps": "40",
+            "train__logging_steps": "2",
+            "train__eval_steps": "20",
+            "train__save_steps": "20",
+            "train__eval_iters": "2",
+            "train__validation_frequency": "40",
+            "train__sample_max_tokens": "16",
+            "train__max_refinement_iterations": "1",
+        }.items():
             page.fill(f"#id_{field}", value)
         page.click("#start-run")
         page.wait_for_url(re.compile(r"/runs/\d+/$"))
         # The chart gains points while the page stays loaded: the live feed, not a reload.
-        page.wait_for_function("() => { const el = document.getElementById('chart-loss');"
-                               " return el && el.data && el.data.some((t) => t.y && t.y.length >= 2); }",
-                               timeout=JOB_MS)
+        page.wait_for_function(
+            "() => { const el = document.getElementById('chart-loss');"
+            " return el && el.data && el.data.some((t) => t.y && t.y.length >= 2); }",
+            timeout=JOB_MS,
+        )
         expect(page.locator("#run-status")).to_have_text("finished", timeout=JOB_MS)
         run = TrainingRun.objects.get(name="newcomer-hrm")
         assert run.step == 40 and run.checkpoints.exists()

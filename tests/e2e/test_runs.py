@@ -18,9 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "static" / "screenshots" / "run.png"
 TRAINING_TIMEOUT = 180_000
 # Short but real: the tiny preset with fewer steps, frequent logging, evals, checkpoints and samples.
-COMMON = {"train__logging_steps": "2", "train__eval_steps": "10", "train__save_steps": "10", "train__eval_iters": "2",
-          "train__validation_frequency": "15", "train__sample_max_tokens": "24",
-          "train__max_refinement_iterations": "2"}
+COMMON = {
+    "train__logging_steps": "2",
+    "train__eval_steps": "10",
+    "train__save_steps": "10",
+    "train__eval_iters": "2",
+    "train__validation_frequency": "15",
+    "train__sample_max_tokens": "24",
+    "train__max_refinement_iterations": "2",
+}
 
 
 def chart_points(page, chart_id: str = "chart-loss") -> int:
@@ -51,11 +57,16 @@ def start_run(page, base_url: str, *, family: str, name: str, settings: dict[str
 
 def wait_for_growth(page, timeout_ms: int = TRAINING_TIMEOUT) -> None:
     """The loss chart gains points while the page stays loaded: the live feed, not a reload."""
-    page.wait_for_function("() => { const el = document.getElementById('chart-loss');"
-                           " return el && el.data && el.data.some((t) => t.y && t.y.length >= 2); }", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => { const el = document.getElementById('chart-loss');"
+        " return el && el.data && el.data.some((t) => t.y && t.y.length >= 2); }",
+        timeout=timeout_ms,
+    )
     before = chart_points(page)
-    page.wait_for_function(f"() => document.getElementById('chart-loss').data"
-                           f".reduce((n, t) => n + t.y.length, 0) > {before}", timeout=timeout_ms)
+    page.wait_for_function(
+        f"() => document.getElementById('chart-loss').data.reduce((n, t) => n + t.y.length, 0) > {before}",
+        timeout=timeout_ms,
+    )
 
 
 def test_start_watch_stop_resume_and_compare_runs(operator_page, live_stack, dataset_files):  # noqa: F811
@@ -83,8 +94,10 @@ def test_start_watch_stop_resume_and_compare_runs(operator_page, live_stack, dat
     page.click("#resume-run")
     expect(page.locator("#run-status")).to_have_text("running", timeout=TRAINING_TIMEOUT)
     wait_for_growth(page)
-    page.wait_for_function(f"() => Number(document.getElementById('run-step').textContent.replace(/,/g, ''))"
-                           f" > {stopped_step}", timeout=TRAINING_TIMEOUT)
+    page.wait_for_function(
+        f"() => Number(document.getElementById('run-step').textContent.replace(/,/g, '')) > {stopped_step}",
+        timeout=TRAINING_TIMEOUT,
+    )
     page.click("#stop-run")
     expect(page.locator("#run-status")).to_have_text("stopped", timeout=60_000)
     gpt.refresh_from_db()
@@ -97,8 +110,10 @@ def test_start_watch_stop_resume_and_compare_runs(operator_page, live_stack, dat
     first = MetricPoint.objects.filter(run=hrm, kind="train").order_by("step").first()
     assert first.step < hrm.step and hrm.last_loss < first.values["loss"]
     page.goto(hrm_url)
-    page.wait_for_function("() => ['chart-loss', 'chart-lr', 'chart-parse'].every((id) => {"
-                           " const el = document.getElementById(id); return el.data && el.data.length > 0; })")
+    page.wait_for_function(
+        "() => ['chart-loss', 'chart-lr', 'chart-parse'].every((id) => {"
+        " const el = document.getElementById(id); return el.data && el.data.length > 0; })"
+    )
     page.select_option("#x-axis", "tokens")
     expect(page.locator("#chart-loss .xtitle")).to_have_text("tokens")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -108,8 +123,10 @@ def test_start_watch_stop_resume_and_compare_runs(operator_page, live_stack, dat
     page.check(f"input[name=ids][value='{hrm.pk}']")
     page.check(f"input[name=ids][value='{gpt.pk}']")
     page.click("#compare-button")
-    page.wait_for_function("() => { const el = document.getElementById('compare-chart');"
-                           " return el && el.data && el.data.filter((t) => t.showlegend !== false).length === 2; }")
+    page.wait_for_function(
+        "() => { const el = document.getElementById('compare-chart');"
+        " return el && el.data && el.data.filter((t) => t.showlegend !== false).length === 2; }"
+    )
     differences = page.locator("#differences")
     expect(differences).to_contain_text("family")
     expect(differences).to_contain_text("train.max_steps")

@@ -39,8 +39,12 @@ def test_fetch_killed_mid_job_then_retried_stores_every_pr_once(live_stack):
     from corpus.services import create_fetch_job, retry_fetch_job
 
     story = sample_story()
-    expected = {(repo.full_name, pr.number) for repo, prs in story for pr in prs if any(
-        f.path.endswith(".go") for f in pr.files)}
+    expected = {
+        (repo.full_name, pr.number)
+        for repo, prs in story
+        for pr in prs
+        if any(f.path.endswith(".go") for f in pr.files)
+    }
     with GitHubShapedServer(story) as server:
         server.faults.delay = 0.15  # slow enough to be killed half way
         names = [repo.full_name for repo, _ in story]
@@ -76,8 +80,11 @@ def test_training_killed_mid_run_resumes_from_its_checkpoint_without_duplicate_p
     dataset = make_dataset(dataset_files, name="killed-ds")
     overrides = {**FAST, "max_steps": "80", "save_steps": "10", "eval_steps": "20"}
     run = create_run(dataset=dataset, family="hrm", preset_name="tiny", name="killed-run", overrides=overrides)
-    wait_for(lambda: TrainingRun.objects.get(pk=run.pk).checkpoints.filter(step__gte=20).exists(), 180,
-             "a checkpoint at step 20")
+    wait_for(
+        lambda: TrainingRun.objects.get(pk=run.pk).checkpoints.filter(step__gte=20).exists(),
+        180,
+        "a checkpoint at step 20",
+    )
     kill_cluster(live_stack, "qcluster-long")
     run.refresh_from_db()
     killed_at = run.step
@@ -86,8 +93,11 @@ def test_training_killed_mid_run_resumes_from_its_checkpoint_without_duplicate_p
     wait_for(lambda: TrainingRun.objects.get(pk=run.pk).looks_dead, 30, "the run to look dead")
     live_stack.start_cluster()
     resume_run(run)
-    wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status not in ("queued", "running", "dead"), 240,
-             "the resumed run to end")
+    wait_for(
+        lambda: TrainingRun.objects.get(pk=run.pk).status not in ("queued", "running", "dead"),
+        240,
+        "the resumed run to end",
+    )
     run.refresh_from_db()
     assert run.status == "finished", run.message
     assert run.step == 80 and run.resumes == 1

@@ -49,9 +49,20 @@ def test_playground_streams_plan_code_and_iterations(trained_run, viewer_client)
     pytest.importorskip("llama_cpp", reason="make test installs llama-cpp-python")
     call_command("export", str(trained_run.pk), "--format", "gguf", "--quant", "q8_0")
     export = ExportedModel.objects.get(run=trained_run)
-    response = viewer_client.post(reverse("models_registry:playground_generate"), {
-        "model": export.pk, "title": "Fix nil pointer", "body": "", "code_before": "func f() {}\n",
-        "path": "main.go", "max_iterations": 2, "max_code_tokens": 24, "temperature": 0, "seed": 1})
+    response = viewer_client.post(
+        reverse("models_registry:playground_generate"),
+        {
+            "model": export.pk,
+            "title": "Fix nil pointer",
+            "body": "",
+            "code_before": "func f() {}\n",
+            "path": "main.go",
+            "max_iterations": 2,
+            "max_code_tokens": 24,
+            "temperature": 0,
+            "seed": 1,
+        },
+    )
     events = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
     kinds = [event["type"] for event in events]
     assert kinds[0] == "start" and kinds[-1] == "done", events[-1]
@@ -72,8 +83,9 @@ def test_safetensors_export_and_export_button(trained_run, operator_client):
 
     from django_q.models import OrmQ
 
-    response = operator_client.post(reverse("models_registry:export", args=[trained_run.pk]),
-                                    {"format": "gguf", "quant": "q8_0"})
+    response = operator_client.post(
+        reverse("models_registry:export", args=[trained_run.pk]), {"format": "gguf", "quant": "q8_0"}
+    )
     queued = ExportedModel.objects.filter(run=trained_run, format="gguf").get()
     assert response.status_code == 302 and response["Location"] == queued.get_absolute_url()
     assert queued.status == "queued" and OrmQ.objects.count() == 1
@@ -86,7 +98,6 @@ def test_export_without_checkpoint_is_a_clear_error(dataset_files, operator_clie
     run = TrainingRun.objects.create(name="empty-run", dataset=dataset, family="hrm")
     with pytest.raises(CommandError, match="no checkpoint"):
         call_command("export", "empty-run")
-    response = operator_client.post(reverse("models_registry:export", args=[run.pk]), {"format": "gguf"},
-                                    follow=True)
+    response = operator_client.post(reverse("models_registry:export", args=[run.pk]), {"format": "gguf"}, follow=True)
     assert "no checkpoint" in response.content.decode()
     assert not ExportedModel.objects.exists()

@@ -22,8 +22,10 @@ from training.tokenizer import Tokenizer, train_tokenizer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "go"
 WORDS = ["handle", "request", "server", "reader", "cache", "config", "buffer", "client", "value", "store"]
-needs_llama_cpp = pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed "
-                                     "(`make test` installs it from the cached wheel)")
+needs_llama_cpp = pytest.mark.skipif(
+    not llama_cpp_available(),
+    reason="llama-cpp-python is not installed (`make test` installs it from the cached wheel)",
+)
 
 
 def fixture_sources() -> list[str]:
@@ -33,13 +35,24 @@ def fixture_sources() -> list[str]:
 
 def serialized_record(rng: random.Random, index: int) -> str:
     name, kind = rng.choice(WORDS), rng.choice(WORDS).title()
-    code = (f"package {rng.choice(WORDS)}\n\n// {name.title()}{index} checks the {kind}.\n"
-            f"func {name}{index}(r *{kind}) error {{\n\tif r == nil {{\n\t\treturn fmt.Errorf(\"nil\")\n\t}}\n"
-            f"\tfor i := 0; i < {index}; i++ {{\n\t\tr.{name}(\"  x  \")\n\t}}\n\treturn nil\n}}\n")
-    header, context = task_prompt(repo=f"owner/repo{index % 5}", title=f"Fix nil {name} in handler",
-                                  body=f"Panics when the {kind} is nil.\n", path="x.go", code_before=code)
-    return (header + f"<STEP> <INTENT:FIX> <TARGET:func> {name}{index}\n</PLAN>\n" + context
-            + f"<CODE>\n<AFTER>\n{code}</AFTER>\n</CODE>\n<VALIDATE>\n<SYNTAX_OK> true\n</VALIDATE>\n")
+    code = (
+        f"package {rng.choice(WORDS)}\n\n// {name.title()}{index} checks the {kind}.\n"
+        f'func {name}{index}(r *{kind}) error {{\n\tif r == nil {{\n\t\treturn fmt.Errorf("nil")\n\t}}\n'
+        f'\tfor i := 0; i < {index}; i++ {{\n\t\tr.{name}("  x  ")\n\t}}\n\treturn nil\n}}\n'
+    )
+    header, context = task_prompt(
+        repo=f"owner/repo{index % 5}",
+        title=f"Fix nil {name} in handler",
+        body=f"Panics when the {kind} is nil.\n",
+        path="x.go",
+        code_before=code,
+    )
+    return (
+        header
+        + f"<STEP> <INTENT:FIX> <TARGET:func> {name}{index}\n</PLAN>\n"
+        + context
+        + f"<CODE>\n<AFTER>\n{code}</AFTER>\n</CODE>\n<VALIDATE>\n<SYNTAX_OK> true\n</VALIDATE>\n"
+    )
 
 
 def train_small_tokenizer(folder: Path) -> Tokenizer:
@@ -75,8 +88,8 @@ def briefly_trained(family: str, tokenizer: Tokenizer, steps: int = 40) -> tuple
     model.train()
     for _ in range(steps):
         starts = torch.randint(0, len(data) - length - 1, (8,), generator=generator).tolist()
-        inputs = torch.stack([data[s:s + length] for s in starts])
-        targets = torch.stack([data[s + 1:s + length + 1] for s in starts])
+        inputs = torch.stack([data[s : s + length] for s in starts])
+        targets = torch.stack([data[s + 1 : s + length + 1] for s in starts])
         _, loss, _ = model(inputs, targets)
         optimizer.zero_grad()
         loss.backward()
@@ -146,7 +159,8 @@ def test_hrm_text_keys_and_tensor_names_are_what_llama_cpp_reads(tokenizer, tmp_
     types = {tensor.name: tensor.tensor_type.name for tensor in reader.tensors}
     per_block = {"attn_q", "attn_k", "attn_v", "attn_output", "attn_gate", "ffn_gate", "ffn_up", "ffn_down"}
     expected = {"token_embd.weight", "output.weight", "hrm.z_l_init"} | {
-        f"blk.{block}.{part}.weight" for block in range(2 * m.n_layer) for part in per_block}
+        f"blk.{block}.{part}.weight" for block in range(2 * m.n_layer) for part in per_block
+    }
     assert set(types) == expected  # weightless norms: no norm tensors at all
     assert types["hrm.z_l_init"] == "F32"
     assert types["blk.0.attn_gate.weight"] == "Q8_0"
@@ -177,16 +191,26 @@ def test_checkpoint_file_exports_the_same_bytes_as_the_model_in_memory(tokenizer
     model, config = tiny_model("gpt", tokenizer.vocab_size)
     checkpoint = tmp_path / "step_0000010.pt"
     # As the train loop saves it (a compiled model's names carry the _orig_mod. prefix).
-    torch.save({"model": {f"_orig_mod.{k}": v for k, v in model.state_dict().items()},
-                "config": config.to_dict(), "step": 10}, checkpoint)
+    torch.save(
+        {"model": {f"_orig_mod.{k}": v for k, v in model.state_dict().items()}, "config": config.to_dict(), "step": 10},
+        checkpoint,
+    )
     loaded, _ = load_source(checkpoint)
     assert loaded.config == config.model
     progress = []
-    from_file = export_gguf(checkpoint, tokenizer.model_path, tmp_path / "a" / "model.gguf", quant="q8_0",
-                            verify=False, report=lambda message, fraction: progress.append((message, fraction)))
+    from_file = export_gguf(
+        checkpoint,
+        tokenizer.model_path,
+        tmp_path / "a" / "model.gguf",
+        quant="q8_0",
+        verify=False,
+        report=lambda message, fraction: progress.append((message, fraction)),
+    )
     assert progress[-1] == ("done", 1.0)
     assert [fraction for _, fraction in progress] == sorted(fraction for _, fraction in progress)
-    from_memory = export_gguf((model, config), tokenizer.model_path, tmp_path / "b" / "model.gguf", quant="q8_0", verify=False)
+    from_memory = export_gguf(
+        (model, config), tokenizer.model_path, tmp_path / "b" / "model.gguf", quant="q8_0", verify=False
+    )
     assert from_file.sha256 == from_memory.sha256
 
 
@@ -209,8 +233,9 @@ def test_failed_export_leaves_no_partial_file_and_keeps_the_previous_one(tokeniz
 
 def test_modelfile_prompts_in_the_record_format_and_stops_on_the_controller_tags(tokenizer, tmp_path):
     model, config = tiny_model("hrm", tokenizer.vocab_size)
-    gguf_path = export_gguf((model, config), tokenizer.model_path, tmp_path / "hrm.gguf", quant="q8_0",
-                            verify=False).path
+    gguf_path = export_gguf(
+        (model, config), tokenizer.model_path, tmp_path / "hrm.gguf", quant="q8_0", verify=False
+    ).path
     text = write_modelfile(gguf_path, tmp_path / "Modelfile").read_text()
     lines = text.splitlines()
     assert lines[0] == "FROM ./hrm.gguf"
@@ -222,8 +247,9 @@ def test_modelfile_prompts_in_the_record_format_and_stops_on_the_controller_tags
     template = text.split('TEMPLATE """', 1)[1].split('"""', 1)[0]
     # Rendered as Ollama would (System = the repository, Prompt = the PR title), it is the prompt
     # the model was trained on and the playground sends.
-    rendered = (template.replace("{{ if .System }} {{ .System }}{{ end }}", " owner/repo")
-                .replace("{{ .Prompt }}", "Fix the nil map"))
+    rendered = template.replace("{{ if .System }} {{ .System }}{{ end }}", " owner/repo").replace(
+        "{{ .Prompt }}", "Fix the nil map"
+    )
     header, _ = task_prompt(repo="owner/repo", title="Fix the nil map", body="", path="main.go", code_before="")
     assert rendered == header
     elsewhere = write_modelfile(gguf_path, tmp_path / "ollama" / "Modelfile").read_text()

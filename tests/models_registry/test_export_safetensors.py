@@ -34,10 +34,15 @@ def test_transformers_loads_the_folder_with_the_same_logits(tokenizer, tmp_path,
     assert info.verification["ok"] is True
     assert info.verification["class"] == CLASSES[family].__name__ == info.architecture
     assert sorted(p.name for p in folder.iterdir()) == [
-        "config.json", "generation_config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json"]
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.model",
+        "tokenizer_config.json",
+    ]
     loaded = CLASSES[family].from_pretrained(folder, dtype=torch.float32).eval()
     for prompt in default_prompts():
-        ids = ([tokenizer.bos_id] + tokenizer.encode(prompt))[:config.model.block_size]
+        ids = ([tokenizer.bos_id] + tokenizer.encode(prompt))[: config.model.block_size]
         with torch.no_grad():
             theirs = loaded(torch.tensor([ids])).logits[0].numpy()
         assert abs(theirs - torch_logits(model, ids)).max() <= 1e-4

@@ -15,8 +15,9 @@ from tests.models_registry.test_export_gguf import (
 )
 from training.hrm.generate import TorchTokenSource, generate_with_refinement
 
-llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed "
-                                "(`make test` installs it from the cached wheel)")
+llama_cpp = pytest.importorskip(
+    "llama_cpp", reason="llama-cpp-python is not installed (`make test` installs it from the cached wheel)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,11 @@ def exported(request, tokenizer, tmp_path_factory):
 
 def test_tokenize_and_detokenize_match_sentencepiece(tokenizer, exported):
     _, runtime = exported
-    texts = fixture_sources() + default_prompts() + [
-        "bars := \"▁▂▃\" // U+2581 is SentencePiece's own space mark\n", "  lead\r\n\ttab", "😀 中文"]
+    texts = (
+        fixture_sources()
+        + default_prompts()
+        + ['bars := "▁▂▃" // U+2581 is SentencePiece\'s own space mark\n', "  lead\r\n\ttab", "😀 中文"]
+    )
     for text in texts:
         ids = runtime.tokenize(text)
         assert ids == tokenizer.encode(text)
@@ -73,10 +77,18 @@ def test_sampling_is_greedy_at_zero_temperature_and_reproducible_with_a_seed(tok
 
 def test_refinement_loop_on_the_gguf_follows_the_pytorch_model(tokenizer, exported):
     model, runtime = exported
-    kwargs = {"title": "Fix the nil map", "body": "Writes panic.", "code_before": "package main\n",
-              "max_iterations": 2, "max_plan_tokens": 12, "max_code_tokens": 20}
+    kwargs = {
+        "title": "Fix the nil map",
+        "body": "Writes panic.",
+        "code_before": "package main\n",
+        "max_iterations": 2,
+        "max_plan_tokens": 12,
+        "max_code_tokens": 20,
+    }
     theirs = list(generate_with_refinement(GGUFTokenSource(runtime, temperature=0), **kwargs))
     ours = list(generate_with_refinement(TorchTokenSource(model, tokenizer, temperature=0), **kwargs))
     assert theirs == ours
     assert theirs[-1]["type"] == "done"
-    assert [event["n"] for event in theirs if event["type"] == "iteration"] == list(range(1, theirs[-1]["iterations"] + 1))
+    assert [event["n"] for event in theirs if event["type"] == "iteration"] == list(
+        range(1, theirs[-1]["iterations"] + 1)
+    )

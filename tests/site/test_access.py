@@ -65,9 +65,12 @@ def world(db):
 def _clone_with_id(run):
     """Copies of the lineage rows under OBJECT_ID (primary keys cannot be changed in place safely)."""
     snapshot, tokenizer, dataset = run.dataset.snapshot, run.dataset.tokenizer, run.dataset
-    for obj, extra in ((snapshot, {}), (tokenizer, {"snapshot_id": OBJECT_ID}),
-                       (dataset, {"snapshot_id": OBJECT_ID, "tokenizer_id": OBJECT_ID}),
-                       (run, {"dataset_id": OBJECT_ID})):
+    for obj, extra in (
+        (snapshot, {}),
+        (tokenizer, {"snapshot_id": OBJECT_ID}),
+        (dataset, {"snapshot_id": OBJECT_ID, "tokenizer_id": OBJECT_ID}),
+        (run, {"dataset_id": OBJECT_ID}),
+    ):
         obj.pk = OBJECT_ID
         obj.id = OBJECT_ID
         obj.name = f"{obj.name}-x"

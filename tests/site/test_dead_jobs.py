@@ -11,8 +11,9 @@ from hrgc_site.models import JobStatus
 
 def test_polling_a_silent_fetch_job_marks_it_dead(viewer_client):
     silent = timezone.now() - timedelta(hours=1)
-    job = FetchJob.objects.create(targets=["acme/widgets"], status=JobStatus.RUNNING, started_at=silent,
-                                  heartbeat_at=silent, worker="gone-host:1")
+    job = FetchJob.objects.create(
+        targets=["acme/widgets"], status=JobStatus.RUNNING, started_at=silent, heartbeat_at=silent, worker="gone-host:1"
+    )
     data = viewer_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).json()
     assert data["status"] == "dead" and data["active"] is False
     job.refresh_from_db()
@@ -20,7 +21,8 @@ def test_polling_a_silent_fetch_job_marks_it_dead(viewer_client):
 
 
 def test_a_live_job_is_left_alone(viewer_client):
-    job = FetchJob.objects.create(targets=["acme/widgets"], status=JobStatus.RUNNING, started_at=timezone.now(),
-                                  heartbeat_at=timezone.now())
+    job = FetchJob.objects.create(
+        targets=["acme/widgets"], status=JobStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
     data = viewer_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).json()
     assert data["status"] == "running"

@@ -12,14 +12,30 @@ from corpus.serialize import serialize
 GO = Path(__file__).resolve().parents[1] / "fixtures" / "go"
 # (before, after, title, body) of each change; the Go files are real-looking sources with tabs and Unicode.
 CHANGES = [
-    ("fix_server_before.go", "fix_server_after.go", "Fix nil config crash in server start",
-     "Start panicked when the config was nil. Return an error instead.\n\nFixes #12"),
-    ("add_cache_before.go", "add_cache_after.go", "Add an LRU cache to the lookup path",
-     "Lookups hit the disk every time; cache the last 128 entries."),
-    ("refactor_store_before.go", "refactor_store_after.go", "Refactor the store behind an interface",
-     "Split the store into a Store interface and a file-backed implementation."),
-    ("optimize_join_before.go", "optimize_join_after.go", "Optimize path joining",
-     "Use a strings.Builder instead of repeated concatenation — 3× faster ünïcode-safe."),
+    (
+        "fix_server_before.go",
+        "fix_server_after.go",
+        "Fix nil config crash in server start",
+        "Start panicked when the config was nil. Return an error instead.\n\nFixes #12",
+    ),
+    (
+        "add_cache_before.go",
+        "add_cache_after.go",
+        "Add an LRU cache to the lookup path",
+        "Lookups hit the disk every time; cache the last 128 entries.",
+    ),
+    (
+        "refactor_store_before.go",
+        "refactor_store_after.go",
+        "Refactor the store behind an interface",
+        "Split the store into a Store interface and a file-backed implementation.",
+    ),
+    (
+        "optimize_join_before.go",
+        "optimize_join_after.go",
+        "Optimize path joining",
+        "Use a strings.Builder instead of repeated concatenation — 3× faster ünïcode-safe.",
+    ),
 ]
 REPOS = ("acme/server", "globex/cache", "initech/store", "umbrella/paths", "hooli/search", "stark/armor")
 
@@ -29,12 +45,23 @@ def pr_records(repos=REPOS, per_repo: int = 2) -> list[PRRecord]:
     for r, repo in enumerate(repos):
         for i in range(per_repo):
             before, after, title, body = CHANGES[(r + i) % len(CHANGES)]
-            records.append(PRRecord(
-                repo=repo, number=100 + i, title=f"{title} ({repo})", body=body, author=f"dev{r}",
-                files=[FileRecord(path=f"pkg/{after.replace('_after', '')}", status="modified",
-                                  before=(GO / before).read_text(encoding="utf-8"),
-                                  after=(GO / after).read_text(encoding="utf-8"))],
-            ))
+            records.append(
+                PRRecord(
+                    repo=repo,
+                    number=100 + i,
+                    title=f"{title} ({repo})",
+                    body=body,
+                    author=f"dev{r}",
+                    files=[
+                        FileRecord(
+                            path=f"pkg/{after.replace('_after', '')}",
+                            status="modified",
+                            before=(GO / before).read_text(encoding="utf-8"),
+                            after=(GO / after).read_text(encoding="utf-8"),
+                        )
+                    ],
+                )
+            )
     return records
 
 
@@ -45,9 +72,19 @@ def write_snapshot_file(path: Path, records: list[PRRecord]) -> tuple[str, int, 
     with open(path, "wb") as handle:
         for pr in records:
             record = serialize(pr)
-            line = json.dumps({"repo": pr.repo, "number": pr.number, "title": pr.title, "text": record.text,
-                               "spans": [[s.section, s.start, s.end] for s in record.spans]},
-                              ensure_ascii=False).encode() + b"\n"
+            line = (
+                json.dumps(
+                    {
+                        "repo": pr.repo,
+                        "number": pr.number,
+                        "title": pr.title,
+                        "text": record.text,
+                        "spans": [[s.section, s.start, s.end] for s in record.spans],
+                    },
+                    ensure_ascii=False,
+                ).encode()
+                + b"\n"
+            )
             handle.write(line)
             digest.update(line)
             chars += len(record.text)
@@ -61,6 +98,14 @@ def make_snapshot(data_dir: Path, name: str = "snap-test", repos=REPOS, per_repo
 
     path = Path(data_dir) / "snapshots" / f"{name}.jsonl"
     sha256, count, chars = write_snapshot_file(path, pr_records(repos, per_repo))
-    return Snapshot.objects.create(name=name, status=JobStatus.FINISHED, file_path=str(path), sha256=sha256,
-                                   pr_count=count, repo_count=len(repos), chars=chars, progress=1.0,
-                                   message=f"{count} records")
+    return Snapshot.objects.create(
+        name=name,
+        status=JobStatus.FINISHED,
+        file_path=str(path),
+        sha256=sha256,
+        pr_count=count,
+        repo_count=len(repos),
+        chars=chars,
+        progress=1.0,
+        message=f"{count} records",
+    )

@@ -18,10 +18,18 @@ def fixture(name: str) -> str:
 
 def record_with_code(*after: str) -> SerializedRecord:
     """A record in the serializer's layout: other, plan, other (context), code, other, validate."""
-    code = "<CODE>\n" + "".join(
-        (f'<FILE path="f{i}.go">\n<AFTER>\n{body}</AFTER>\n</FILE>\n' if len(after) > 1 else f"<AFTER>\n{body}</AFTER>\n")
-        for i, body in enumerate(after)
-    ) + "</CODE>\n"
+    code = (
+        "<CODE>\n"
+        + "".join(
+            (
+                f'<FILE path="f{i}.go">\n<AFTER>\n{body}</AFTER>\n</FILE>\n'
+                if len(after) > 1
+                else f"<AFTER>\n{body}</AFTER>\n"
+            )
+            for i, body in enumerate(after)
+        )
+        + "</CODE>\n"
+    )
     pieces = [
         ("other", "<REPO> owner/name\n<PR_TITLE> Fix nil handler\n<PR_BODY> Guard r.\n\n"),
         ("plan", "<PLAN>\n<STEP> <INTENT:FIX> Check r\n</PLAN>\n"),
@@ -46,7 +54,7 @@ def assert_spans_tile(record: SerializedRecord) -> None:
 
 
 def section_text(record: SerializedRecord, section: str) -> list[str]:
-    return [record.text[span.start:span.end] for span in record.spans if span.section == section]
+    return [record.text[span.start : span.end] for span in record.spans if span.section == section]
 
 
 def examples_by_kind(record: SerializedRecord, seed: int = 0) -> dict[str, SerializedRecord]:
@@ -127,8 +135,12 @@ def test_several_files_must_all_parse_for_done():
 
 def test_records_without_code_give_no_examples():
     text = "<REPO> a/b\n<PR_TITLE> Docs\n"
-    assert controller_examples(SerializedRecord(text, [Span("other", 0, len(text))]),
-                               rng=random.Random(0), syntax_ok=syntax_ok) == []
+    assert (
+        controller_examples(
+            SerializedRecord(text, [Span("other", 0, len(text))]), rng=random.Random(0), syntax_ok=syntax_ok
+        )
+        == []
+    )
     empty = record_with_code("")
     assert controller_examples(empty, rng=random.Random(0), syntax_ok=syntax_ok) == []
 

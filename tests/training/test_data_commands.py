@@ -55,8 +55,9 @@ def test_train_tokenizer_in_the_foreground_then_build_datasets_by_every_referenc
     same = _built("snap-cli", str(second.pk), "--processes", "1", "--name", "ds-one-process")
     one = DatasetBuild.objects.get(pk=same)
     for part in ("train.bin", "val.bin", "train.labels.bin", "train.gen.bin"):
-        assert np.array_equal(np.fromfile(Path(one.path) / part, np.uint8), np.fromfile(Path(dataset.path) / part,
-                                                                                       np.uint8))
+        assert np.array_equal(
+            np.fromfile(Path(one.path) / part, np.uint8), np.fromfile(Path(dataset.path) / part, np.uint8)
+        )
 
 
 def _built(*args) -> int:

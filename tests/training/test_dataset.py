@@ -108,8 +108,7 @@ def test_repositories_never_straddle_the_split_and_the_split_is_stable(model, tm
 
 def test_each_side_gets_a_repository_when_there_are_two(model, tmp_path):
     pair = ["solo/one", "solo/two"]
-    stats = build_dataset(make_records(pair, 2), model, tmp_path / "pair", processes=1, val_fraction=0.0,
-                          augment=False)
+    stats = build_dataset(make_records(pair, 2), model, tmp_path / "pair", processes=1, val_fraction=0.0, augment=False)
     # Forced into validation: the repository whose token share is closest to val_fraction (0: the smaller one).
     assert len(stats.splits["val"].repos) == len(stats.splits["train"].repos) == 1
     assert set(stats.splits["val"].repos + stats.splits["train"].repos) == set(pair)
@@ -117,20 +116,43 @@ def test_each_side_gets_a_repository_when_there_are_two(model, tmp_path):
     assert stats.splits["train"].records == stats.splits["val"].records == 2
     ids, labels, meta = read_split(tmp_path / "pair", "val")
     assert len(split_records(ids, labels, meta["bos_id"], meta["eos_id"])) == 2
-    single = build_dataset(make_records(["solo/one"], 2), model, tmp_path / "one", processes=1, val_fraction=0.99,
-                           augment=False)
+    single = build_dataset(
+        make_records(["solo/one"], 2), model, tmp_path / "one", processes=1, val_fraction=0.99, augment=False
+    )
     assert single.splits["train"].repos == ["solo/one"] and single.splits["val"].records == 0
 
 
 def test_files_follow_the_contract(model, tmp_path):
     records = make_records()
-    stats = build_dataset(records, model, tmp_path / "ds", processes=1, seq_len=64, plan_len=32, gen_len=128,
-                          val_fraction=0.3, augment=False)
+    stats = build_dataset(
+        records,
+        model,
+        tmp_path / "ds",
+        processes=1,
+        seq_len=64,
+        plan_len=32,
+        gen_len=128,
+        val_fraction=0.3,
+        augment=False,
+    )
     out = tmp_path / "ds"
     meta = json.loads((out / "meta.json").read_text())
     assert meta == stats.to_meta()
-    assert set(meta) == {"vocab_size", "dtype", "seq_len", "plan_len", "gen_len", "bos_id", "eos_id", "pad_id",
-                         "section_labels", "splits", "records_cut", "section_share", "augmented_records"}
+    assert set(meta) == {
+        "vocab_size",
+        "dtype",
+        "seq_len",
+        "plan_len",
+        "gen_len",
+        "bos_id",
+        "eos_id",
+        "pad_id",
+        "section_labels",
+        "splits",
+        "records_cut",
+        "section_share",
+        "augmented_records",
+    }
     assert meta["dtype"] == "uint16" and meta["vocab_size"] == 700
     assert (meta["pad_id"], meta["bos_id"], meta["eos_id"]) == (0, 2, 3)
     assert meta["section_labels"] == SECTION_LABELS
@@ -170,7 +192,7 @@ def test_label_runs_decode_to_the_span_texts(model, tmp_path):
         for (record_ids, record_labels), record in zip(written, originals, strict=True):
             assert tokenizer.decode(record_ids) == record.text
             body = runs(record_ids[1:-1], record_labels[1:-1])
-            expected = [(SECTION_LABELS[span.section], record.text[span.start:span.end]) for span in record.spans]
+            expected = [(SECTION_LABELS[span.section], record.text[span.start : span.end]) for span in record.spans]
             assert [(label, tokenizer.decode(run)) for label, run in body] == expected
             assert record_labels[0] == record_labels[-1] == SECTION_LABELS["other"]
 
@@ -201,8 +223,16 @@ def test_unknown_sections_are_refused(model):
 def test_plan_and_gen_parts_are_cut_padded_and_counted(model, tmp_path):
     records = make_records()
     plan_len, gen_len = 64, 300
-    stats = build_dataset(records, model, tmp_path / "ds", processes=1, plan_len=plan_len, gen_len=gen_len,
-                          val_fraction=0.3, augment=False)
+    stats = build_dataset(
+        records,
+        model,
+        tmp_path / "ds",
+        processes=1,
+        plan_len=plan_len,
+        gen_len=gen_len,
+        val_fraction=0.3,
+        augment=False,
+    )
     tokenizer = Tokenizer(model)
     plan_end_id = tokenizer.special_ids[PLAN_END]
     expected_cuts = {"plan": 0, "gen": 0}
@@ -227,9 +257,9 @@ def test_plan_and_gen_parts_are_cut_padded_and_counted(model, tmp_path):
             n = min(gen_len, len(gen_part))
             assert gen[row, :n].tolist() == gen_part[:gen_len].tolist()
             assert (gen[row, n:] == tokenizer.pad_id).all()
-            assert gen_labels[row, :n].tolist() == encoded.labels[plan_end:plan_end + n].tolist()
+            assert gen_labels[row, :n].tolist() == encoded.labels[plan_end : plan_end + n].tolist()
             if len(plan_part) <= plan_len:
-                assert tokenizer.decode(plan_part) == record.text[:record.text.index(PLAN_END) + len(PLAN_END)]
+                assert tokenizer.decode(plan_part) == record.text[: record.text.index(PLAN_END) + len(PLAN_END)]
     assert stats.records_cut == expected_cuts
     assert 0 < expected_cuts["plan"] < len(records) and expected_cuts["gen"] == len(records)
 
@@ -269,8 +299,9 @@ def test_a_stopped_build_leaves_nothing(model, tmp_path):
         return len(calls) > 1
 
     with pytest.raises(BuildStopped):
-        build_dataset(make_records(per_repo=12), model, tmp_path / "ds", processes=1, augment=False,
-                      should_stop=should_stop)
+        build_dataset(
+            make_records(per_repo=12), model, tmp_path / "ds", processes=1, augment=False, should_stop=should_stop
+        )
     assert len(calls) == 2
     assert list(tmp_path.iterdir()) == []
 
@@ -297,8 +328,15 @@ def test_empty_input_and_bad_settings_are_refused(model, tmp_path):
 def test_progress_is_reported(model, tmp_path):
     heard = []
     records = make_records(per_repo=10)
-    build_dataset(records, model, tmp_path / "ds", processes=1, augment=False, total_records=len(records),
-                  report=lambda message, fraction: heard.append((message, fraction)))
+    build_dataset(
+        records,
+        model,
+        tmp_path / "ds",
+        processes=1,
+        augment=False,
+        total_records=len(records),
+        report=lambda message, fraction: heard.append((message, fraction)),
+    )
     assert heard and heard[-1][1] == 1.0
     assert f"{len(records)} records" in heard[-1][0]
 
@@ -317,7 +355,7 @@ def test_decode_sample_shows_a_record_token_by_token(model, tmp_path):
             by_section[section] = by_section.get(section, "") + text
         for section in ("plan", "code", "validate"):
             assert by_section[section] == "".join(
-                record.text[span.start:span.end] for span in record.spans if span.section == section
+                record.text[span.start : span.end] for span in record.spans if span.section == section
             )
     assert len(decode_sample(tmp_path / "ds", "train", 1, length=10)) <= 10
     with pytest.raises(IndexError):
@@ -328,7 +366,9 @@ def test_decode_sample_joins_the_byte_pieces_of_a_character(model, tmp_path):
     repo, record = make_records(REPOS[:1], 1)[0]
     tail = "// 𝔘ℵ ꙮ\n"  # characters the tokenizer never saw: byte pieces
     last = record.spans[-1]
-    rare = SerializedRecord(record.text + tail, [*record.spans[:-1], Span(last.section, last.start, last.end + len(tail))])
+    rare = SerializedRecord(
+        record.text + tail, [*record.spans[:-1], Span(last.section, last.start, last.end + len(tail))]
+    )
     build_dataset([(repo, rare)], model, tmp_path / "ds", processes=1, augment=False)
     sample = decode_sample(tmp_path / "ds", "train", 0)
     texts = [text for text, _ in sample]
@@ -343,9 +383,22 @@ def test_serializer_records_build_with_labels_from_their_spans(model, tmp_path):
     sources = {path.name: path.read_bytes().decode("utf-8") for path in FIXTURES.glob("*.go")}
     pairs = [("fix_server", "acme/server"), ("add_cache", "acme/cache"), ("refactor_store", "acme/store")]
     records = [
-        (repo, serialize(PRRecord(repo=repo, number=n, title=f"Change {name}", body="Why: it crashed.", files=[
-            FileRecord(path=f"{name}.go", before=sources[f"{name}_before.go"], after=sources[f"{name}_after.go"]),
-        ])))
+        (
+            repo,
+            serialize(
+                PRRecord(
+                    repo=repo,
+                    number=n,
+                    title=f"Change {name}",
+                    body="Why: it crashed.",
+                    files=[
+                        FileRecord(
+                            path=f"{name}.go", before=sources[f"{name}_before.go"], after=sources[f"{name}_after.go"]
+                        ),
+                    ],
+                )
+            ),
+        )
         for n, (name, repo) in enumerate(pairs)
     ]
     stats = build_dataset(records, model, tmp_path / "ds", processes=1, val_fraction=0.3, augment=True)
@@ -356,7 +409,7 @@ def test_serializer_records_build_with_labels_from_their_spans(model, tmp_path):
         starts, _ = tokenizer.token_offsets(encoded.ids[1:-1])
         section_at = np.zeros(len(record.text), dtype=np.uint8)
         for span in record.spans:
-            section_at[span.start:span.end] = SECTION_LABELS[span.section]
+            section_at[span.start : span.end] = SECTION_LABELS[span.section]
         assert (encoded.labels[1:-1] == section_at[starts]).all()
         assert {SECTION_NAMES[label] for label in encoded.labels.tolist()} == {"other", "plan", "code", "validate"}
         assert tokenizer.decode(encoded.ids) == record.text

@@ -37,8 +37,9 @@ def tokenizer(settings, tmp_path):
 
 @pytest.fixture
 def built(tokenizer):
-    dataset = services_data.create_dataset(snapshot=tokenizer.snapshot, tokenizer=tokenizer, name="ds-a",
-                                           processes=1, seq_len=256, enqueue_task=False)
+    dataset = services_data.create_dataset(
+        snapshot=tokenizer.snapshot, tokenizer=tokenizer, name="ds-a", processes=1, seq_len=256, enqueue_task=False
+    )
     assert build_dataset_task(dataset.pk) == JobStatus.FINISHED
     dataset.refresh_from_db()
     return dataset
@@ -47,9 +48,16 @@ def built(tokenizer):
 def test_operator_builds_a_dataset_from_the_form(operator_client, tokenizer):
     page = operator_client.get(reverse("training:datasets")).content.decode()
     assert 'id="dataset-form"' in page and f'<option value="{tokenizer.pk}" selected>' in page
-    response = operator_client.post(reverse("training:datasets"), {
-        "snapshot": tokenizer.snapshot_id, "tokenizer": tokenizer.pk, "name": "ds-form", "processes": 1,
-        "seq_len": 128})
+    response = operator_client.post(
+        reverse("training:datasets"),
+        {
+            "snapshot": tokenizer.snapshot_id,
+            "tokenizer": tokenizer.pk,
+            "name": "ds-form",
+            "processes": 1,
+            "seq_len": 128,
+        },
+    )
     dataset = DatasetBuild.objects.get(name="ds-form")
     assert response.status_code == 302 and response["Location"] == dataset.get_absolute_url()
     assert (dataset.status, dataset.processes, dataset.seq_len) == ("queued", 1, 128)
@@ -74,8 +82,10 @@ def test_operator_builds_a_dataset_from_the_form(operator_client, tokenizer):
 def test_form_refuses_an_unfinished_tokenizer_and_bad_numbers(operator_client, tokenizer):
     tokenizer.status = JobStatus.RUNNING
     tokenizer.save()
-    response = operator_client.post(reverse("training:datasets"), {
-        "snapshot": tokenizer.snapshot_id, "tokenizer": tokenizer.pk, "name": "ds", "processes": 0, "seq_len": 4})
+    response = operator_client.post(
+        reverse("training:datasets"),
+        {"snapshot": tokenizer.snapshot_id, "tokenizer": tokenizer.pk, "name": "ds", "processes": 0, "seq_len": 4},
+    )
     assert response.status_code == 400
     assert set(response.context["form"].errors) == {"tokenizer", "processes", "seq_len"}
     assert not DatasetBuild.objects.exists()
@@ -105,8 +115,7 @@ def test_dataset_page_shows_stats_split_lineage_and_a_coloured_sample(viewer_cli
     assert {section for section, _, _ in runs} >= {"other", "plan", "code", "validate"}
     assert sum(int(count) for section, beyond, count, _ in found if not beyond) == built.seq_len
     # Decoded, the runs are the first training record exactly, each run in the section of its serializer span.
-    _, record = next((repo, record) for repo, record in iter_snapshot_records(built.snapshot)
-                        if repo in train["repos"])
+    _, record = next((repo, record) for repo, record in iter_snapshot_records(built.snapshot) if repo in train["repos"])
     assert "".join(html.unescape(chunk) for _, _, chunk in runs) == f"<s>{record.text}</s>"
     offset = -len("<s>")
     for section, _, chunk in runs:
@@ -124,18 +133,21 @@ def test_dataset_page_shows_stats_split_lineage_and_a_coloured_sample(viewer_cli
 
 
 def test_stop_a_queued_build_and_delete_rules(operator_client, built):
-    queued = services_data.create_dataset(snapshot=built.snapshot, tokenizer=built.tokenizer, name="ds-q",
-                                          processes=1, enqueue_task=False)
+    queued = services_data.create_dataset(
+        snapshot=built.snapshot, tokenizer=built.tokenizer, name="ds-q", processes=1, enqueue_task=False
+    )
     assert operator_client.post(reverse("training:dataset_stop", args=[queued.pk])).status_code == 302
     queued.refresh_from_db()
     assert queued.status == JobStatus.STOPPED and queued.cancel_requested
     assert build_dataset_task(queued.pk) == "skipped"  # a stopped row is never picked up again
 
-    orphan = services_data.create_dataset(snapshot=built.snapshot, tokenizer=built.tokenizer, name="ds-orphan",
-                                          processes=1, enqueue_task=False)
+    orphan = services_data.create_dataset(
+        snapshot=built.snapshot, tokenizer=built.tokenizer, name="ds-orphan", processes=1, enqueue_task=False
+    )
     long_ago = timezone.now() - timedelta(minutes=10)
-    DatasetBuild.objects.filter(pk=orphan.pk).update(status=JobStatus.RUNNING, started_at=long_ago,
-                                                     heartbeat_at=long_ago)
+    DatasetBuild.objects.filter(pk=orphan.pk).update(
+        status=JobStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago
+    )
     operator_client.post(reverse("training:dataset_stop", args=[orphan.pk]))
     orphan.refresh_from_db()
     assert orphan.status == JobStatus.DEAD and "worker stopped answering" in orphan.message
@@ -155,9 +167,19 @@ def test_viewers_are_refused_every_change(viewer_client, built):
     listing = viewer_client.get(reverse("training:datasets"))
     assert listing.status_code == 200 and b"dataset-form" not in listing.content and b"ds-a" in listing.content
     assert b"delete-button" not in viewer_client.get(built.get_absolute_url()).content
-    assert viewer_client.post(reverse("training:datasets"), {
-        "snapshot": built.snapshot_id, "tokenizer": built.tokenizer_id, "name": "v", "processes": 1,
-        "seq_len": 128}).status_code == 403
+    assert (
+        viewer_client.post(
+            reverse("training:datasets"),
+            {
+                "snapshot": built.snapshot_id,
+                "tokenizer": built.tokenizer_id,
+                "name": "v",
+                "processes": 1,
+                "seq_len": 128,
+            },
+        ).status_code
+        == 403
+    )
     assert viewer_client.post(reverse("training:dataset_stop", args=[built.pk])).status_code == 403
     assert viewer_client.post(reverse("training:dataset_delete", args=[built.pk])).status_code == 403
     assert DatasetBuild.objects.count() == 1

@@ -19,11 +19,34 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_torchrun_with_two_processes_trains_and_checkpoints_once(tmp_path):
     dataset = write_go_corpus(tmp_path / "dataset")
     out = tmp_path / "run"
-    settings = ["block_size=64", "planner_positions=32", "max_steps=40", "warmup_steps=5", "eval_steps=20",
-                "save_steps=20", "logging_steps=10", "eval_iters=4"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "training.engine", "--dataset", str(dataset), "--out", str(out), "--family", "hrm",
-               "--preset", "tiny"]
+    settings = [
+        "block_size=64",
+        "planner_positions=32",
+        "max_steps=40",
+        "warmup_steps=5",
+        "eval_steps=20",
+        "save_steps=20",
+        "logging_steps=10",
+        "eval_iters=4",
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "training.engine",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--family",
+        "hrm",
+        "--preset",
+        "tiny",
+    ]
     for setting in settings:
         command += ["--set", setting]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two ranks on two cores: one thread each

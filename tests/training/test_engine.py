@@ -63,8 +63,16 @@ def write_go_corpus(dataset_dir: Path, records: int = 500, seed: int = 0) -> Pat
         np.array(ids, dtype=np.uint16).tofile(dataset_dir / f"{split}.bin")
         np.array(labels, dtype=np.uint8).tofile(dataset_dir / f"{split}.labels.bin")
         splits[split] = {"tokens": len(ids), "records": count}
-    meta = {"vocab_size": VOCAB, "dtype": "uint16", "seq_len": 256, "bos_id": BOS, "eos_id": EOS, "pad_id": 258,
-            "section_labels": SECTION_LABELS, "splits": splits}
+    meta = {
+        "vocab_size": VOCAB,
+        "dtype": "uint16",
+        "seq_len": 256,
+        "bos_id": BOS,
+        "eos_id": EOS,
+        "pad_id": 258,
+        "section_labels": SECTION_LABELS,
+        "splits": splits,
+    }
     (dataset_dir / "meta.json").write_text(json.dumps(meta))
     return dataset_dir
 
@@ -76,9 +84,17 @@ def dataset(tmp_path_factory) -> Path:
 
 def small_config(**overrides):
     """The tiny preset with shorter windows so each test runs in seconds on two cores."""
-    settings = {"block_size": "64", "planner_positions": "32", "max_steps": "30", "warmup_steps": "5",
-                "eval_steps": "10", "save_steps": "10", "logging_steps": "1", "eval_iters": "2",
-                "num_threads": "1"}
+    settings = {
+        "block_size": "64",
+        "planner_positions": "32",
+        "max_steps": "30",
+        "warmup_steps": "5",
+        "eval_steps": "10",
+        "save_steps": "10",
+        "logging_steps": "1",
+        "eval_iters": "2",
+        "num_threads": "1",
+    }
     settings.update({key: str(value) for key, value in overrides.items()})
     return preset("hrm", "tiny", vocab_size=VOCAB).with_overrides(settings)
 
@@ -99,8 +115,15 @@ class Recorder:
 def test_loss_falls_on_a_small_go_corpus(dataset, tmp_path):
     # The tiny preset as it is, but for 128-token windows: half the work, the same learning curve.
     config = preset("hrm", "tiny", vocab_size=VOCAB).with_overrides(
-        {"block_size": "128", "max_steps": "120", "eval_steps": "40", "save_steps": "60", "logging_steps": "10",
-         "num_threads": "1"})
+        {
+            "block_size": "128",
+            "max_steps": "120",
+            "eval_steps": "40",
+            "save_steps": "60",
+            "logging_steps": "10",
+            "num_threads": "1",
+        }
+    )
     recorder = Recorder()
     result = train(config, dataset, tmp_path, report=recorder)
 
@@ -135,8 +158,9 @@ def test_stopped_run_resumes_to_the_same_losses(dataset, tmp_path):
     uninterrupted = train(config, dataset, tmp_path / "whole", report=whole)
 
     first = Recorder()
-    stopped = train(config, dataset, tmp_path / "split", report=first,
-                    should_stop=lambda: len(first.of("metrics")) >= 13)
+    stopped = train(
+        config, dataset, tmp_path / "split", report=first, should_stop=lambda: len(first.of("metrics")) >= 13
+    )
     assert stopped.status == "stopped" and stopped.step == 13
     assert stopped.checkpoint_path == tmp_path / "split/checkpoints/step_0000013.pt"
 
@@ -163,8 +187,9 @@ def test_stop_leaves_only_whole_checkpoints(dataset, tmp_path):
     assert sorted(p.name for p in checkpoints.iterdir()) == ["step_0000001.pt"]
     state = load_checkpoint(result.checkpoint_path)
     assert state["step"] == 1 and state["config"]["model"]["family"] == "hrm"
-    assert recorder.of("checkpoint") == [{"step": 1, "path": str(result.checkpoint_path),
-                                          "size": result.checkpoint_path.stat().st_size}]
+    assert recorder.of("checkpoint") == [
+        {"step": 1, "path": str(result.checkpoint_path), "size": result.checkpoint_path.stat().st_size}
+    ]
 
 
 def test_resume_false_starts_over(dataset, tmp_path):
@@ -225,9 +250,10 @@ def test_batches_are_shifted_labelled_and_replayable(dataset):
     assert torch.equal(x[:, 1:], y[:, :-1])
     tokens = np.fromfile(dataset / "train.bin", dtype=np.uint16)
     labels = np.fromfile(dataset / "train.labels.bin", dtype=np.uint8)
-    start = int(np.flatnonzero(np.lib.stride_tricks.sliding_window_view(tokens, 32)
-                               .__eq__(x[0].numpy()).all(axis=1))[0])
-    assert np.array_equal(sections[0].numpy(), labels[start + 1:start + 33])
+    start = int(
+        np.flatnonzero(np.lib.stride_tricks.sliding_window_view(tokens, 32).__eq__(x[0].numpy()).all(axis=1))[0]
+    )
+    assert np.array_equal(sections[0].numpy(), labels[start + 1 : start + 33])
 
     batches.load_state_dict(state)
     assert torch.equal(batches.next_batch()[0], x)

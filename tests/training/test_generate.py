@@ -72,30 +72,49 @@ def run(source, **kwargs) -> list[dict]:
 
 
 def test_stops_at_the_first_attempt_that_parses_and_is_declared_done():
-    source = ScriptedSource(PLAN + attempt(BROKEN, tags.CODE_END) + attempt(VALID, tags.CODE_END)
-                            + attempt(VALID, tags.CODE_END))
+    source = ScriptedSource(
+        PLAN + attempt(BROKEN, tags.CODE_END) + attempt(VALID, tags.CODE_END) + attempt(VALID, tags.CODE_END)
+    )
     events = run(source, code_before="package main\n")
 
     plan_text = "".join(e["text"] for e in events if e["type"] == "token" and e["stage"] == "plan")
     assert plan_text == PLAN.removesuffix(tags.PLAN_END)
     iterations = [e for e in events if e["type"] == "iteration"]
-    assert [(e["n"], e["syntax_ok"], e["decision"]) for e in iterations] == [(1, False, "</CODE>"),
-                                                                            (2, True, "</CODE>")]
+    assert [(e["n"], e["syntax_ok"], e["decision"]) for e in iterations] == [
+        (1, False, "</CODE>"),
+        (2, True, "</CODE>"),
+    ]
     assert iterations[0]["errors"] and iterations[1]["errors"] == []
     code_tokens = "".join(e["text"] for e in events if e["type"] == "token" and e["stage"] == "code")
     assert code_tokens == BROKEN + VALID
     done = events[-1]
-    assert done == {"type": "done", "plan": PLAN.removesuffix(tags.PLAN_END), "code": VALID, "syntax_ok": True,
-                    "iterations": 2, "stopped": "done"}
+    assert done == {
+        "type": "done",
+        "plan": PLAN.removesuffix(tags.PLAN_END),
+        "code": VALID,
+        "syntax_ok": True,
+        "iterations": 2,
+        "stopped": "done",
+    }
     assert len(source.remaining) == len(source.tokenizer.encode(attempt(VALID, tags.CODE_END)))  # third unused
 
     # The second attempt was written after `<s>` (every training record starts with it), the serialized
     # prompt, the plan, the context, the broken attempt and the parser's verdict.
-    header, context = task_prompt(repo="o/p", title="Add main", body="An entry point", path="main.go",
-                                  code_before="package main\n")
+    header, context = task_prompt(
+        repo="o/p", title="Add main", body="An entry point", path="main.go", code_before="package main\n"
+    )
     second_attempt_context = source.contexts[-len(source.tokenizer.encode(VALID)) - 2]
-    assert second_attempt_context == ("<s>" + header + PLAN + "\n" + context + f"{tags.CODE}\n{tags.AFTER}\n"
-                                      + BROKEN + f"{tags.AFTER_END}\n" + attempt_feedback(False))
+    assert second_attempt_context == (
+        "<s>"
+        + header
+        + PLAN
+        + "\n"
+        + context
+        + f"{tags.CODE}\n{tags.AFTER}\n"
+        + BROKEN
+        + f"{tags.AFTER_END}\n"
+        + attempt_feedback(False)
+    )
     assert header.startswith("<REPO> o/p\n<PR_TITLE> Add main\n<PR_BODY> An entry point\n\n<PLAN>\n")
     assert "<BEFORE>\npackage main\n</BEFORE>" in context
 
@@ -115,8 +134,10 @@ def test_parsing_code_without_done_is_refined_and_kept():
     source = ScriptedSource(PLAN + attempt(VALID, tags.REFINE) + continued + tags.CODE_END)
     events = run(source, max_iterations=2)
     iterations = [e for e in events if e["type"] == "iteration"]
-    assert [(e["code"], e["syntax_ok"], e["decision"]) for e in iterations] == [(VALID, True, "<REFINE>"),
-                                                                               (BROKEN, False, "</CODE>")]
+    assert [(e["code"], e["syntax_ok"], e["decision"]) for e in iterations] == [
+        (VALID, True, "<REFINE>"),
+        (BROKEN, False, "</CODE>"),
+    ]
     assert events[-1]["code"] == VALID and events[-1]["stopped"] == "max_iterations"
     assert source.contexts[-1].endswith(f"{tags.AFTER_END}\n{attempt_feedback(True)}{continued}")
 

@@ -151,8 +151,11 @@ def test_every_trainable_parameter_gets_a_gradient(family, cycles):
 
 
 def test_preset_parameter_counts():
-    counts = {(family, name, vocab): build_model(preset(family, name, vocab_size=vocab).model).num_parameters()
-              for family in ("hrm", "gpt") for name, vocab in (("seed", 50_000), ("tiny", 1000))}
+    counts = {
+        (family, name, vocab): build_model(preset(family, name, vocab_size=vocab).model).num_parameters()
+        for family in ("hrm", "gpt")
+        for name, vocab in (("seed", 50_000), ("tiny", 1000))
+    }
     # hrm seed: 2 x 50000 x 256 embeddings/head + 6 blocks x (5 x 256^2 attention + 3 x 256 x 512 SwiGLU) + 256
     assert counts[("hrm", "seed", 50_000)] == 29_925_632
     assert counts[("gpt", "seed", 50_000)] == 29_535_488  # 6 llama blocks with 2 norm vectors each, a final norm

@@ -33,9 +33,11 @@ from .test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
-TRACEBACK = ("ValueError: dropout probability has to be between 0 and 1, but got 1.5\n\n"
-             "Traceback (most recent call last):\n  File \"/work/main/training/engine.py\", line 1, in train\n"
-             "ValueError: dropout probability has to be between 0 and 1, but got 1.5")
+TRACEBACK = (
+    "ValueError: dropout probability has to be between 0 and 1, but got 1.5\n\n"
+    'Traceback (most recent call last):\n  File "/work/main/training/engine.py", line 1, in train\n'
+    "ValueError: dropout probability has to be between 0 and 1, but got 1.5"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -49,11 +51,13 @@ def dataset(dataset_files):  # noqa: F811
 
 
 def new_run(dataset, name="qa-run", family="hrm", **overrides):
-    return create_run(dataset=dataset, family=family, preset_name="tiny", name=name,
-                      overrides={**FAST, **overrides}, queue=False)
+    return create_run(
+        dataset=dataset, family=family, preset_name="tiny", name=name, overrides={**FAST, **overrides}, queue=False
+    )
 
 
 # ---------------------------------------------------------------------------------------------- 1. cannot run
+
 
 def test_dropout_outside_zero_to_one_is_refused_beside_its_field(dataset):
     with pytest.raises(ValueError, match="dropout"):
@@ -90,15 +94,17 @@ def test_a_model_above_the_parameter_ceiling_is_refused_with_its_count(dataset, 
     assert count > MAX_PARAMETERS and f"ceiling of {MAX_PARAMETERS:,}" in error
     assert form.errors["model__intermediate_size"] and form.errors["model__n_layer"]
 
-    preview = operator_client.get(reverse("training:run_preview"), {
-        "family": "hrm", "preset": "tiny", "dataset": dataset.pk,
-        **{key: value for key, value in big.items()}}).json()
+    preview = operator_client.get(
+        reverse("training:run_preview"),
+        {"family": "hrm", "preset": "tiny", "dataset": dataset.pk, **{key: value for key, value in big.items()}},
+    ).json()
     assert preview["parameter_count"] == count and "ceiling" in preview["error"]
     with pytest.raises(ValueError, match="ceiling"):
         new_run(dataset, n_embd="16384", n_head="4", intermediate_size="65536", n_layer="4")
 
 
 # ---------------------------------------------------------------------------------------------- 2. tracebacks
+
 
 def test_failed_run_shows_the_first_line_and_folds_the_traceback(viewer_client, dataset):
     run = new_run(dataset)
@@ -114,8 +120,9 @@ def test_failed_run_shows_the_first_line_and_folds_the_traceback(viewer_client, 
 def test_failed_tokenizer_and_dataset_cards_fold_the_traceback(viewer_client, dataset):
     tokenizer, snapshot = dataset.tokenizer, dataset.snapshot
     TokenizerVersion.objects.filter(pk=tokenizer.pk).update(status=JobStatus.FAILED, message=TRACEBACK)
-    failed = DatasetBuild.objects.create(name="ds-failed", snapshot=snapshot, tokenizer=tokenizer,
-                                         status=JobStatus.FAILED, message=TRACEBACK)
+    failed = DatasetBuild.objects.create(
+        name="ds-failed", snapshot=snapshot, tokenizer=tokenizer, status=JobStatus.FAILED, message=TRACEBACK
+    )
     for url in (tokenizer.get_absolute_url(), failed.get_absolute_url()):
         page = viewer_client.get(url).content.decode()
         message = re.search(r'id="job-message"[^>]*>(.*?)</p>', page, re.S).group(1)
@@ -124,6 +131,7 @@ def test_failed_tokenizer_and_dataset_cards_fold_the_traceback(viewer_client, da
 
 
 # ---------------------------------------------------------------------------------------------- 3. split
+
 
 def test_forced_validation_repository_is_the_one_closest_to_the_asked_share(model, tmp_path):  # noqa: F811
     # Three repositories the hash leaves all in train, the largest being the one with the lowest hash.
@@ -134,8 +142,7 @@ def test_forced_validation_repository_is_the_one_closest_to_the_asked_share(mode
     stats = build_dataset(records, model, tmp_path / "a", processes=1, val_fraction=0.05, augment=False)
     assert stats.splits["val"].repos == [names[2]]  # one record in ten: nearest 5 %
     assert set(stats.splits["train"].repos) == set(names[:2])
-    again = build_dataset(list(reversed(records)), model, tmp_path / "b", processes=1, val_fraction=0.05,
-                          augment=False)
+    again = build_dataset(list(reversed(records)), model, tmp_path / "b", processes=1, val_fraction=0.05, augment=False)
     assert again.splits["val"].repos == [names[2]]
 
 
@@ -146,11 +153,16 @@ def test_dataset_page_shows_the_actual_split_share_and_warns_when_far_off(viewer
     page = viewer_client.get(dataset.get_absolute_url()).content.decode()
     assert f"{share * 100:.1f}%" in page and 'id="split-warning"' in page
     assert "only 6 repositories: a split by repository cannot be closer to 95/5" in page
-    assert services_data.split_share({"train": {"tokens": 950, "repos": ["a"] * 30},
-                                      "val": {"tokens": 50, "repos": ["b"]}})["warning"] == ""
+    assert (
+        services_data.split_share(
+            {"train": {"tokens": 950, "repos": ["a"] * 30}, "val": {"tokens": 50, "repos": ["b"]}}
+        )["warning"]
+        == ""
+    )
 
 
 # ---------------------------------------------------------------------------------------------- 4. memory
+
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux RSS")
 def test_cpu_memory_is_the_current_rss_not_the_processes_lifetime_peak():
@@ -174,14 +186,20 @@ def test_engine_reports_the_runs_own_peak_as_the_max_of_its_samples(engine_datas
     metrics = recorder.of("metrics")
     samples = [m["memory_now"] for m in metrics]
     assert all(sample > 0 for sample in samples)
-    assert [m["memory"] for m in metrics] == [max(samples[:i + 1]) for i in range(len(samples))]
+    assert [m["memory"] for m in metrics] == [max(samples[: i + 1]) for i in range(len(samples))]
 
 
 def test_run_page_labels_memory_now_and_peak(viewer_client, dataset):
     run = new_run(dataset)
     TrainingRun.objects.filter(pk=run.pk).update(device="cpu · test", memory_bytes=300 * 2**20)
-    MetricPoint.objects.create(run=run, kind="train", step=2, tokens=512, elapsed=1.0,
-                               values={"loss": 5.0, "memory": 300 * 2**20, "memory_now": 200 * 2**20})
+    MetricPoint.objects.create(
+        run=run,
+        kind="train",
+        step=2,
+        tokens=512,
+        elapsed=1.0,
+        values={"loss": 5.0, "memory": 300 * 2**20, "memory_now": 200 * 2**20},
+    )
     page = viewer_client.get(run.get_absolute_url()).content.decode()
     assert "Process memory (RSS) now / peak during this run" in page
     assert re.search(r'id="run-memory-now">200\.0\xa0MB</span> now', page)
@@ -191,10 +209,12 @@ def test_run_page_labels_memory_now_and_peak(viewer_client, dataset):
 
 # ---------------------------------------------------------------------------------------------- 5. retry
 
+
 def test_retry_with_a_bad_size_shows_the_tokenizer_page_with_the_error(operator_client, dataset):
     tokenizer = dataset.tokenizer
-    TokenizerVersion.objects.filter(pk=tokenizer.pk).update(status=JobStatus.FAILED, message="too large",
-                                                            suggested_vocab_size=4937)
+    TokenizerVersion.objects.filter(pk=tokenizer.pk).update(
+        status=JobStatus.FAILED, message="too large", suggested_vocab_size=4937
+    )
     page = operator_client.get(tokenizer.get_absolute_url()).content.decode()
     assert "Retry with 4,937 pieces" in page and 'input.addEventListener("input", label)' in page
     response = operator_client.post(reverse("training:tokenizer_retry", args=[tokenizer.pk]), {"vocab_size": "5"})
@@ -208,6 +228,7 @@ def test_retry_with_a_bad_size_shows_the_tokenizer_page_with_the_error(operator_
 
 # ---------------------------------------------------------------------------------------------- 6. min/max
 
+
 def test_number_inputs_carry_the_servers_bounds(dataset):
     tokenizer_form = str(TokenizerForm()["vocab_size"])
     assert 'min="300"' in tokenizer_form and 'max="1000000"' in tokenizer_form
@@ -220,6 +241,7 @@ def test_number_inputs_carry_the_servers_bounds(dataset):
 
 
 # ---------------------------------------------------------------------------------------------- 7. run pages
+
 
 def test_parse_chart_says_when_samples_come_instead_of_an_empty_axis(viewer_client, dataset):
     run = new_run(dataset)

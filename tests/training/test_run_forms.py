@@ -49,13 +49,16 @@ def test_unchanged_settings_make_no_overrides_and_changed_ones_do(dataset_files)
     assert form.config.train.max_steps == 60 and form.config.model.n_embd == 128
 
 
-@pytest.mark.parametrize("changes, field, text", [
-    ({"model__n_head": "3"}, "model__n_embd", "divisible by n_head"),
-    ({"train__learning_rate": "0"}, "train__learning_rate", "must be positive"),
-    ({"train__batch_size": "0"}, "train__batch_size", "at least 1"),
-    ({"train__max_steps": "lots"}, "train__max_steps", "whole number"),
-    ({"name": "bad name!"}, "name", "Letters, digits"),
-])
+@pytest.mark.parametrize(
+    "changes, field, text",
+    [
+        ({"model__n_head": "3"}, "model__n_embd", "divisible by n_head"),
+        ({"train__learning_rate": "0"}, "train__learning_rate", "must be positive"),
+        ({"train__batch_size": "0"}, "train__batch_size", "at least 1"),
+        ({"train__max_steps": "lots"}, "train__max_steps", "whole number"),
+        ({"name": "bad name!"}, "name", "Letters, digits"),
+    ],
+)
 def test_bad_settings_are_reported_beside_their_field(dataset_files, changes, field, text):  # noqa: F811
     dataset = make_dataset(dataset_files)
     form = RunForm(form_data(dataset, **changes))
@@ -82,8 +85,9 @@ def test_preview_gives_defaults_and_the_parameter_count(operator_client, dataset
     assert data["parameter_count"] == data["preset_parameter_count"] == expected
     assert data["defaults"]["model__n_layer"] == 2 and data["defaults"]["train__max_steps"] == 300
 
-    wider = operator_client.get(url, {"family": "gpt", "preset": "tiny", "dataset": dataset.pk,
-                                      "model__n_embd": "128"}).json()
+    wider = operator_client.get(
+        url, {"family": "gpt", "preset": "tiny", "dataset": dataset.pk, "model__n_embd": "128"}
+    ).json()
     assert wider["parameter_count"] > expected and wider["preset_parameter_count"] == expected
 
     seed = operator_client.get(url, {"family": "hrm", "preset": "seed"}).json()

@@ -68,16 +68,20 @@ def test_cancel_request_stops_with_a_checkpoint(dataset_files):  # noqa: F811
 
 def test_resume_after_a_lost_worker_never_duplicates_points(dataset_files):  # noqa: F811
     dataset = make_dataset(dataset_files)
-    run = create_run(dataset=dataset, family="hrm", preset_name="tiny", name="hrm-resume", overrides=FAST,
-                     queue=False)
+    run = create_run(dataset=dataset, family="hrm", preset_name="tiny", name="hrm-resume", overrides=FAST, queue=False)
     seen = []
 
     def echo(line: str) -> None:
         seen.append(line)
 
     # First attempt stops after step 8 (checkpoints at 6 and 8).
-    status = run_job(TrainingRun, run.pk, lambda job: execute_run(
-        job, echo=echo, interrupted=lambda: any(line.startswith("step       8") for line in seen)))
+    status = run_job(
+        TrainingRun,
+        run.pk,
+        lambda job: execute_run(
+            job, echo=echo, interrupted=lambda: any(line.startswith("step       8") for line in seen)
+        ),
+    )
     assert status == "stopped"
     assert steps_of(run, "train") == [2, 4, 6, 8]
     # A worker killed with -9 after step 8 would not have written the step-8 checkpoint: resume from 6.
@@ -100,10 +104,17 @@ def test_resume_after_a_lost_worker_never_duplicates_points(dataset_files):  # n
 
 def test_samples_record_parse_share(dataset_files):  # noqa: F811
     dataset = make_dataset(dataset_files)
-    overrides = {**FAST, "max_steps": "4", "validation_frequency": "4", "sample_count": "2",
-                 "sample_max_tokens": "12", "max_refinement_iterations": "2"}
-    run = create_run(dataset=dataset, family="gpt", preset_name="tiny", name="gpt-samples", overrides=overrides,
-                     queue=False)
+    overrides = {
+        **FAST,
+        "max_steps": "4",
+        "validation_frequency": "4",
+        "sample_count": "2",
+        "sample_max_tokens": "12",
+        "max_refinement_iterations": "2",
+    }
+    run = create_run(
+        dataset=dataset, family="gpt", preset_name="tiny", name="gpt-samples", overrides=overrides, queue=False
+    )
     assert train_run(run.pk) == "finished"
     run.refresh_from_db()
     point = MetricPoint.objects.get(run=run, kind="samples", step=4)

@@ -38,14 +38,25 @@ def dataset(dataset_files):  # noqa: F811
 
 
 def new_run(dataset, name="run-a", **overrides):
-    return create_run(dataset=dataset, family="hrm", preset_name="tiny", name=name,
-                      overrides={**FAST, **overrides}, queue=False)
+    return create_run(
+        dataset=dataset, family="hrm", preset_name="tiny", name=name, overrides={**FAST, **overrides}, queue=False
+    )
 
 
 def add_points(run, kind, steps, **values):
-    MetricPoint.objects.bulk_create([
-        MetricPoint(run=run, kind=kind, step=s, tokens=s * 256, elapsed=s * 0.1,
-                    values={key: (fn(s) if callable(fn) else fn) for key, fn in values.items()}) for s in steps])
+    MetricPoint.objects.bulk_create(
+        [
+            MetricPoint(
+                run=run,
+                kind=kind,
+                step=s,
+                tokens=s * 256,
+                elapsed=s * 0.1,
+                values={key: (fn(s) if callable(fn) else fn) for key, fn in values.items()},
+            )
+            for s in steps
+        ]
+    )
 
 
 def test_viewers_read_but_cannot_act(viewer_client, dataset):
@@ -114,7 +125,8 @@ def test_a_run_with_100k_points_is_served_downsampled_and_fast(operator_client, 
             "INSERT INTO training_metricpoint (run_id, kind, step, tokens, elapsed, values) "
             "SELECT %s, 'train', s, s * 256, s * 0.1, jsonb_build_object('loss', 5 + 1.0 / s "
             "+ CASE WHEN s = 60000 THEN 0.5 ELSE 0 END, 'lr', 0.001) FROM generate_series(1, 100000) AS s",
-            [run.pk])
+            [run.pk],
+        )
     started = time.perf_counter()
     data = operator_client.get(reverse("training:run_metrics", args=[run.pk])).json()
     seconds = time.perf_counter() - started
@@ -129,8 +141,9 @@ def test_dead_worker_is_detected_and_offered_for_resume(operator_client, dataset
     run = new_run(dataset, name="killed")
     enqueue(run, "training.tasks_runs.train_run", cluster="long")
     stale = timezone.now() - timedelta(minutes=5)
-    TrainingRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale, started_at=stale,
-                                                 worker="host:123")
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status="running", heartbeat_at=stale, started_at=stale, worker="host:123"
+    )
     assert any(row.task_id() == run.task_id for row in OrmQ.objects.all())
 
     listing = operator_client.get(reverse("training:runs")).content.decode()
@@ -188,8 +201,14 @@ def test_clone_prefills_the_form_with_the_parent(operator_client, dataset):
 
 def test_compare_shows_only_differing_hyperparameters(operator_client, dataset):
     a = new_run(dataset, name="cmp-a")
-    b = create_run(dataset=dataset, family="gpt", preset_name="tiny", name="cmp-b",
-                   overrides={**FAST, "learning_rate": "0.001"}, queue=False)
+    b = create_run(
+        dataset=dataset,
+        family="gpt",
+        preset_name="tiny",
+        name="cmp-b",
+        overrides={**FAST, "learning_rate": "0.001"},
+        queue=False,
+    )
     response = operator_client.get(reverse("training:run_compare"), {"ids": [a.pk, b.pk]})
     keys = [key for key, _ in response.context["differences"]]
     assert "train.learning_rate" in keys and "family" in keys and "model.n_layer" in keys

@@ -25,10 +25,10 @@ WORDS = ["handle", "request", "server", "reader", "cache", "config", "buffer", "
 def go_source(rng: random.Random, index: int) -> str:
     name, kind = rng.choice(WORDS), rng.choice(WORDS).title()
     return (
-        f"package {rng.choice(WORDS)}\n\nimport (\n\t\"fmt\"\n\t\"strings\"\n)\n\n"
+        f'package {rng.choice(WORDS)}\n\nimport (\n\t"fmt"\n\t"strings"\n)\n\n'
         f"// {name.title()}{index} checks the {kind}.\n"
-        f"func {name}{index}(r *{kind}) error {{\n\tif r == nil {{\n\t\treturn fmt.Errorf(\"nil {kind}\")\n\t}}\n"
-        f"\tfor i := 0; i < {index}; i++ {{\n\t\tr.{name}(strings.TrimSpace(\"  x  \"))\n\t}}\n\treturn nil\n}}\n"
+        f'func {name}{index}(r *{kind}) error {{\n\tif r == nil {{\n\t\treturn fmt.Errorf("nil {kind}")\n\t}}\n'
+        f'\tfor i := 0; i < {index}; i++ {{\n\t\tr.{name}(strings.TrimSpace("  x  "))\n\t}}\n\treturn nil\n}}\n'
     )
 
 
@@ -38,7 +38,7 @@ def serialized_text(rng: random.Random, index: int) -> str:
         f"<REPO> owner/repo{index % 7}\n<PR_TITLE> Fix nil {rng.choice(WORDS)} in handler\n"
         f"<PR_BODY> This fixes a panic when the {rng.choice(WORDS)} is nil.\n\n"
         f"<PLAN>\n<STEP> <INTENT:FIX> Check the {rng.choice(WORDS)}\n<STEP> <TARGET:func> handle()\n</PLAN>\n\n"
-        f"<CONTEXT>\n<FILE path=\"x.go\">\n<BEFORE>\n{code}</BEFORE>\n</FILE>\n\n"
+        f'<CONTEXT>\n<FILE path="x.go">\n<BEFORE>\n{code}</BEFORE>\n</FILE>\n\n'
         f"<CODE>\n<AFTER>\n{code}</AFTER>\n</CODE>\n\n<VALIDATE>\n<SYNTAX_OK> true\n<TEST_PASS> unknown\n</VALIDATE>\n"
     )
 
@@ -50,12 +50,12 @@ def corpus(count: int = 300) -> list[str]:
 
 def tricky_texts() -> list[str]:
     return [
-        "func main() {\n\tfmt.Println(\"tab\\t\")\t\t// trailing tabs\t\n}\n",
+        'func main() {\n\tfmt.Println("tab\\t")\t\t// trailing tabs\t\n}\n',
         "package crlf\r\n\r\nfunc f() {\r\n\treturn\r\n}\r\n",
         "x := 1   \n\n\n    y := 2      \n",  # trailing spaces, blank lines, space indentation
-        "s := \"😀 emoji, 中文字符, Ελληνικά, עברית\"\n",
+        's := "😀 emoji, 中文字符, Ελληνικά, עברית"\n',
         "  leading spaces and a lone \r carriage return",
-        "bars := \"▁▂▃▄▅▆▇█\" // U+2581 is SentencePiece's own space mark\n",
+        'bars := "▁▂▃▄▅▆▇█" // U+2581 is SentencePiece\'s own space mark\n',
         "\x00\x07\x1b[31m control bytes \ufeff BOM \U0010ffff",
         " ",
         "\n",
@@ -122,7 +122,7 @@ def test_unseen_characters_fall_back_to_bytes_never_unk(trained):
 
 def test_lone_surrogates_become_replacement_characters_in_place(trained):
     tokenizer, _ = trained
-    text = "s := \"a\udc80b\"\n"  # an undecodable byte kept by surrogateescape
+    text = 's := "a\udc80b"\n'  # an undecodable byte kept by surrogateescape
     ids, offsets = tokenizer.encode_with_offsets(text)
     assert tokenizer.decode(ids) == text.replace("\udc80", "\ufffd")
     assert offsets[-1][1] == len(text)

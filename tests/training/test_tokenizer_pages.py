@@ -43,8 +43,9 @@ def test_operator_trains_a_tokenizer_from_the_form(operator_client, snapshot, dj
     page = operator_client.get(reverse("training:tokenizers"))
     assert b'id="tokenizer-form"' in page.content and snapshot.name.encode() in page.content
     with django_capture_on_commit_callbacks(execute=True):
-        response = operator_client.post(reverse("training:tokenizers"),
-                                        {"snapshot": snapshot.pk, "name": "tok-a", "vocab_size": 400})
+        response = operator_client.post(
+            reverse("training:tokenizers"), {"snapshot": snapshot.pk, "name": "tok-a", "vocab_size": 400}
+        )
     tokenizer = TokenizerVersion.objects.get(name="tok-a")
     assert response.status_code == 302 and response["Location"] == tokenizer.get_absolute_url()
     assert tokenizer.status == JobStatus.QUEUED and tokenizer.task_id
@@ -75,8 +76,9 @@ def test_operator_trains_a_tokenizer_from_the_form(operator_client, snapshot, dj
 def test_form_rejects_bad_input_and_unfinished_snapshots(operator_client, snapshot):
     snapshot.status = JobStatus.RUNNING
     snapshot.save()
-    response = operator_client.post(reverse("training:tokenizers"),
-                                    {"snapshot": snapshot.pk, "name": "bad name!", "vocab_size": 10})
+    response = operator_client.post(
+        reverse("training:tokenizers"), {"snapshot": snapshot.pk, "name": "bad name!", "vocab_size": 10}
+    )
     assert response.status_code == 400
     errors = response.context["form"].errors
     assert set(errors) == {"snapshot", "name", "vocab_size"}
@@ -84,14 +86,14 @@ def test_form_rejects_bad_input_and_unfinished_snapshots(operator_client, snapsh
 
 
 def test_too_large_vocabulary_fails_with_the_size_that_works_and_retries(operator_client, snapshot):
-    tokenizer = services_data.create_tokenizer(snapshot=snapshot, name="too-big", vocab_size=50_000,
-                                               enqueue_task=False)
+    tokenizer = services_data.create_tokenizer(snapshot=snapshot, name="too-big", vocab_size=50_000, enqueue_task=False)
     assert train_tokenizer_task(tokenizer.pk) == JobStatus.FAILED
     tokenizer.refresh_from_db()
     works = tokenizer.suggested_vocab_size
     assert works and 400 < works < 50_000
-    assert tokenizer.message == (f"vocabulary size 50000 is larger than this corpus supports; "
-                                 f"the largest size that works is {works}")
+    assert tokenizer.message == (
+        f"vocabulary size 50000 is larger than this corpus supports; the largest size that works is {works}"
+    )
     status = operator_client.get(reverse("training:tokenizer_status", args=[tokenizer.pk])).json()
     assert status["status"] == "failed" and status["suggested_vocab_size"] == works
     page = operator_client.get(tokenizer.get_absolute_url()).content.decode()
@@ -106,8 +108,9 @@ def test_too_large_vocabulary_fails_with_the_size_that_works_and_retries(operato
     tokenizer.refresh_from_db()
     assert Tokenizer(tokenizer.model_path).vocab_size == works
     # A finished version cannot be "retried" over its files.
-    response = operator_client.post(reverse("training:tokenizer_retry", args=[tokenizer.pk]), {"vocab_size": 500},
-                                    follow=True)
+    response = operator_client.post(
+        reverse("training:tokenizer_retry", args=[tokenizer.pk]), {"vocab_size": 500}, follow=True
+    )
     assert "only a failed one can be retried" in response.content.decode()
 
 
@@ -169,10 +172,16 @@ def test_viewers_are_refused_every_change(viewer_client, trained):
     listing = viewer_client.get(reverse("training:tokenizers"))
     assert listing.status_code == 200 and b"tokenizer-form" not in listing.content
     assert b"delete-button" not in viewer_client.get(trained.get_absolute_url()).content
-    assert viewer_client.post(reverse("training:tokenizers"), {"snapshot": trained.snapshot_id, "name": "v",
-                                                               "vocab_size": 400}).status_code == 403
-    assert viewer_client.post(reverse("training:tokenizer_retry", args=[trained.pk]),
-                              {"vocab_size": 400}).status_code == 403
+    assert (
+        viewer_client.post(
+            reverse("training:tokenizers"), {"snapshot": trained.snapshot_id, "name": "v", "vocab_size": 400}
+        ).status_code
+        == 403
+    )
+    assert (
+        viewer_client.post(reverse("training:tokenizer_retry", args=[trained.pk]), {"vocab_size": 400}).status_code
+        == 403
+    )
     assert viewer_client.post(reverse("training:tokenizer_delete", args=[trained.pk])).status_code == 403
     assert TokenizerVersion.objects.count() == 1
 
@@ -184,8 +193,9 @@ def test_a_version_whose_worker_died_can_be_retried_and_bad_sizes_are_refused(op
 
     tokenizer = services_data.create_tokenizer(snapshot=snapshot, name="orphan", vocab_size=400, enqueue_task=False)
     long_ago = timezone.now() - timedelta(minutes=10)
-    TokenizerVersion.objects.filter(pk=tokenizer.pk).update(status=JobStatus.RUNNING, started_at=long_ago,
-                                                            heartbeat_at=long_ago)
+    TokenizerVersion.objects.filter(pk=tokenizer.pk).update(
+        status=JobStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago
+    )
     url = reverse("training:tokenizer_retry", args=[tokenizer.pk])
     assert 'id="retry-button"' in operator_client.get(tokenizer.get_absolute_url()).content.decode()
     response = operator_client.post(url, {"vocab_size": 10})

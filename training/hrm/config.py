@@ -6,12 +6,29 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 FAMILIES = ("hrm", "gpt")
-MODEL_LIMITS = {"vocab_size": 1_000_000, "n_embd": 16_384, "n_head": 256, "n_layer": 256, "intermediate_size": 65_536,
-                "h_cycles": 16, "l_cycles": 16, "block_size": 131_072, "planner_positions": 131_072}
+MODEL_LIMITS = {
+    "vocab_size": 1_000_000,
+    "n_embd": 16_384,
+    "n_head": 256,
+    "n_layer": 256,
+    "intermediate_size": 65_536,
+    "h_cycles": 16,
+    "l_cycles": 16,
+    "block_size": 131_072,
+    "planner_positions": 131_072,
+}
 PRESETS = ("seed", "tiny")
 # Training settings that must be at least 1 (the new-run form gives their inputs min="1" from this).
-TRAIN_AT_LEAST_ONE = ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "eval_steps",
-                      "logging_steps", "eval_iters", "max_refinement_iterations")
+TRAIN_AT_LEAST_ONE = (
+    "batch_size",
+    "gradient_accumulation_steps",
+    "max_steps",
+    "save_steps",
+    "eval_steps",
+    "logging_steps",
+    "eval_iters",
+    "max_refinement_iterations",
+)
 
 
 @dataclass
@@ -120,8 +137,17 @@ class RunConfig:
             raise ValueError("n_embd must be divisible by n_head")
         if (m.n_embd // m.n_head) % 2:
             raise ValueError("head size (n_embd / n_head) must be even for RoPE")
-        for name in ("vocab_size", "n_embd", "n_head", "n_layer", "intermediate_size", "h_cycles",
-                     "l_cycles", "block_size", "planner_positions"):
+        for name in (
+            "vocab_size",
+            "n_embd",
+            "n_head",
+            "n_layer",
+            "intermediate_size",
+            "h_cycles",
+            "l_cycles",
+            "block_size",
+            "planner_positions",
+        ):
             if getattr(m, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
             # Far above any model this tool trains; below them a typo cannot ask for a terabyte model.
@@ -175,13 +201,32 @@ def preset(family: str, name: str, vocab_size: int = 50_000) -> RunConfig:
         train = TrainConfig()
     elif name == "tiny":
         model = ModelConfig(
-            family=family, vocab_size=vocab_size, n_embd=64, n_head=4, n_layer=1, intermediate_size=176,
-            h_cycles=2, l_cycles=1, planner_positions=128, block_size=256,
+            family=family,
+            vocab_size=vocab_size,
+            n_embd=64,
+            n_head=4,
+            n_layer=1,
+            intermediate_size=176,
+            h_cycles=2,
+            l_cycles=1,
+            planner_positions=128,
+            block_size=256,
         )
         train = TrainConfig(
-            learning_rate=2e-3, batch_size=8, gradient_accumulation_steps=1, max_steps=300, warmup_steps=20,
-            save_steps=100, eval_steps=50, logging_steps=5, refinement_warmup=100, validation_frequency=100,
-            eval_iters=4, sample_count=2, sample_max_tokens=96, fp16=False,
+            learning_rate=2e-3,
+            batch_size=8,
+            gradient_accumulation_steps=1,
+            max_steps=300,
+            warmup_steps=20,
+            save_steps=100,
+            eval_steps=50,
+            logging_steps=5,
+            refinement_warmup=100,
+            validation_frequency=100,
+            eval_iters=4,
+            sample_count=2,
+            sample_max_tokens=96,
+            fp16=False,
         )
     else:
         raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")

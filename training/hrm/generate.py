@@ -49,8 +49,15 @@ class TorchTokenSource:
 
     No KV cache: each token reruns the (cropped) context, which is plenty for the playground's sizes."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: TextTokenizer, *, temperature: float = 0.8,
-                 top_k: int | None = 50, seed: int | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: TextTokenizer,
+        *,
+        temperature: float = 0.8,
+        top_k: int | None = 50,
+        seed: int | None = None,
+    ):
         self.model = model.eval()  # dropout off: sampling must not depend on training-mode noise
         self.tokenizer = tokenizer
         self.special_ids = tokenizer.special_ids
@@ -68,7 +75,7 @@ class TorchTokenSource:
 
     @torch.no_grad()
     def next_token(self, ids: list[int]) -> int:
-        context = ids[-self.model.config.block_size:]
+        context = ids[-self.model.config.block_size :]
         idx = torch.tensor([context], dtype=torch.long, device=self.device)
         logits = self.model(idx)[0][0, -1].float()
         if self.temperature <= 0:
@@ -84,20 +91,27 @@ class TorchTokenSource:
 def task_prompt(*, repo: str, title: str, body: str, path: str, code_before: str) -> tuple[str, str]:
     """The serialized record's text before the plan steps (ending `<PLAN>\\n`) and its CONTEXT block,
     cut from `corpus.serialize.serialize` itself so the prompt is byte for byte the training format."""
-    pr = PRRecord(repo=repo, number=0, title=title, body=body,
-                  files=[FileRecord(path=path, status="modified", before=code_before)])
+    pr = PRRecord(
+        repo=repo,
+        number=0,
+        title=title,
+        body=body,
+        files=[FileRecord(path=path, status="modified", before=code_before)],
+    )
     record = serialize(pr, Plan(intent=None))
     plan_index = next(i for i, span in enumerate(record.spans) if span.section == "plan")
     plan, context = record.spans[plan_index], record.spans[plan_index + 1]
-    return record.text[:plan.start] + f"{tags.PLAN}\n", record.text[context.start:context.end]
+    return record.text[: plan.start] + f"{tags.PLAN}\n", record.text[context.start : context.end]
 
 
 def attempt_feedback(syntax_ok: bool) -> str:
     """What follows a rejected attempt's `</AFTER>\\n`: `</CODE>`, the parser's verdict, `<REFINE>` and a
     fresh attempt, the text training.augment writes into refinement records."""
     verdict = "true" if syntax_ok else "false"
-    return (f"{tags.CODE_END}\n{tags.VALIDATE}\n{tags.SYNTAX_OK} {verdict}\n{tags.VALIDATE_END}\n"
-            f"{tags.REFINE}\n{tags.CODE}\n{tags.AFTER}\n")
+    return (
+        f"{tags.CODE_END}\n{tags.VALIDATE}\n{tags.SYNTAX_OK} {verdict}\n{tags.VALIDATE_END}\n"
+        f"{tags.REFINE}\n{tags.CODE}\n{tags.AFTER}\n"
+    )
 
 
 def context_ids(source: TokenSource, transcript: str) -> list[int]:
@@ -111,8 +125,14 @@ def _with_newline(text: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def _generate_stage(source: TokenSource, transcript: str, stage: str, stops: tuple[str, ...],
-                    max_tokens: int, skips: tuple[str, ...] = ()) -> Iterator[Event]:
+def _generate_stage(
+    source: TokenSource,
+    transcript: str,
+    stage: str,
+    stops: tuple[str, ...],
+    max_tokens: int,
+    skips: tuple[str, ...] = (),
+) -> Iterator[Event]:
     """Sample after `transcript` until a stop tag (or `max_tokens`), streaming text deltas as token events.
 
     Tokens of `skips` stay in the model's context but not in the text. Returns (via StopIteration)
@@ -133,14 +153,22 @@ def _generate_stage(source: TokenSource, transcript: str, stage: str, stops: tup
         # Decoding the whole stage each time keeps SentencePiece's spaces right; a trailing U+FFFD is
         # half a UTF-8 character from byte pieces, so wait for the rest of it.
         if text.startswith(shown) and len(text) > len(shown) and not text.endswith("\ufffd"):
-            yield {"type": "token", "stage": stage, "text": text[len(shown):]}
+            yield {"type": "token", "stage": stage, "text": text[len(shown) :]}
             shown = text
     return source.detokenize(kept), None
 
 
 def generate_with_refinement(
-    source: TokenSource, *, title: str, body: str, code_before: str = "", repo: str = "", path: str = "main.go",
-    max_iterations: int = 5, max_plan_tokens: int = 128, max_code_tokens: int = 512,
+    source: TokenSource,
+    *,
+    title: str,
+    body: str,
+    code_before: str = "",
+    repo: str = "",
+    path: str = "main.go",
+    max_iterations: int = 5,
+    max_plan_tokens: int = 128,
+    max_code_tokens: int = 512,
     validate: Callable[[str], list[str]] = golang.syntax_errors,
 ) -> Iterator[Event]:
     """Plan, then up to `max_iterations` code attempts, each checked by `validate` (errors; [] = valid).
@@ -158,24 +186,27 @@ def generate_with_refinement(
 
     final_code, final_ok, stopped, n = "", False, "max_iterations", 0
     for n in range(1, max_iterations + 1):
-        code, stop = yield from _generate_stage(source, transcript, "code", CODE_STOPS, max_code_tokens,
-                                                CODE_SKIPS)
+        code, stop = yield from _generate_stage(source, transcript, "code", CODE_STOPS, max_code_tokens, CODE_SKIPS)
         transcript += _with_newline(code) + f"{tags.AFTER_END}\n"
         decision = stop if stop in (tags.CODE_END, tags.REFINE) else None
         if stop == tags.AFTER_END:
             # The controller speaks right after the attempt: `</CODE>` is done.
             token = source.next_token(context_ids(source, transcript))
-            decision = next((tag for tag in (tags.CODE_END, tags.REFINE) if source.special_ids.get(tag) == token),
-                            None)
+            decision = next((tag for tag in (tags.CODE_END, tags.REFINE) if source.special_ids.get(tag) == token), None)
         errors = validate(code)
         syntax_ok = not errors
-        yield {"type": "iteration", "n": n, "code": code, "syntax_ok": syntax_ok, "errors": errors,
-               "decision": decision}
+        yield {
+            "type": "iteration",
+            "n": n,
+            "code": code,
+            "syntax_ok": syntax_ok,
+            "errors": errors,
+            "decision": decision,
+        }
         if syntax_ok or not final_ok:
             final_code, final_ok = code, syntax_ok
         if syntax_ok and decision == tags.CODE_END:
             stopped = "done"
             break
         transcript += attempt_feedback(syntax_ok)
-    yield {"type": "done", "plan": plan, "code": final_code, "syntax_ok": final_ok, "iterations": n,
-           "stopped": stopped}
+    yield {"type": "done", "plan": plan, "code": final_code, "syntax_ok": final_ok, "iterations": n, "stopped": stopped}

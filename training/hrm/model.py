@@ -121,8 +121,10 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = (proj(x).view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-                   for proj in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (
+            proj(x).view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+            for proj in (self.q_proj, self.k_proj, self.v_proj)
+        )
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(B, T, C)
@@ -174,15 +176,18 @@ class Stack(nn.Module):
 
 
 def section_weighted_loss(
-    logits: torch.Tensor, targets: torch.Tensor, sections: torch.Tensor | None,
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    sections: torch.Tensor | None,
     section_weights: dict[str, float] | None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted mean of the per-section mean cross-entropies, and each present section's mean (detached).
 
     Targets of -1 are ignored. A section absent from the batch (or missing from the weights) drops
     out and the remaining weights renormalise. Without sections or weights: the plain token mean."""
-    token_loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
-                                 ignore_index=-1, reduction="none")
+    token_loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1, reduction="none"
+    )
     valid = targets.reshape(-1) != -1
     if sections is None:
         return token_loss[valid].mean(), {}
@@ -200,8 +205,9 @@ def section_weighted_loss(
     unknown = set(section_weights) - set(SECTION_LABELS)
     if unknown:
         raise ValueError(f"unknown sections in loss weights: {sorted(unknown)}")
-    weights = torch.tensor([float(section_weights.get(names[i], 0.0)) for i in range(n_labels)],
-                           device=losses.device) * (counts > 0)
+    weights = torch.tensor(
+        [float(section_weights.get(names[i], 0.0)) for i in range(n_labels)], device=losses.device
+    ) * (counts > 0)
     if float(weights.sum()) == 0.0:
         return losses.mean(), section_losses  # only zero-weighted sections present: fall back to the mean
     return (weights * means).sum() / weights.sum(), section_losses
@@ -230,8 +236,12 @@ class LanguageModel(nn.Module):
         raise NotImplementedError
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, sections: torch.Tensor | None = None,
-        section_weights: dict[str, float] | None = None, all_logits: bool = False,
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        sections: torch.Tensor | None = None,
+        section_weights: dict[str, float] | None = None,
+        all_logits: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
         """Logits [B, T, V] and the section-weighted loss; without targets, the last position's logits
         [B, 1, V] only (or all of them with `all_logits`), loss None and no section losses."""
@@ -244,21 +254,27 @@ class LanguageModel(nn.Module):
         loss, section_losses = section_weighted_loss(logits, targets, sections, section_weights)
         return logits, loss, section_losses
 
-    def optim_groups(self, weight_decay: float, planner_lr_multiplier: float,
-                     generator_lr_multiplier: float) -> list[dict]:
+    def optim_groups(
+        self, weight_decay: float, planner_lr_multiplier: float, generator_lr_multiplier: float
+    ) -> list[dict]:
         """AdamW groups: decay on 2-D weights except embeddings; LR ×planner on H, ×generator on L, else ×1."""
         groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
         for name, param in self.named_parameters():
             if not param.requires_grad:
                 continue
-            part = "planner" if name.startswith("H_module.") else "generator" if name.startswith("L_module.") \
-                else "shared"
+            part = (
+                "planner" if name.startswith("H_module.") else "generator" if name.startswith("L_module.") else "shared"
+            )
             decay = param.dim() >= 2 and not name.startswith("embed_tokens.")
             groups.setdefault((part, decay), []).append(param)
         multipliers = {"planner": planner_lr_multiplier, "generator": generator_lr_multiplier, "shared": 1.0}
         return [
-            {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr_multiplier": multipliers[part],
-             "name": f"{part}/{'decay' if decay else 'no_decay'}"}
+            {
+                "params": params,
+                "weight_decay": weight_decay if decay else 0.0,
+                "lr_multiplier": multipliers[part],
+                "name": f"{part}/{'decay' if decay else 'no_decay'}",
+            }
             for (part, decay), params in groups.items()
         ]
 
@@ -344,6 +360,7 @@ def build_model(cfg: ModelConfig) -> LanguageModel:
 
 # ------------------------------------------------------------------------ transformers / export mapping
 
+
 def hf_state_dict(model: LanguageModel) -> dict[str, torch.Tensor]:
     """Our weights under transformers' names (HrmTextForCausalLM / LlamaForCausalLM), contiguous,
     float as stored. A tied head is left out: transformers re-ties it and llama.cpp falls back to
@@ -361,25 +378,42 @@ def hf_config(model_config: ModelConfig) -> dict:
     """The transformers `config.json` content for the family (also the llama.cpp converter's input)."""
     c = model_config
     common = {
-        "vocab_size": c.vocab_size, "hidden_size": c.n_embd, "intermediate_size": c.intermediate_size,
-        "num_attention_heads": c.n_head, "head_dim": c.n_embd // c.n_head, "hidden_act": "silu",
-        "max_position_embeddings": c.block_size, "initializer_range": INIT_STD, "rms_norm_eps": c.norm_eps,
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.n_embd,
+        "intermediate_size": c.intermediate_size,
+        "num_attention_heads": c.n_head,
+        "head_dim": c.n_embd // c.n_head,
+        "hidden_act": "silu",
+        "max_position_embeddings": c.block_size,
+        "initializer_range": INIT_STD,
+        "rms_norm_eps": c.norm_eps,
         "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta},
-        "attention_bias": False, "mlp_bias": False, "attention_dropout": 0.0,
-        "tie_word_embeddings": c.tie_embeddings, "dtype": "float32",
+        "attention_bias": False,
+        "mlp_bias": False,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": c.tie_embeddings,
+        "dtype": "float32",
     }
     if c.family == "hrm":
         return {
-            "architectures": ["HrmTextForCausalLM"], "model_type": "hrm_text", **common,
+            "architectures": ["HrmTextForCausalLM"],
+            "model_type": "hrm_text",
+            **common,
             # transformers' own serialised pair: the per-stack count and the inflated KV-slot count.
             "num_layers_per_stack": c.n_layer,
             "num_hidden_layers": c.n_layer * c.h_cycles * (c.l_cycles + 1),
-            "H_cycles": c.h_cycles, "L_cycles": c.l_cycles, "L_bp_cycles": list(L_BP_CYCLES),
-            "embedding_scale": EMBEDDING_SCALE, "prefix_lm": False,
+            "H_cycles": c.h_cycles,
+            "L_cycles": c.l_cycles,
+            "L_bp_cycles": list(L_BP_CYCLES),
+            "embedding_scale": EMBEDDING_SCALE,
+            "prefix_lm": False,
         }
     if c.family == "gpt":
         return {
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama", **common,
-            "num_hidden_layers": c.n_layer, "num_key_value_heads": c.n_head,
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            **common,
+            "num_hidden_layers": c.n_layer,
+            "num_key_value_heads": c.n_head,
         }
     raise ValueError(f"unknown model family {c.family!r}")

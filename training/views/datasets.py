@@ -46,8 +46,12 @@ class DatasetList(ForgivingPaginationMixin, ListView):
         if form.is_valid():
             data = form.cleaned_data
             dataset = services_data.create_dataset(
-                snapshot=data["snapshot"], tokenizer=data["tokenizer"], name=data["name"],
-                processes=data["processes"], seq_len=data["seq_len"], user=request.user,
+                snapshot=data["snapshot"],
+                tokenizer=data["tokenizer"],
+                name=data["name"],
+                processes=data["processes"],
+                seq_len=data["seq_len"],
+                user=request.user,
             )
             messages.success(request, f"Dataset {dataset.name} is queued; a worker will build it.")
             return redirect(dataset)
@@ -71,8 +75,12 @@ class DatasetDetail(DetailView):
             return context
         meta = services_data.dataset_meta(dataset)
         splits = services_data.split_summary(meta)
-        context.update(meta=meta, splits=splits, split_share=services_data.split_share(splits), section_share=sorted(
-            (meta.get("section_share") or {}).items(), key=lambda item: -item[1]))
+        context.update(
+            meta=meta,
+            splits=splits,
+            split_share=services_data.split_share(splits),
+            section_share=sorted((meta.get("section_share") or {}).items(), key=lambda item: -item[1]),
+        )
         split = self.request.GET.get("split", "train")
         split = split if split in SPLITS else "train"
         try:
@@ -80,8 +88,12 @@ class DatasetDetail(DetailView):
         except ValueError:
             index = 0
         records = splits.get(split, {}).get("records", 0)
-        context.update(sample_split=split, sample_index=index, sample_records=records,
-                       sample_max=max(dataset.seq_len, services_data.SAMPLE_MAX_TOKENS))
+        context.update(
+            sample_split=split,
+            sample_index=index,
+            sample_records=records,
+            sample_max=max(dataset.seq_len, services_data.SAMPLE_MAX_TOKENS),
+        )
         if index < records:
             try:
                 context["sample"] = services_data.dataset_sample(dataset, split=split, index=index)

@@ -42,16 +42,28 @@ from training.views.tokenizers import split_message
 
 LOG_LINES_SHOWN = 30
 MAX_COMPARED = 8
-RUN_CHARTS = [("chart-loss", "Loss"), ("chart-sections", "Loss per section"), ("chart-lr", "Learning rate"),
-              ("chart-tps", "Tokens/s"), ("chart-grad", "Gradient norm"), ("chart-parse", "Parse share")]
+RUN_CHARTS = [
+    ("chart-loss", "Loss"),
+    ("chart-sections", "Loss per section"),
+    ("chart-lr", "Learning rate"),
+    ("chart-tps", "Tokens/s"),
+    ("chart-grad", "Gradient norm"),
+    ("chart-parse", "Parse share"),
+]
 
 
 class RunList(SortableListMixin, ListView):
     model = TrainingRun
     template_name = "training/run_list.html"
     paginate_by = 50
-    sort_fields: ClassVar[dict[str, str]] = {"name": "name", "status": "status", "step": "step", "loss": "last_loss",
-                   "val": "best_val_loss", "created": "created_at"}
+    sort_fields: ClassVar[dict[str, str]] = {
+        "name": "name",
+        "status": "status",
+        "step": "step",
+        "loss": "last_loss",
+        "val": "best_val_loss",
+        "created": "created_at",
+    }
     default_sort = "-created"
 
     def get_queryset(self):
@@ -82,8 +94,10 @@ class RunDetail(DetailView):
         run = self.object
         diff = config_diff(run.config, preset_of(run))
         context.update(
-            config_rows=[(key, value, key in diff, diff.get(key, (None, None))[1])
-                         for key, value in flatten_config(run.config).items()],
+            config_rows=[
+                (key, value, key in diff, diff.get(key, (None, None))[1])
+                for key, value in flatten_config(run.config).items()
+            ],
             changed_count=len(diff),
             log_lines=list(reversed(run.log_lines.all()[:LOG_LINES_SHOWN])),
             checkpoints=checkpoint_rows(run),
@@ -92,8 +106,14 @@ class RunDetail(DetailView):
             can_delete=not run.is_active,
             exports=run.exports.select_related("run"),
             charts=RUN_CHARTS,
-            chart_runs=[{"id": run.pk, "name": run.name, "active": run.is_active,
-                         "url": reverse("training:run_metrics", args=[run.pk])}],
+            chart_runs=[
+                {
+                    "id": run.pk,
+                    "name": run.name,
+                    "active": run.is_active,
+                    "url": reverse("training:run_metrics", args=[run.pk]),
+                }
+            ],
             has_samples=MetricPoint.objects.filter(run=run, kind="samples").exists(),
             warmup_warning=warmup_warning(run.config.get("train", {})),
             memory_now=current_memory(run),
@@ -107,8 +127,10 @@ def warmup_warning(train: dict) -> str:
     """Not an error, but worth saying: warm-up as long as the run means the learning rate never reaches its peak."""
     warmup, max_steps = train.get("warmup_steps", 0), train.get("max_steps", 0)
     if max_steps and warmup >= max_steps:
-        return (f"warmup_steps ({warmup:,}) is not below max_steps ({max_steps:,}): the learning rate is still "
-                "warming up when the run ends and never reaches its peak nor decays.")
+        return (
+            f"warmup_steps ({warmup:,}) is not below max_steps ({max_steps:,}): the learning rate is still "
+            "warming up when the run ends and never reaches its peak nor decays."
+        )
     return ""
 
 
@@ -130,22 +152,39 @@ def current_memory(run: TrainingRun) -> int | None:
 
 
 def checkpoint_rows(run: TrainingRun) -> list[dict]:
-    return [{"step": c.step, "size": c.size, "val_loss": c.val_loss, "path": c.path,
-             "created_at": c.created_at.isoformat()} for c in run.checkpoints.all()]
+    return [
+        {"step": c.step, "size": c.size, "val_loss": c.val_loss, "path": c.path, "created_at": c.created_at.isoformat()}
+        for c in run.checkpoints.all()
+    ]
 
 
 def run_summary(run: TrainingRun) -> dict:
     """Everything the run page refreshes besides the charts."""
     return {
-        "id": run.pk, "name": run.name, "status": run.status, "message": split_message(run.message)[0],
-        "step": run.step, "max_steps": run.max_steps, "tokens": run.tokens, "last_loss": run.last_loss,
-        "best_val_loss": run.best_val_loss, "last_val_loss": run.last_val_loss,
-        "tokens_per_sec": run.tokens_per_sec, "eta_seconds": run.eta_seconds, "device": run.device,
-        "memory_bytes": run.memory_bytes, "memory_now": current_memory(run), "parse_share": run.parse_share,
-        "active": run.is_active, "looks_dead": run.looks_dead, "elapsed_seconds": run.elapsed_seconds,
+        "id": run.pk,
+        "name": run.name,
+        "status": run.status,
+        "message": split_message(run.message)[0],
+        "step": run.step,
+        "max_steps": run.max_steps,
+        "tokens": run.tokens,
+        "last_loss": run.last_loss,
+        "best_val_loss": run.best_val_loss,
+        "last_val_loss": run.last_val_loss,
+        "tokens_per_sec": run.tokens_per_sec,
+        "eta_seconds": run.eta_seconds,
+        "device": run.device,
+        "memory_bytes": run.memory_bytes,
+        "memory_now": current_memory(run),
+        "parse_share": run.parse_share,
+        "active": run.is_active,
+        "looks_dead": run.looks_dead,
+        "elapsed_seconds": run.elapsed_seconds,
         "log": [line.message for line in reversed(run.log_lines.all()[:LOG_LINES_SHOWN])],
-        "checkpoints": checkpoint_rows(run), "samples": run.last_samples.get("samples", []),
-        "samples_step": run.last_samples.get("step"), "now": timezone.now().isoformat(),
+        "checkpoints": checkpoint_rows(run),
+        "samples": run.last_samples.get("samples", []),
+        "samples_step": run.last_samples.get("step"),
+        "now": timezone.now().isoformat(),
     }
 
 
@@ -170,8 +209,15 @@ def run_new(request):
         form = RunForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            run = create_run(dataset=data["dataset"], family=data["family"], preset_name=data["preset"],
-                             name=data["name"], overrides=form.overrides, user=request.user, parent=data["parent"])
+            run = create_run(
+                dataset=data["dataset"],
+                family=data["family"],
+                preset_name=data["preset"],
+                name=data["name"],
+                overrides=form.overrides,
+                user=request.user,
+                parent=data["parent"],
+            )
             messages.success(request, f"Run {run.name} is queued until a worker of the training cluster takes it.")
             return redirect(run)
     else:
@@ -189,10 +235,15 @@ def run_new(request):
                 initial[key] = request.GET[key]
         form = RunForm(initial=initial)
     parent = str(form["parent"].value() or "")
-    return render(request, "training/run_form.html", {
-        "form": form, "parent": TrainingRun.objects.filter(pk=parent).first() if parent.isdigit() else None,
-        "has_datasets": form.fields["dataset"].queryset.exists(),
-    })
+    return render(
+        request,
+        "training/run_form.html",
+        {
+            "form": form,
+            "parent": TrainingRun.objects.filter(pk=parent).first() if parent.isdigit() else None,
+            "has_datasets": form.fields["dataset"].queryset.exists(),
+        },
+    )
 
 
 @require_GET
@@ -202,14 +253,14 @@ def run_preview(request):
     if family not in FAMILIES or preset_name not in PRESETS:
         return JsonResponse({"error": "unknown family or preset"}, status=400)
     dataset_id = request.GET.get("dataset", "")
-    dataset = DatasetBuild.objects.filter(pk=int(dataset_id) if dataset_id.isdigit() else 0,
-                                          status="finished").first()
+    dataset = DatasetBuild.objects.filter(pk=int(dataset_id) if dataset_id.isdigit() else 0, status="finished").first()
     try:
         base = base_config(family, preset_name, dataset)
     except (OSError, ValueError) as exc:
         return JsonResponse({"error": f"dataset: {exc}"}, status=400)
-    defaults = {field_name(section, name): getattr(getattr(base, section), name)
-                for section, name, _ in setting_fields()}
+    defaults = {
+        field_name(section, name): getattr(getattr(base, section), name) for section, name, _ in setting_fields()
+    }
     overrides = {key.replace("__", "."): request.GET[key] for key in defaults if key in request.GET}
     answer = {"defaults": defaults, "vocab_size": base.model.vocab_size}
     try:
@@ -217,9 +268,13 @@ def run_preview(request):
     except ValueError as exc:
         answer.update(error=str(exc), parameter_count=None)
     else:
-        answer.update(parameter_count=parameter_count(config), preset_parameter_count=parameter_count(base),
-                      tokens_per_step=config.train.batch_size * config.model.block_size
-                      * config.train.gradient_accumulation_steps)
+        answer.update(
+            parameter_count=parameter_count(config),
+            preset_parameter_count=parameter_count(base),
+            tokens_per_step=config.train.batch_size
+            * config.model.block_size
+            * config.train.gradient_accumulation_steps,
+        )
         problem = (dataset_problem(config, dataset) if dataset is not None else None) or size_problem(config)
         if problem:
             answer["error"] = problem
@@ -241,8 +296,12 @@ def run_stop(request, pk: int):
     except RunActionError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Stopped." if outcome == "stopped" else
-                         "Stop requested: the run saves a checkpoint after its current step.")
+        messages.success(
+            request,
+            "Stopped."
+            if outcome == "stopped"
+            else "Stop requested: the run saves a checkpoint after its current step.",
+        )
     return redirect(run)
 
 
@@ -278,12 +337,24 @@ def run_compare(request):
     runs = list(TrainingRun.objects.filter(pk__in=ids).select_related("dataset").order_by("created_at"))
     if not runs:
         raise Http404("choose runs to compare on the runs list")
-    return render(request, "training/run_compare.html", {
-        "runs": runs, "differences": differing_hyperparameters(runs),
-        "chart_runs": [{"id": run.pk, "name": run.name, "active": run.is_active,
-                        "url": reverse("training:run_metrics", args=[run.pk])} for run in runs],
-        "is_operator": is_operator(request.user),
-    })
+    return render(
+        request,
+        "training/run_compare.html",
+        {
+            "runs": runs,
+            "differences": differing_hyperparameters(runs),
+            "chart_runs": [
+                {
+                    "id": run.pk,
+                    "name": run.name,
+                    "active": run.is_active,
+                    "url": reverse("training:run_metrics", args=[run.pk]),
+                }
+                for run in runs
+            ],
+            "is_operator": is_operator(request.user),
+        },
+    )
 
 
 urlpatterns = [

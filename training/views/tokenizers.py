@@ -51,8 +51,10 @@ class TokenizerList(ForgivingPaginationMixin, ListView):
         form = TokenizerForm(request.POST)
         if form.is_valid():
             tokenizer = services_data.create_tokenizer(
-                snapshot=form.cleaned_data["snapshot"], name=form.cleaned_data["name"],
-                vocab_size=form.cleaned_data["vocab_size"], user=request.user,
+                snapshot=form.cleaned_data["snapshot"],
+                name=form.cleaned_data["name"],
+                vocab_size=form.cleaned_data["vocab_size"],
+                user=request.user,
             )
             messages.success(request, f"Tokenizer {tokenizer.name} is queued; a worker will train it.")
             return redirect(tokenizer)
@@ -80,9 +82,15 @@ class TokenizerDetail(DetailView):
 def job_state(job) -> dict:
     """The fields a page polls to show a job live."""
     settle_if_dead(job)
-    return {"id": job.pk, "status": job.status, "message": job.message, "progress": job.progress,
-            "active": job.is_active, "looks_dead": job.looks_dead,
-            "finished_at": job.finished_at.isoformat() if job.finished_at else None}
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "message": job.message,
+        "progress": job.progress,
+        "active": job.is_active,
+        "looks_dead": job.looks_dead,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
 
 
 @require_safe
@@ -106,7 +114,7 @@ def tokenizer_encode(request, pk: int):
         try:
             text = json.loads(request.body or b"{}").get("text", "")
         except (ValueError, AttributeError):
-            return JsonResponse({"error": "send a JSON object with a \"text\" string"}, status=400)
+            return JsonResponse({"error": 'send a JSON object with a "text" string'}, status=400)
     else:
         text = request.POST.get("text", "")
     if not isinstance(text, str):
@@ -127,8 +135,12 @@ def tokenizer_download(request, pk: int, kind: str):
         file_path, filename = services_data.tokenizer_file(tokenizer, kind)
     except FileNotFoundError as error:
         raise Http404(str(error)) from error
-    return FileResponse(open(file_path, "rb"), as_attachment=True, filename=filename,
-                        content_type="application/octet-stream" if kind == "model" else "text/plain; charset=utf-8")
+    return FileResponse(
+        open(file_path, "rb"),
+        as_attachment=True,
+        filename=filename,
+        content_type="application/octet-stream" if kind == "model" else "text/plain; charset=utf-8",
+    )
 
 
 @require_POST
@@ -149,8 +161,9 @@ def tokenizer_retry(request, pk: int):
     except services_data.InUse as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Tokenizer {tokenizer.name} is queued again with "
-                                  f"{form.cleaned_data['vocab_size']:,} pieces.")
+        messages.success(
+            request, f"Tokenizer {tokenizer.name} is queued again with {form.cleaned_data['vocab_size']:,} pieces."
+        )
     return redirect(tokenizer)
 
 

@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, repos, enqueue, api_url, token, **options):
         if enqueue and token:
-            raise CommandError("--token works only in the foreground; queued jobs use the settings form or GITHUB_TOKEN")
+            raise CommandError(
+                "--token works only in the foreground; queued jobs use the settings form or GITHUB_TOKEN"
+            )
         names = []
         for name in repos:
             try:
@@ -26,8 +28,8 @@ class Command(BaseCommand):
             except Exception as exc:  # noqa: BLE001 - ValueError or ValidationError, said clearly
                 raise CommandError(str(getattr(exc, "message", exc))) from None
         services.add_repositories(names=names)
-        job = services.create_fetch_job(kind=Source.GITHUB, targets=names, api_url=api_url.rstrip("/"),
-                                        enqueue=False)
-        self.stdout.write(f"fetch job #{job.pk}: {len(names)} repositories from "
-                          f"{api_url or GitHubSettings.load().effective_api_url}")
+        job = services.create_fetch_job(kind=Source.GITHUB, targets=names, api_url=api_url.rstrip("/"), enqueue=False)
+        self.stdout.write(
+            f"fetch job #{job.pk}: {len(names)} repositories from {api_url or GitHubSettings.load().effective_api_url}"
+        )
         run_or_enqueue(self, job, queue=enqueue, **({"token": token} if token else {}))

@@ -22,12 +22,15 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         if action == "list":
             for snap in Snapshot.objects.order_by("created_at"):
-                self.stdout.write(f"{snap.name}\t{snap.status}\t{snap.pr_count} PRs\t{snap.repo_count} repos\t"
-                                  f"{snap.chars} chars\t{snap.sha256 or '-'}\t{snap.file_path or '-'}")
+                self.stdout.write(
+                    f"{snap.name}\t{snap.status}\t{snap.pr_count} PRs\t{snap.repo_count} repos\t"
+                    f"{snap.chars} chars\t{snap.sha256 or '-'}\t{snap.file_path or '-'}"
+                )
             return
         try:
-            snap = services.create_snapshot(name=options["name"], description=options["description"],
-                                            enqueue=options["enqueue"])
+            snap = services.create_snapshot(
+                name=options["name"], description=options["description"], enqueue=options["enqueue"]
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
         if options["enqueue"]:
@@ -37,6 +40,8 @@ class Command(BaseCommand):
         snap.refresh_from_db()
         if status != "finished":
             raise CommandError(f"snapshot {snap.name} {status}: {snap.message.splitlines()[0]}")
-        self.stdout.write(f"snapshot {snap.name}: {snap.pr_count} PRs from {snap.repo_count} repositories, "
-                          f"{snap.chars} chars, {snap.no_intent_count} without intent\n"
-                          f"{snap.file_path}\nsha256 {snap.sha256}")
+        self.stdout.write(
+            f"snapshot {snap.name}: {snap.pr_count} PRs from {snap.repo_count} repositories, "
+            f"{snap.chars} chars, {snap.no_intent_count} without intent\n"
+            f"{snap.file_path}\nsha256 {snap.sha256}"
+        )

@@ -38,9 +38,28 @@ class Command(BaseCommand):
             # Own process group: a Ctrl-C in the terminal reaches us only, and we stop children in order.
             children.append(subprocess.Popen(argv, cwd=base, env={**os.environ, **(env or {})}, start_new_session=True))
 
-        spawn([python, "-m", "gunicorn", "hrgc_site.wsgi:application", "--bind", f"{host}:{port}",
-               "--workers", str(web_workers), "--threads", "8", "--worker-class", "gthread",
-               "--timeout", "120", "--graceful-timeout", "10", "--access-logfile", "-"])
+        spawn(
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "hrgc_site.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(web_workers),
+                "--threads",
+                "8",
+                "--worker-class",
+                "gthread",
+                "--timeout",
+                "120",
+                "--graceful-timeout",
+                "10",
+                "--access-logfile",
+                "-",
+            ]
+        )
         if not no_workers:
             spawn([python, "manage.py", "qcluster"])
             spawn([python, "manage.py", "qcluster"], env={"Q_CLUSTER_NAME": settings.TRAINING_CLUSTER})
@@ -48,11 +67,15 @@ class Command(BaseCommand):
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"HRGC is up at {url} (ready in {time.monotonic() - started:.1f} s)"))
         if password:
-            self.stdout.write(self.style.WARNING(
-                f"First admin account created — log in as  admin / {password}  (shown once; "
-                "change it in the admin, or set HRGC_ADMIN_PASSWORD before the first run)."))
-        self.stdout.write(f"Data directory: {settings.DATA_DIR} · Ctrl-C stops the web server, the workers "
-                          "and the database.")
+            self.stdout.write(
+                self.style.WARNING(
+                    f"First admin account created — log in as  admin / {password}  (shown once; "
+                    "change it in the admin, or set HRGC_ADMIN_PASSWORD before the first run)."
+                )
+            )
+        self.stdout.write(
+            f"Data directory: {settings.DATA_DIR} · Ctrl-C stops the web server, the workers and the database."
+        )
 
         stopping = False
 

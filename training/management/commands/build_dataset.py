@@ -31,27 +31,41 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         name = name or unique_name(DatasetBuild, f"{snapshot.name}-{tokenizer.name}")
         try:
-            dataset = services_data.create_dataset(snapshot=snapshot, tokenizer=tokenizer, name=name,
-                                                   processes=processes, seq_len=seq_len, enqueue_task=enqueue)
+            dataset = services_data.create_dataset(
+                snapshot=snapshot,
+                tokenizer=tokenizer,
+                name=name,
+                processes=processes,
+                seq_len=seq_len,
+                enqueue_task=enqueue,
+            )
         except ValidationError as error:
-            raise CommandError("; ".join(f"{field}: {' '.join(messages)}"
-                                         for field, messages in error.message_dict.items())) from error
+            raise CommandError(
+                "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+            ) from error
         if enqueue:
             self.stdout.write(f"queued dataset {dataset.name} (id {dataset.pk}) for a worker")
             return
-        self.stdout.write(f"building dataset {dataset.name} (id {dataset.pk}) from {snapshot.name} "
-                          f"with tokenizer {tokenizer.name}, {processes} process(es)…")
+        self.stdout.write(
+            f"building dataset {dataset.name} (id {dataset.pk}) from {snapshot.name} "
+            f"with tokenizer {tokenizer.name}, {processes} process(es)…"
+        )
         build_dataset_task(dataset.pk)
         dataset.refresh_from_db()
         if dataset.status != JobStatus.FINISHED:
-            raise CommandError(f"dataset {dataset.name} {dataset.status}: "
-                               f"{dataset.message.splitlines()[0] if dataset.message else ''}")
+            raise CommandError(
+                f"dataset {dataset.name} {dataset.status}: {dataset.message.splitlines()[0] if dataset.message else ''}"
+            )
         stats = dataset.stats
-        self.stdout.write(self.style.SUCCESS(
-            f"dataset {dataset.name} (id {dataset.pk}): {dataset.message}\n"
-            f"  sequences of {dataset.seq_len}: {stats['splits']['train']['sequences']:,} train, "
-            f"{stats['splits']['val']['sequences']:,} val; cut by plan/gen limits: "
-            f"{stats['records_cut']['plan']}/{stats['records_cut']['gen']}; "
-            f"controller examples: {stats['augmented_records']:,}\n"
-            f"  sections: " + ", ".join(f"{k} {v:.1%}" for k, v in stats["section_share"].items()) +
-            f"\n  {dataset.path}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"dataset {dataset.name} (id {dataset.pk}): {dataset.message}\n"
+                f"  sequences of {dataset.seq_len}: {stats['splits']['train']['sequences']:,} train, "
+                f"{stats['splits']['val']['sequences']:,} val; cut by plan/gen limits: "
+                f"{stats['records_cut']['plan']}/{stats['records_cut']['gen']}; "
+                f"controller examples: {stats['augmented_records']:,}\n"
+                f"  sections: "
+                + ", ".join(f"{k} {v:.1%}" for k, v in stats["section_share"].items())
+                + f"\n  {dataset.path}"
+            )
+        )

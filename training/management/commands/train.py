@@ -39,11 +39,20 @@ class Command(BaseCommand):
         parser.add_argument("dataset", help="dataset id, name, or `latest`")
         parser.add_argument("--family", choices=FAMILIES, default="hrm")
         parser.add_argument("--preset", choices=PRESETS, default="tiny")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
-                            help="override a setting of the preset, e.g. --set max_steps=200 (repeatable)")
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            dest="settings",
+            help="override a setting of the preset, e.g. --set max_steps=200 (repeatable)",
+        )
         parser.add_argument("--name", help="run name (default: family-preset-time)")
-        parser.add_argument("--enqueue", action="store_true",
-                            help="queue it on the training cluster instead of training in this process")
+        parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="queue it on the training cluster instead of training in this process",
+        )
 
     def handle(self, *args, **options):
         dataset = find_dataset(options["dataset"])
@@ -66,12 +75,20 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(f"bad --name {name!r}: {' '.join(exc.messages)}") from None
         try:
-            run = create_run(dataset=dataset, family=family, preset_name=preset_name, name=name,
-                             overrides=overrides, queue=options["enqueue"])
+            run = create_run(
+                dataset=dataset,
+                family=family,
+                preset_name=preset_name,
+                name=name,
+                overrides=overrides,
+                queue=options["enqueue"],
+            )
         except ValueError as exc:  # a block size the dataset cannot fill, a model over the ceiling
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"run {run.pk} {run.name}: {family}/{preset_name} on {dataset.name}, "
-                          f"{parameter_count(config):,} parameters, {config.train.max_steps:,} steps")
+        self.stdout.write(
+            f"run {run.pk} {run.name}: {family}/{preset_name} on {dataset.name}, "
+            f"{parameter_count(config):,} parameters, {config.train.max_steps:,} steps"
+        )
         if options["enqueue"]:
             self.stdout.write("queued on the training cluster; watch it at " + run.get_absolute_url())
             return
@@ -87,8 +104,11 @@ class Command(BaseCommand):
 
         previous = signal.signal(signal.SIGINT, on_interrupt)
         try:
-            status = run_job(TrainingRun, run.pk, lambda job: execute_run(
-                job, echo=self.stdout.write, interrupted=lambda: interrupted["flag"]))
+            status = run_job(
+                TrainingRun,
+                run.pk,
+                lambda job: execute_run(job, echo=self.stdout.write, interrupted=lambda: interrupted["flag"]),
+            )
         finally:
             signal.signal(signal.SIGINT, previous)
         run.refresh_from_db()

@@ -42,11 +42,13 @@ class Command(BaseCommand):
         snapshot = finished_snapshot(snapshot)
         name = name or unique_name(TokenizerVersion, f"{snapshot.name}-{vocab_size}")
         try:
-            tokenizer = services_data.create_tokenizer(snapshot=snapshot, name=name, vocab_size=vocab_size,
-                                                       enqueue_task=enqueue)
+            tokenizer = services_data.create_tokenizer(
+                snapshot=snapshot, name=name, vocab_size=vocab_size, enqueue_task=enqueue
+            )
         except ValidationError as error:
-            raise CommandError("; ".join(f"{field}: {' '.join(messages)}"
-                                         for field, messages in error.message_dict.items())) from error
+            raise CommandError(
+                "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+            ) from error
         if enqueue:
             self.stdout.write(f"queued tokenizer {tokenizer.name} (id {tokenizer.pk}) for a worker")
             return
@@ -54,14 +56,20 @@ class Command(BaseCommand):
         train_tokenizer_task(tokenizer.pk)
         tokenizer.refresh_from_db()
         if tokenizer.status != JobStatus.FINISHED:
-            hint = (f" — retry with --vocab-size {tokenizer.suggested_vocab_size}"
-                    if tokenizer.suggested_vocab_size else "")
-            raise CommandError(f"tokenizer {tokenizer.name} {tokenizer.status}: "
-                               f"{tokenizer.message.splitlines()[0] if tokenizer.message else ''}{hint}")
-        self.stdout.write(self.style.SUCCESS(
-            f"tokenizer {tokenizer.name} (id {tokenizer.pk}): {tokenizer.vocab_size:,} pieces in "
-            f"{tokenizer.training_seconds:.1f} s; chars/token code {_figure(tokenizer.chars_per_token_code)}, "
-            f"prose {_figure(tokenizer.chars_per_token_prose)}\n  {tokenizer.model_path}\n  {tokenizer.vocab_path}"))
+            hint = (
+                f" — retry with --vocab-size {tokenizer.suggested_vocab_size}" if tokenizer.suggested_vocab_size else ""
+            )
+            raise CommandError(
+                f"tokenizer {tokenizer.name} {tokenizer.status}: "
+                f"{tokenizer.message.splitlines()[0] if tokenizer.message else ''}{hint}"
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"tokenizer {tokenizer.name} (id {tokenizer.pk}): {tokenizer.vocab_size:,} pieces in "
+                f"{tokenizer.training_seconds:.1f} s; chars/token code {_figure(tokenizer.chars_per_token_code)}, "
+                f"prose {_figure(tokenizer.chars_per_token_prose)}\n  {tokenizer.model_path}\n  {tokenizer.vocab_path}"
+            )
+        )
 
 
 def _figure(value: float | None) -> str:
