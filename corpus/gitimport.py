@@ -1,16 +1,19 @@
-"""Read merged pull requests from a local git clone: merge commits and squash merges on the default branch."""
+"""Read merged pull requests from a local git clone: merge commits and squash merges on the default branch.
+
+The clone is never read in place: `open_clone` copies it into a folder we own through the safe git
+runner (corpus.gitcmd), and every command reads that copy."""
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from corpus import gitcmd
 from corpus.licenses import detect_spdx, find_license_file
 from corpus.records import FileRecord, PRRecord, RepoRecord
 
@@ -25,18 +28,6 @@ _STATUS = {"A": "added", "M": "modified", "D": "removed", "R": "renamed", "C": "
 _BLOB_MODES = {"100644", "100755"}
 _MAX_LICENSE_BYTES = 200_000
 _LOG_FIELDS = 7
-_REPOSITORY_VARIABLES = frozenset(
-    {
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_COMMON_DIR",
-        "GIT_NAMESPACE",
-        "GIT_CEILING_DIRECTORIES",
-    }
-)
 
 
 class GitImportError(RuntimeError):
@@ -71,18 +62,43 @@ class _Change:
     previous_path: str = ""
 
 
-def read_repository(path: Path, full_name: str | None = None) -> RepoRecord:
+@dataclass(frozen=True)
+class Clone:
+    """A repository to read: `source` is the operator's folder, `path` our private copy of it."""
+
+    source: Path
+    path: Path
+    shallow: frozenset[str] = frozenset()
+
+
+@contextmanager
+def open_clone(path: Path | str, *, workdir: Path | str | None = None) -> Iterator[Clone]:
+    """Check `path` is the top folder of a git repository and copy it safely; the copy goes away after."""
+    source = repository_root(Path(path))
+    try:
+        with gitcmd.private_clone(source, workdir=workdir) as copy:
+            shallow_file = copy / "shallow"
+            shallow = frozenset(shallow_file.read_text().split()) if shallow_file.exists() else frozenset()
+            yield Clone(source, copy, shallow)
+    except gitcmd.GitError as error:
+        raise GitImportError(f"cannot copy {source}: {error}") from None
+
+
+def read_repository(path: Path, full_name: str | None = None, *, clone: Clone | None = None) -> RepoRecord:
     """Describe a local clone: its name, default branch, licence (from the LICENSE file at HEAD) and head."""
-    path = repository_root(Path(path))
-    branch, ref = _default_ref(path)
-    head = _rev_parse(path, ref)
-    license_spdx = _license_at(path, ref) if head else ""
+    if clone is None:
+        with open_clone(path) as opened:
+            return read_repository(path, full_name, clone=opened)
+    work = clone.path
+    branch, ref = _default_ref(work)
+    head = _rev_parse(work, ref)
+    license_spdx = _license_at(work, ref) if head else ""
     return RepoRecord(
-        full_name=full_name or _full_name_from_remote(path) or f"local/{path.name}",
+        full_name=full_name or _full_name_from_remote(clone.source) or f"local/{clone.source.name}",
         source="git",
         license_spdx=license_spdx,
         default_branch=branch,
-        provenance=str(path),
+        provenance=str(clone.source),
         head_commit=head,
     )
 
@@ -96,32 +112,49 @@ def iter_pull_requests(
     go_only: bool = True,
     max_file_bytes: int = 1_000_000,
     max_patch_bytes: int = 1_000_000,
+    clone: Clone | None = None,
 ) -> Iterator[PRRecord]:
     """Yield merged pull requests found on the first-parent history of the default branch, oldest first.
 
     A true merge ("Merge pull request #N from owner/branch") is diffed against its first parent
     and takes its author and creation date from the branch; a squash merge ("Title (#N)") is one
-    commit. Numbers in `known_numbers` are skipped, so a re-run yields only what is new."""
-    path = repository_root(Path(path))
-    _, ref = _default_ref(path)
-    if not _rev_parse(path, ref):
+    commit. Numbers in `known_numbers` are skipped, so a re-run yields only what is new. The
+    oldest commit of a shallow clone is skipped: its parents are cut off, so its diff is unknown."""
+    if clone is None:
+        with open_clone(path) as opened:
+            yield from iter_pull_requests(
+                path,
+                full_name,
+                known_numbers=known_numbers,
+                since_commit=since_commit,
+                go_only=go_only,
+                max_file_bytes=max_file_bytes,
+                max_patch_bytes=max_patch_bytes,
+                clone=opened,
+            )
+        return
+    work = clone.path
+    branch, ref = _default_ref(work)
+    if not _rev_parse(work, ref):
         return  # an empty repository has no history
     revisions = [ref]
     if since_commit:
-        since = _rev_parse(path, f"{since_commit}^{{commit}}")
+        since = _rev_parse(work, f"{since_commit}^{{commit}}")
         if not since:
-            raise GitImportError(f"{since_commit!r} is not a commit of {path}")
+            raise GitImportError(f"{since_commit!r} is not a commit of {clone.source}")
         revisions.append(f"^{since}")
     seen = set(known_numbers)
-    empty_tree = _git(path, "hash-object", "-t", "tree", "--stdin", stdin=b"").decode().strip()
-    for commit in _first_parent_log(path, revisions):
+    empty_tree = _git(work, "hash-object", "-t", "tree", "--stdin", stdin=b"").decode().strip()
+    for commit in _history(work, revisions, branch):
+        if commit.sha in clone.shallow:
+            continue
         number = _pull_number(commit)
         if number is None or number in seen:
             continue
         seen.add(number)
         try:
             record = _pull_request(
-                path,
+                work,
                 full_name,
                 commit,
                 number,
@@ -129,6 +162,7 @@ def iter_pull_requests(
                 go_only=go_only,
                 max_file_bytes=max_file_bytes,
                 max_patch_bytes=max_patch_bytes,
+                source=clone.source,
             )
         except (GitImportError, ValueError) as error:
             # Odd history (a missing object in a partial clone, a corrupt entry) must not stop an import.
@@ -158,6 +192,7 @@ def _pull_request(
     go_only: bool,
     max_file_bytes: int,
     max_patch_bytes: int,
+    source: Path,
 ) -> PRRecord | None:
     base = commit.parents[0] if commit.parents else empty_tree
     changes = _changes(path, base, commit.sha)
@@ -186,7 +221,7 @@ def _pull_request(
         head_commit=head,
         merge_commit=commit.sha,
         files=_file_records(path, base, commit.sha, changes, max_file_bytes, max_patch_bytes),
-        source_url=f"file://{path}@{commit.sha}",
+        source_url=f"file://{source}@{commit.sha}",
     )
 
 
@@ -200,7 +235,7 @@ def _split_title(text: str) -> tuple[str, str]:
 def _branch_author(path: Path, base: str, head: str, merge: _Commit) -> tuple[str, datetime | None]:
     """The author of the branch tip and the earliest author date of the commits the merge brought in."""
     try:
-        output = _git(path, "log", "--format=%aI%x00%an%x00%ae%x00", head, f"^{base}")
+        output = _git(path, "log", "--no-show-signature", "--format=%aI%x00%an%x00%ae%x00", head, f"^{base}")
     except GitImportError:
         # A shallow clone may lack the branch; the merge commit is the best we know.
         return _login(merge.author_name, merge.author_email), merge.authored
@@ -359,6 +394,26 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _history(path: Path, revisions: list[str], branch: str) -> list[_Commit]:
+    """The default branch's first-parent history, oldest first, plus the lines that a merge *of* the default
+    branch brought in ("Merge branch 'main' into topic" then a fast-forward, or a `git pull` merge): the PRs
+    merged on the default branch meanwhile sit on that merge's second parent."""
+    back_merge = re.compile(
+        rf"^Merge (?:remote-tracking )?branch '(?:[^/']+/)?{re.escape(branch)}'(?: of \S+)?(?: into \S+)?$"
+    )
+    negative = [rev for rev in revisions if rev.startswith("^")]
+    commits: dict[str, _Commit] = {}
+    pending = [revisions]
+    while pending:
+        for commit in _first_parent_log(path, pending.pop()):
+            if commit.sha in commits:
+                continue
+            commits[commit.sha] = commit
+            if len(commit.parents) >= 2 and back_merge.match(commit.subject):
+                pending.append([commit.parents[1], f"^{commit.parents[0]}", *negative])
+    return sorted(commits.values(), key=lambda c: c.committed or datetime.min.replace(tzinfo=UTC))
+
+
 def _first_parent_log(path: Path, revisions: list[str]) -> Iterator[_Commit]:
     # NUL separates fields; a commit message cannot contain NUL, so the split is unambiguous.
     output = _git(
@@ -366,6 +421,7 @@ def _first_parent_log(path: Path, revisions: list[str]) -> Iterator[_Commit]:
         "log",
         "--first-parent",
         "--reverse",
+        "--no-show-signature",
         "--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cI%x00%B%x00",
         *revisions,
         "--",
@@ -402,12 +458,13 @@ def _license_at(path: Path, ref: str) -> str:
     return detect_spdx(_text(data[:_MAX_LICENSE_BYTES])) or "NOASSERTION"
 
 
-def _full_name_from_remote(path: Path) -> str | None:
-    try:
-        url = _text(_git(path, "remote", "get-url", "origin")).strip()
-    except GitImportError:
+def _full_name_from_remote(source: Path) -> str | None:
+    """origin's URL, read from the source's config file as data (the copy's origin is the source itself)."""
+    common = _maybe(source, "rev-parse", "--git-common-dir")
+    if not common:
         return None
-    return full_name_from_url(url)
+    url = gitcmd.read_config_value((source / common).resolve() / "config", "remote.origin.url")
+    return full_name_from_url(url) if url else None
 
 
 def full_name_from_url(url: str) -> str | None:
@@ -420,12 +477,16 @@ def full_name_from_url(url: str) -> str | None:
 
 
 def _default_ref(path: Path) -> tuple[str, str]:
-    """The default branch's name and the ref to walk: origin's HEAD when known, else the checked-out branch."""
+    """The default branch's name and the ref to walk: origin's HEAD when known (what was last fetched from
+    origin, ahead of a local branch not yet pulled), else the checked-out branch."""
     remote_head = _maybe(path, "symbolic-ref", "-q", "refs/remotes/origin/HEAD")
     if remote_head:
         branch = remote_head.removeprefix("refs/remotes/origin/")
+        if _rev_parse(path, remote_head):
+            return branch, remote_head
         local = f"refs/heads/{branch}"
-        return branch, local if _rev_parse(path, local) else remote_head
+        if _rev_parse(path, local):
+            return branch, local
     head = _maybe(path, "symbolic-ref", "-q", "HEAD")
     if head:
         return head.removeprefix("refs/heads/"), head
@@ -459,24 +520,12 @@ def repository_root(path: Path) -> Path:
 
 
 def clean_git_environ() -> dict[str, str]:
-    """The environment without variables that would point git at another repository (as set inside hooks)."""
-    return {key: value for key, value in os.environ.items() if key not in _REPOSITORY_VARIABLES}
+    """The environment without any GIT_* variable (those set inside hooks would point git elsewhere)."""
+    return {key: value for key, value in gitcmd.safe_environ().items() if not key.startswith("GIT_")}
 
 
 def _git(path: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    env = {
-        **clean_git_environ(),
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_NO_LAZY_FETCH": "1",  # a partial clone must not try the network for missing objects
-        "GIT_OPTIONAL_LOCKS": "0",
-        "LC_ALL": "C",
-    }
-    command = ["git", "-C", str(path), "-c", f"safe.directory={path}", "-c", "core.quotepath=off", *args]
     try:
-        result = subprocess.run(command, input=stdin, capture_output=True, env=env, check=False)
-    except OSError as error:
-        raise GitImportError(f"cannot run git: {error}") from error
-    if result.returncode != 0:
-        message = result.stderr.decode("utf-8", errors="replace").strip()
-        raise GitImportError(f"git {' '.join(args[:2])} failed in {path}: {message}")
-    return result.stdout
+        return gitcmd.run(path, *args, stdin=stdin)
+    except gitcmd.GitError as error:
+        raise GitImportError(str(error)) from None

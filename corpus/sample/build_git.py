@@ -10,7 +10,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from corpus.gitimport import clean_git_environ
+from corpus import gitcmd
 from corpus.records import PRRecord, RepoRecord
 from corpus.sample.story import repo_spec, sample_files, sample_story
 
@@ -199,23 +199,24 @@ def _identity_env(role: str, identity: tuple[str, datetime | None]) -> dict[str,
 
 
 def _git(work: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
-    # Ignore the user's and the system's git config so the build is the same everywhere.
-    full_env = {**clean_git_environ(), "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", **(env or {})}
-    command = [
-        "git",
-        "-C",
-        str(work),
-        "-c",
-        "user.name=HRGC sample builder",
-        "-c",
-        "user.email=samples@hrgc.invalid",
-        "-c",
-        "core.autocrlf=false",
-        "-c",
-        "commit.gpgsign=false",
-        "-c",
-        "init.defaultBranch=main",
-        *args,
-    ]
-    result = subprocess.run(command, env=full_env, input=stdin, capture_output=True, text=True, check=True)
+    # The safe runner's environment and config (no user or system config): the build is the same everywhere.
+    command = gitcmd.command(
+        work,
+        [
+            "-c",
+            "user.name=HRGC sample builder",
+            "-c",
+            "user.email=samples@hrgc.invalid",
+            "-c",
+            "core.autocrlf=false",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+            *args,
+        ],
+    )
+    result = subprocess.run(
+        command, env=gitcmd.safe_environ(env), input=stdin, capture_output=True, text=True, check=True
+    )
     return result.stdout
