@@ -44,7 +44,8 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            dest="settings",
+            # Not `settings`: that is Django's own --settings, and the parsed list would replace it.
+            dest="overrides",
             help="override a setting of the preset, e.g. --set max_steps=200 (repeatable)",
         )
         parser.add_argument("--name", help="run name (default: family-preset-time)")
@@ -58,7 +59,7 @@ class Command(BaseCommand):
         dataset = find_dataset(options["dataset"])
         family, preset_name = options["family"], options["preset"]
         overrides: dict[str, str] = {}
-        for item in options["settings"] or []:
+        for item in options["overrides"] or []:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise CommandError(f"--set wants KEY=VALUE, got {item!r}")
