@@ -252,8 +252,11 @@ def _login(name: str, email: str) -> str:
     return noreply.group(1) if noreply else name.strip()
 
 
-def _changes(path: Path, base: str, sha: str) -> list[_Change]:
-    output = _git(path, "diff-tree", "-r", "-M", "-z", "--raw", "--no-commit-id", base, sha)
+def _changes(path: Path, base: str, sha: str, *, renames: bool = True) -> list[_Change]:
+    # Rename detection reads blobs; without it only trees are read (all a partial clone holds).
+    output = _git(
+        path, "diff-tree", "-r", "-M" if renames else "--no-renames", "-z", "--raw", "--no-commit-id", base, sha
+    )
     fields = output.split(b"\x00")
     changes = []
     index = 0
@@ -270,10 +273,51 @@ def _changes(path: Path, base: str, sha: str) -> list[_Change]:
     return changes
 
 
+def changed_files(
+    path: Path,
+    base: str,
+    sha: str,
+    *,
+    max_file_bytes: int = 1_000_000,
+    max_patch_bytes: int = 1_000_000,
+    only_paths: set[str] | None = None,
+) -> list[FileRecord]:
+    """The files changed from commit `base` to `sha` with patches and before/after texts of Go files.
+
+    The one reader of git: the local-clone import and the GitHub fetch through clones both use it.
+    `only_paths` keeps the changes whose path (or previous path) is in it."""
+    changes = _changes(path, base, sha)
+    return _file_records(path, base, sha, changes, max_file_bytes, max_patch_bytes, only_paths)
+
+
+def changed_blob_ids(path: Path, base: str, sha: str, only_paths: set[str] | None = None) -> list[str]:
+    """Ids of the blobs `changed_files` reads (both sides of every change): what a partial clone must hold."""
+    return [
+        oid
+        for change in _changes(path, base, sha, renames=False)
+        if only_paths is None or change.path in only_paths or change.previous_path in only_paths
+        for oid, mode in ((change.old_oid, change.old_mode), (change.new_oid, change.new_mode))
+        if mode in _BLOB_MODES and set(oid) != {"0"}
+    ]
+
+
 def _file_records(
-    path: Path, base: str, sha: str, changes: list[_Change], max_file_bytes: int, max_patch_bytes: int
+    path: Path,
+    base: str,
+    sha: str,
+    changes: list[_Change],
+    max_file_bytes: int,
+    max_patch_bytes: int,
+    only_paths: set[str] | None = None,
 ) -> list[FileRecord]:
     patches = _patches(path, base, sha, changes)
+    if only_paths is not None:
+        kept = [
+            (change, chunk)
+            for change, chunk in zip(changes, patches, strict=True)
+            if change.path in only_paths or change.previous_path in only_paths
+        ]
+        changes, patches = [c for c, _ in kept], [p for _, p in kept]
     wanted = [
         oid
         for change in changes

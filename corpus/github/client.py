@@ -165,6 +165,13 @@ class GitHubClient:
             yield from items
             url, query = response.next_url, None  # the next link carries the whole query
 
+    def post_json(self, url: str, body: Any) -> Response:
+        """POST a JSON body (GraphQL) with the same retries, limits and back-off as a GET.
+
+        `url` is under the API base or is its GraphQL endpoint (see `graphql_endpoint`)."""
+        http, raw, _ = self._request(url, None, {"Accept": JSON_MEDIA_TYPE}, max_bytes=None, json_body=body)
+        return Response(http.status_code, self._parse_json(url, raw), None, http.headers, None)
+
     def rate_limit(self) -> dict:
         """GET /rate_limit (free: it does not count against the limit)."""
         data = self.get_json("/rate_limit").data
@@ -181,17 +188,29 @@ class GitHubClient:
     # --- one request, with retries ----------------------------------------------------
 
     def _request(
-        self, path: str, params: Mapping[str, Any] | None, headers: dict[str, str], *, max_bytes: int | None
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        headers: dict[str, str],
+        *,
+        max_bytes: int | None,
+        json_body: Any = None,
     ) -> tuple[requests.Response, bytes, bool]:
         url = self._url(path)
-        resource = "search" if "/search/" in url[len(self.base_url) :] else "core"
+        method = "GET" if json_body is None else "POST"
+        if url == graphql_endpoint(self.base_url):
+            resource = "graphql"
+        else:
+            resource = "search" if "/search/" in url[len(self.base_url) :] else "core"
         retries = 0
         while True:
             self._wait_while_limit_spent(resource)
             try:
                 with self._lock:
                     self.requests_made += 1
-                http = self._session().get(url, params=params, headers=headers, timeout=self.timeout, stream=True)
+                http = self._session().request(
+                    method, url, params=params, json=json_body, headers=headers, timeout=self.timeout, stream=True
+                )
                 body, truncated = self._read_body(http, max_bytes)
             except TRANSIENT_ERRORS as exc:
                 retry = self._backoff(retries, f"connection error ({type(exc).__name__})")
@@ -201,7 +220,9 @@ class GitHubClient:
                 if retry is None:
                     return http, body, truncated
             if retries >= self.max_retries:
-                raise RetriesExhausted(f"GET {path}: gave up after {self.max_retries} retries; last: {retry.reason}")
+                raise RetriesExhausted(
+                    f"{method} {path}: gave up after {self.max_retries} retries; last: {retry.reason}"
+                )
             retries += 1
             self._wait(retry.wait, retry.reason)
 
@@ -284,7 +305,7 @@ class GitHubClient:
     def _url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             # Only follow links back to the API we were given: the token must not travel elsewhere.
-            if not path.startswith(self.base_url + "/"):
+            if not path.startswith(self.base_url + "/") and path != graphql_endpoint(self.base_url):
                 raise MalformedResponse(f"refusing to follow a link outside {self.base_url}: {path}")
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -315,6 +336,17 @@ class GitHubClient:
             raise MalformedResponse(
                 f"GET {path}: response is not valid JSON ({exc}); body starts {body[:60]!r}"
             ) from None
+
+
+def graphql_endpoint(base_url: str) -> str:
+    """GitHub's GraphQL endpoint for a REST base URL.
+
+    https://api.github.com -> https://api.github.com/graphql; Enterprise https://HOST/api/v3 ->
+    https://HOST/api/graphql; anything else (the loopback server) -> BASE/graphql."""
+    base = base_url.rstrip("/")
+    if base.endswith("/api/v3"):
+        return base.removesuffix("/v3") + "/graphql"
+    return base + "/graphql"
 
 
 def _error_message(body: bytes) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
@@ -80,13 +81,13 @@ class RateLimiter:
             self._refill_if_due()
             return self._remaining, self._reset
 
-    def spend(self) -> bool:
-        """Take one request from the bucket; False when it is empty."""
+    def spend(self, amount: int = 1) -> bool:
+        """Take `amount` (one request, or a query's points) from the bucket; False when it cannot pay."""
         with self._lock:
             self._refill_if_due()
-            if self._remaining <= 0:
+            if self._remaining < amount or self._remaining <= 0:
                 return False
-            self._remaining -= 1
+            self._remaining -= amount
             return True
 
     def set_remaining(self, remaining: int) -> None:
@@ -99,7 +100,14 @@ class RateLimiter:
 class Faults:
     """Faults switchable while the server runs (attributes, or POST /_hrgc/faults with JSON)."""
 
-    COUNTERS = ("server_errors", "secondary_limit", "malformed")
+    COUNTERS = (
+        "server_errors",
+        "secondary_limit",
+        "malformed",
+        "graphql_errors",
+        "git_server_errors",
+        "git_break_pack",
+    )
 
     def __init__(self, limiter: RateLimiter):
         self._limiter = limiter
@@ -110,6 +118,11 @@ class Faults:
         self.malformed = 0  # the next N requests answer 200 with invalid JSON
         self.revoke_token = False  # every request answers 401
         self.delay = 0.0  # seconds added to every response
+        self.graphql_errors = 0  # the next N GraphQL queries answer partial data and an `errors` array
+        self.graphql_disabled = False  # POST /graphql answers 404, as a server without GraphQL would
+        self.git_server_errors = 0  # the next N git HTTP requests answer 502
+        self.git_break_pack = 0  # the next N git packs are cut off halfway
+        self.git_dumb = False  # git over the dumb protocol only: no partial clone
 
     @property
     def rate_limit_remaining(self) -> int:
@@ -129,7 +142,15 @@ class Faults:
             return True
 
     def as_dict(self) -> dict[str, Any]:
-        names = (*self.COUNTERS, "retry_after", "revoke_token", "delay", "rate_limit_remaining")
+        names = (
+            *self.COUNTERS,
+            "retry_after",
+            "revoke_token",
+            "delay",
+            "rate_limit_remaining",
+            "graphql_disabled",
+            "git_dumb",
+        )
         return {name: getattr(self, name) for name in names}
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -142,6 +163,11 @@ class Faults:
             "rate_limit_remaining": int,
             "revoke_token": bool,
             "delay": float,
+            "graphql_errors": int,
+            "graphql_disabled": bool,
+            "git_server_errors": int,
+            "git_break_pack": int,
+            "git_dumb": bool,
         }
         for name, value in changes.items():
             kind = kinds.get(name)
@@ -162,6 +188,7 @@ class _Repo:
     record: RepoRecord
     pulls: dict[int, PRRecord] = field(default_factory=dict)
     contents: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (ref, path) -> bytes
+    head_oid: str = ""  # the default branch's tip (a real commit when the story is served as git)
 
 
 class GitHubShapedServer:
@@ -179,11 +206,25 @@ class GitHubShapedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         verbose: bool = False,
+        graphql_points: int = 5000,
+        git_root: Path | None = None,
     ):
         self.token = token
         self.per_page_max = per_page_max
         self.limiter = RateLimiter(rate_limit)
+        self.points = RateLimiter(graphql_points)  # GraphQL's own hourly bucket, in points
         self.faults = Faults(self.limiter)
+        self.graphql_queries = 0
+        self.graphql_points_spent = 0
+        self.git_requests = 0
+        self.git_bytes_served = 0
+        self.git_authorizations: list[str | None] = []
+        self.git = None
+        if git_root is not None:
+            from corpus.github.githost import GitHost, build_story_repositories
+
+            story = build_story_repositories(Path(git_root), story)
+            self.git = GitHost(Path(git_root))
         self.host, self.port, self.verbose = host, port, verbose
         self.base_url = ""
         self.request_log: list[str] = []
@@ -191,6 +232,7 @@ class GitHubShapedServer:
         self.max_in_flight = 0  # the most requests answered at once: shows a client's concurrency
         self._log_lock = threading.Lock()
         self._repos = {repo.full_name.lower(): self._index(repo, pulls) for repo, pulls in story}
+        self.story = story
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -261,6 +303,8 @@ class GitHubShapedServer:
                     indexed.contents[(shas["merge"], changed.path)] = after
                     if pr.merged_at is not None:  # the newest merged text is what the default branch holds
                         indexed.contents[("", changed.path)] = after
+            if pr.merged_at is not None:
+                indexed.head_oid = shas["merge"]
         return indexed
 
     def repo(self, owner: str, name: str) -> _Repo:
@@ -554,6 +598,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer_get(self) -> None:
         split = urlsplit(self.path)
         path, query = split.path, {k: v[-1] for k, v in parse_qs(split.query).items()}
+        if self.app.git is not None and self.app.git.repository(path) is not None:
+            return self._answer_git("GET", path, split.query, b"")
         if path == "/_hrgc/faults":
             return self._send_json(200, self.app.faults.as_dict())
         self.app.log(path)
@@ -602,7 +648,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = _int(self.headers.get("Content-Length"), 0)
         raw = self.rfile.read(length) if length else b""
-        if urlsplit(self.path).path != "/_hrgc/faults":
+        split = urlsplit(self.path)
+        if self.app.git is not None and self.app.git.repository(split.path) is not None:
+            return self._answer_git("POST", split.path, split.query, raw)
+        if split.path in ("/graphql", "/api/graphql"):
+            self.app.track(+1)
+            try:
+                return self._answer_graphql(raw)
+            finally:
+                self.app.track(-1)
+        if split.path != "/_hrgc/faults":
             return self._send_json(404, {"message": "Not Found"})
         try:
             changes = json.loads(raw or b"{}")
@@ -615,6 +670,115 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             return self._send_json(400, {"message": str(exc)})
         self._send_json(200, self.app.faults.as_dict())
+
+    def _answer_graphql(self, raw: bytes) -> None:
+        """POST /graphql in GitHub's order: auth, faults, parse and price, points, run."""
+        from corpus.github import graphql_server
+
+        app, faults = self.app, self.app.faults
+        app.log("/graphql")
+        if faults.delay:
+            time.sleep(faults.delay)
+        if faults.graphql_disabled:
+            return self._send_json(404, {"message": "Not Found", "documentation_url": DOCS_URL})
+        if faults.revoke_token or not self._authorized():
+            return self._send_json(401, {"message": "Bad credentials", "documentation_url": DOCS_URL})
+        if faults.take("server_errors"):
+            return self._send_json(502, {"message": "Server Error"})
+        if faults.take("secondary_limit"):
+            extra = {} if faults.retry_after is None else {"Retry-After": str(faults.retry_after)}
+            return self._send_json(403, {"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": DOCS_URL}, extra)
+        try:
+            request = json.loads(raw or b"{}")
+            query, variables = request["query"], request.get("variables") or {}
+            if not isinstance(query, str) or not isinstance(variables, dict):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return self._send_json(400, {"message": "Problems parsing JSON", "documentation_url": DOCS_URL})
+        try:
+            document, cost, nodes = graphql_server.prepare(query, variables)
+        except graphql_server.QueryRefused as exc:
+            return self._send_graphql(200, {"errors": exc.errors})
+        remaining, reset = app.points.state()
+        if remaining < cost:
+            error = {"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}
+            return self._send_graphql(200, {"errors": [error]})
+        app.points.spend(cost)
+        with app._log_lock:
+            app.graphql_queries += 1
+            app.graphql_points_spent += cost
+        remaining, reset = app.points.state()
+        rate_limit = {
+            "cost": cost,
+            "limit": app.points.limit,
+            "nodeCount": nodes,
+            "remaining": remaining,
+            "resetAt": _iso(datetime.fromtimestamp(reset, tz=UTC)),
+            "used": app.points.limit - remaining,
+        }
+        try:
+            body = graphql_server.run(app, document, variables, rate_limit, break_one=faults.take("graphql_errors"))
+        except Exception as exc:  # noqa: BLE001 — a bug here should read as a 500, not a dropped connection
+            return self._send_json(500, {"message": f"server error: {type(exc).__name__}: {exc}"})
+        self._send_graphql(200, body)
+
+    def _send_graphql(self, status: int, body: Any) -> None:
+        remaining, reset = self.app.points.state()
+        rate = {
+            "X-RateLimit-Limit": self.app.points.limit,
+            "X-RateLimit-Remaining": remaining,
+            "X-RateLimit-Reset": reset,
+            "X-RateLimit-Used": self.app.points.limit - remaining,
+            "X-RateLimit-Resource": "graphql",
+        }
+        self._send_json(status, body, {k: str(v) for k, v in rate.items()})
+
+    def _answer_git(self, method: str, path: str, query: str, body: bytes) -> None:
+        """Git over HTTP: smart (git http-backend) or, with the git_dumb fault, static files only."""
+        app, faults = self.app, self.app.faults
+        app.log(path)
+        with app._log_lock:
+            app.git_requests += 1
+            app.git_authorizations.append(self.headers.get("Authorization"))
+        given = self.headers.get("Authorization")
+        if app.token is not None and given is not None and not self._git_token_ok(given):
+            return self._send_git(401, {"WWW-Authenticate": 'Basic realm="GitHub"'}, b"Bad credentials\n")
+        if faults.take("git_server_errors"):
+            return self._send_git(502, {"Content-Type": "text/plain"}, b"Server Error\n")
+        if faults.git_dumb:
+            if method != "GET":
+                return self._send_git(403, {"Content-Type": "text/plain"}, b"smart HTTP is off\n")
+            status, headers, payload = app.git.dumb(path)
+            return self._send_git(status, headers, payload)
+        status, headers, payload = app.git.smart(method, path, query, self.headers, body)
+        cut = method == "POST" and len(payload) > 64 and b"PACK" in payload and faults.take("git_break_pack")
+        self._send_git(status, headers, payload, cut=cut)
+
+    def _git_token_ok(self, given: str) -> bool:
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                value = base64.b64decode(value).decode().partition(":")[2]
+            except (ValueError, UnicodeDecodeError):
+                return False
+        return value == self.app.token
+
+    def _send_git(self, status: int, headers: dict[str, str], payload: bytes, *, cut: bool = False) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        if cut:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        sent = payload[: len(payload) // 2] if cut else payload
+        self.wfile.write(sent)
+        with self.app._log_lock:
+            self.app.git_bytes_served += len(sent)
+        if cut:
+            self.wfile.flush()
+            self.close_connection = True
 
     def _authorized(self) -> bool:
         given = self.headers.get("Authorization")
