@@ -2,8 +2,8 @@
 
 A clone is bare and partial (`--filter=blob:none`) where the server allows it, full otherwise;
 later runs `git fetch` it. The blobs a page of pull requests needs are fetched in one batch.
-Git runs with no hooks, no system or global config, no credential helper, no redirects, and
-only the http(s) transports; the token goes to the git host only, as an HTTP header scoped to
+Git runs through the safe runner (corpus.gitcmd: no hooks, no system or global config, no
+credential helper, no lazy fetch) with only the http(s) transports and no redirects; the token goes to the git host only, as an HTTP header scoped to
 that host's URL (in the environment, not on the command line)."""
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import base64
 import os
 import random
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from corpus.gitimport import clean_git_environ
+from corpus import gitcmd
 
 DEFAULT_GIT_URL = "https://github.com"
 GIT_TIMEOUT = 1800
@@ -90,30 +89,18 @@ class GitRunner:
         self._on_wait = on_wait
         self.commands = 0
 
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return ("https", "http") if self.git_base.startswith("http://") else ("https",)
+
     def env(self) -> dict[str, str]:
-        env = {
-            **clean_git_environ(),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_ASKPASS": "",
-            "SSH_ASKPASS": "",
-            "LC_ALL": "C",
-        }
-        config = {
-            "core.hooksPath": os.devnull,
-            "core.fsmonitor": "false",
-            "credential.helper": "",
-            "protocol.allow": "never",
-            "protocol.https.allow": "always",
-            "protocol.http.allow": "always" if self.git_base.startswith("http://") else "never",
-            "http.followRedirects": "false",
-            "fetch.negotiationAlgorithm": "noop",
-        }
+        """Config for the network commands, in the environment (never on the command line, where ps shows it)."""
+        config = {"http.followRedirects": "false", "fetch.negotiationAlgorithm": "noop"}
         if self.token:
             basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
             # Scoped to the git host's URL: git sends it to nothing else.
             config[f"http.{self.git_base}/.extraHeader"] = f"Authorization: Basic {basic}"
+        env = {}
         for index, (key, value) in enumerate(config.items()):
             env[f"GIT_CONFIG_KEY_{index}"] = key
             env[f"GIT_CONFIG_VALUE_{index}"] = value
@@ -121,23 +108,18 @@ class GitRunner:
         return env
 
     def run(self, *args: str, cwd: Path | None = None, stdin: bytes | None = None, network: bool = False) -> bytes:
-        """One git command; network commands are retried with back-off (a 502, a pack cut off)."""
+        """One git command through the safe runner; network commands are retried with back-off (a 502, a cut pack)."""
         attempt = 0
         while True:
             self.commands += 1
-            command = ["git", *(["-C", str(cwd)] if cwd else []), *args]
             try:
-                result = subprocess.run(
-                    command, input=stdin, capture_output=True, env=self.env(), timeout=GIT_TIMEOUT, check=False
+                return gitcmd.run(
+                    cwd, *args, stdin=stdin, protocols=self.protocols, env=self.env(), timeout=GIT_TIMEOUT
                 )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                message = f"cannot run git {args[0]}: {exc}"
-            else:
-                if result.returncode == 0:
-                    return result.stdout
-                message = f"git {args[0]} failed: {_last_lines(result.stderr)}"
+            except gitcmd.GitError as exc:
+                message = _without_token(_last_lines(str(exc).encode()), self.token)
             if not network or attempt >= self.retries:
-                raise GitFailed(_without_token(message, self.token))
+                raise GitFailed(message)
             attempt += 1
             wait = random.uniform(0, self.backoff * 2**attempt)
             if self._on_wait is not None:
@@ -167,7 +149,7 @@ def ensure_clone(runner: GitRunner, root: Path, full_name: str, *, partial: bool
             for attempt in range(runner.retries + 1):
                 shutil.rmtree(staging, ignore_errors=True)
                 try:
-                    runner.run(*args, "--", url, str(staging))
+                    runner.run(*args, "--", url, str(staging), network=False)
                     break
                 except GitFailed as exc:
                     if attempt >= runner.retries:
