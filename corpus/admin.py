@@ -31,5 +31,28 @@ class SnapshotAdmin(admin.ModelAdmin):
     raw_id_fields = ("pull_requests",)
 
 
-admin.site.register(models.GitHubSettings)
+@admin.register(models.GitHubSettings)
+class GitHubSettingsAdmin(admin.ModelAdmin):
+    """The token is write-only everywhere: the admin neither shows nor edits it (set it on Corpus → Add)."""
+
+    exclude = ("token", "token_api_url")
+    readonly_fields = ("token_state",)
+    list_display = ("__str__", "api_url", "token_state")
+
+    @admin.display(description="token")
+    def token_state(self, obj) -> str:
+        if not obj.token:
+            return "none stored"
+        return f"stored for {obj.token_api_url or 'an unknown API'} (set or remove it on Corpus → Add repositories)"
+
+    def save_model(self, request, obj, form, change):
+        # A changed API URL must not inherit the token entered for another one.
+        if change and "api_url" in form.changed_data:
+            from corpus.github.client import same_api
+
+            if obj.token and not same_api(obj.effective_api_url, obj.token_api_url):
+                obj.token, obj.token_api_url = "", ""
+        super().save_model(request, obj, form, change)
+
+
 admin.site.register(models.CurationEvent)

@@ -122,6 +122,18 @@ class GitHubSettingsForm(forms.Form):
     allowed_licenses = forms.CharField(max_length=500, label="Allowed licences", help_text="Comma-separated SPDX ids")
     go_only = forms.BooleanField(required=False, label="Only PRs that change .go files")
 
+    def clean_api_url(self) -> str:
+        from corpus.github.client import UnsafeURL, check_api_url
+        from corpus.models import allowed_github_hosts
+
+        value = (self.cleaned_data["api_url"] or "").strip().rstrip("/")
+        if value:
+            try:
+                check_api_url(value, allowed_github_hosts())
+            except UnsafeURL as exc:
+                raise ValidationError(f"API base URL refused: {exc}.") from None
+        return value
+
     def clean_allowed_licenses(self) -> str:
         ids = [item.strip() for item in self.cleaned_data["allowed_licenses"].split(",") if item.strip()]
         bad = [item for item in ids if not re.fullmatch(r"[A-Za-z0-9.+-]+", item)]

@@ -36,11 +36,23 @@ class Intent(models.TextChoices):
     OPTIMIZE = "OPTIMIZE", "optimize"
 
 
+def allowed_github_hosts() -> list[str]:
+    """Hosts the GitHub client may reach even at internal addresses: HRGC_GITHUB_ALLOWED_HOSTS and the
+    host of GITHUB_API_URL (both set by whoever runs the server, not by a dashboard user)."""
+    from urllib.parse import urlsplit
+
+    hosts = list(settings.HRGC_GITHUB_ALLOWED_HOSTS)
+    env_host = urlsplit(settings.GITHUB_API_URL).hostname
+    return [*hosts, env_host] if env_host else hosts
+
+
 class GitHubSettings(models.Model):
     """The one row of fetch settings an operator can change in the UI; the environment gives defaults."""
 
     api_url = models.URLField(max_length=300, blank=True, help_text="Blank: GITHUB_API_URL or https://api.github.com")
     token = models.CharField(max_length=300, blank=True, help_text="Stored server-side, never shown again")
+    # The API base URL the token was entered for: the token is sent there and nowhere else.
+    token_api_url = models.CharField(max_length=300, blank=True)
     allowed_licenses = models.CharField(
         max_length=500,
         default="MIT,Apache-2.0,BSD-2-Clause,BSD-3-Clause,GPL-2.0,GPL-3.0,LGPL-3.0",
@@ -63,7 +75,27 @@ class GitHubSettings(models.Model):
 
     @property
     def effective_token(self) -> str:
-        return self.token or settings.GITHUB_TOKEN
+        """The token the configured API gets (see token_for)."""
+        return self.token_for(self.effective_api_url)
+
+    def token_for(self, api_url: str) -> str:
+        """The token for requests to `api_url`: the stored one only if it was entered for that same API,
+        else GITHUB_TOKEN only for GITHUB_API_URL (both set by whoever runs the server), else none."""
+        from corpus.github.client import same_api
+
+        if self.token and self.token_api_url and same_api(api_url, self.token_api_url):
+            return self.token
+        if settings.GITHUB_TOKEN and same_api(api_url, settings.GITHUB_API_URL):
+            return settings.GITHUB_TOKEN
+        return ""
+
+    def client(self, api_url: str = "", token: str | None = None, **options):
+        """A GitHub client for `api_url` (default: the configured one) that carries only its own token and
+        refuses internal addresses that are not allow-listed."""
+        from corpus.github.client import GitHubClient
+
+        url = (api_url or self.effective_api_url).rstrip("/")
+        return GitHubClient(url, token or self.token_for(url) or None, allowed_hosts=allowed_github_hosts(), **options)
 
     @property
     def allowed_license_list(self) -> list[str]:

@@ -155,11 +155,11 @@ def add_repositories(request):
     }
     query = request.GET.get("q", "").strip()
     if query and is_operator(request.user):  # a search spends API requests: operators only
-        from corpus.github.client import GitHubClient, GitHubError
+        from corpus.github.client import GitHubError
         from corpus.github.fetch import search_repositories
 
         context["query"] = query
-        client = GitHubClient(row.effective_api_url, row.effective_token or None, max_retries=1, timeout=15)
+        client = row.client(max_retries=1, timeout=15)
         try:
             found = search_repositories(client, query, limit=50)
             known = set(

@@ -107,6 +107,22 @@ STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(__import__("plotly").__
 WHITENOISE_USE_FINDERS = True  # serve straight from the finders: no collectstatic step needed
 
 SESSION_COOKIE_HTTPONLY = True
+# Serving on a network (see SECURITY.md). Behind a TLS-terminating proxy set HRGC_BEHIND_PROXY=1 (the proxy
+# must set X-Forwarded-Proto and X-Forwarded-For itself), HRGC_SECURE_COOKIES=1 and HRGC_HSTS_SECONDS.
+HRGC_BEHIND_PROXY = _env_flag("HRGC_BEHIND_PROXY")
+if HRGC_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_flag("HRGC_SECURE_COOKIES")
+SECURE_SSL_REDIRECT = _env_flag("HRGC_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = int(os.environ.get("HRGC_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("HRGC_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Login throttling: this many failures for one user name from one address (or from one address for any
+# names) within the window lock further attempts out until the window ends.
+HRGC_LOGIN_MAX_FAILURES = int(os.environ.get("HRGC_LOGIN_MAX_FAILURES", "5"))
+HRGC_LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("HRGC_LOGIN_MAX_FAILURES_PER_ADDRESS", "50"))
+HRGC_LOGIN_WINDOW_SECONDS = int(os.environ.get("HRGC_LOGIN_WINDOW_SECONDS", "900"))
 CSRF_FAILURE_VIEW = "hrgc_site.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
@@ -150,3 +166,6 @@ LOGGING = {
 # Where the pipeline talks to GitHub; both can be changed on the Corpus settings page too.
 GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "https://api.github.com")
 GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN", "")
+# Hosts the GitHub client may reach although they resolve to loopback or private addresses (a GitHub
+# Enterprise inside the network, the local GitHub-shaped server). Any other internal address is refused.
+HRGC_GITHUB_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("HRGC_GITHUB_ALLOWED_HOSTS", "").split(",") if h.strip()]

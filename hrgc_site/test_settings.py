@@ -7,6 +7,8 @@ os.environ.setdefault("HRGC_DATA_DIR", str(Path(__file__).resolve().parent.paren
 # Killed-worker tests wait for a job to be taken for dead: beat often, give up sooner.
 os.environ.setdefault("HRGC_HEARTBEAT_SECONDS", "1")
 os.environ.setdefault("HRGC_HEARTBEAT_DEAD_AFTER", "10")
+# The GitHub-shaped test server listens on loopback: allow it (as an operator would for a local mirror).
+os.environ.setdefault("HRGC_GITHUB_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 from hrgc_site.settings import *  # noqa: E402,F401,F403
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import json
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -56,6 +59,51 @@ class RetriesExhausted(GitHubError):
     """Server errors, connection errors or rate limits persisted past `max_retries`."""
 
 
+class UnsafeURL(GitHubError):
+    """The API base URL is not http(s), or it names an internal address that is not allow-listed."""
+
+
+MAX_REDIRECTS = 5
+_ERROR_MESSAGE_CHARS = 200
+
+
+def same_api(url_a: str, url_b: str) -> bool:
+    """Two API base URLs are the same API: scheme, host, port and path (no trailing slash) all agree."""
+    return normalize_api_url(url_a) == normalize_api_url(url_b)
+
+
+def normalize_api_url(url: str) -> str:
+    parts = urlsplit((url or "").strip())
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}{parts.path.rstrip('/')}"
+
+
+def check_api_url(url: str, allowed_hosts: Iterable[str] = ()) -> None:
+    """Refuse a base URL that is not http(s) or whose host resolves to a loopback, private, link-local or
+    otherwise non-public address, unless the host is in `allowed_hosts` (HRGC_GITHUB_ALLOWED_HOSTS):
+    the dashboard must not become a way to reach the machines around it."""
+    parts = urlsplit((url or "").strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise UnsafeURL("the API base URL must be an http(s) URL with a host")
+    if parts.username or parts.password:
+        raise UnsafeURL("the API base URL must not carry a user name or password")
+    host = parts.hostname.lower()
+    if host in {h.strip().lower() for h in allowed_hosts if h.strip()}:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        raise UnsafeURL(f"cannot resolve {host}") from None
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if getattr(ip, "ipv4_mapped", None):
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            raise UnsafeURL(
+                f"{host} is an internal address; allow it with HRGC_GITHUB_ALLOWED_HOSTS if it is your GitHub"
+            )
+
+
 @dataclass
 class Response:
     """One successful (or 304) answer. `data` is parsed JSON; `content` the raw bytes for raw requests."""
@@ -97,9 +145,15 @@ class GitHubClient:
         now: Callable[[], float] = time.time,
         on_wait: Callable[[float, str], None] | None = None,
         timeout: float = 30,
+        allowed_hosts: Iterable[str] | None = None,
     ):
+        """`allowed_hosts`: when given, the base URL is checked with `check_api_url` before the first
+        request (internal addresses refused unless listed). The token only ever goes to `base_url`:
+        links and redirects elsewhere are refused, not followed."""
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.allowed_hosts = None if allowed_hosts is None else tuple(allowed_hosts)
+        self._checked = self.allowed_hosts is None
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -196,21 +250,42 @@ class GitHubClient:
         max_bytes: int | None,
         json_body: Any = None,
     ) -> tuple[requests.Response, bytes, bool]:
+        if not self._checked:
+            check_api_url(self.base_url, self.allowed_hosts or ())
+            self._checked = True
         url = self._url(path)
         method = "GET" if json_body is None else "POST"
         if url == graphql_endpoint(self.base_url):
             resource = "graphql"
         else:
             resource = "search" if "/search/" in url[len(self.base_url) :] else "core"
-        retries = 0
+        retries = redirects = 0
         while True:
             self._wait_while_limit_spent(resource)
             try:
                 with self._lock:
                     self.requests_made += 1
                 http = self._session().request(
-                    method, url, params=params, json=json_body, headers=headers, timeout=self.timeout, stream=True
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=headers,
+                    timeout=self.timeout,
+                    stream=True,
+                    allow_redirects=False,
                 )
+                if http.is_redirect:
+                    # Followed by hand, and only inside the API: a redirect must not carry the token
+                    # (or the request) to another host.
+                    http.close()
+                    if method != "GET":
+                        raise GitHubError(f"{method} {path}: redirected; not followed", http.status_code)
+                    url, params = self._redirect_target(path, url, http.headers.get("Location", "")), None
+                    redirects += 1
+                    if redirects > MAX_REDIRECTS:
+                        raise GitHubError(f"GET {path}: too many redirects", http.status_code)
+                    continue
                 body, truncated = self._read_body(http, max_bytes)
             except TRANSIENT_ERRORS as exc:
                 retry = self._backoff(retries, f"connection error ({type(exc).__name__})")
@@ -310,6 +385,12 @@ class GitHubClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
+    def _redirect_target(self, path: str, current: str, location: str) -> str:
+        target = urljoin(current, location)
+        if not target.startswith(self.base_url + "/"):
+            raise GitHubError(f"GET {path}: redirected outside {self.base_url}; not followed")
+        return target
+
     def _next_link(self, http: requests.Response) -> str | None:
         return http.links.get("next", {}).get("url")
 
@@ -333,9 +414,8 @@ class GitHubClient:
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedResponse(
-                f"GET {path}: response is not valid JSON ({exc}); body starts {body[:60]!r}"
-            ) from None
+            # The body itself is not repeated: the server may not be GitHub, and the message is shown to users.
+            raise MalformedResponse(f"GET {path}: response is not valid JSON ({type(exc).__name__})") from None
 
 
 def graphql_endpoint(base_url: str) -> str:
@@ -350,11 +430,15 @@ def graphql_endpoint(base_url: str) -> str:
 
 
 def _error_message(body: bytes) -> str:
+    """GitHub's JSON `message`, cut short; nothing from a body that is not GitHub's error shape."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return body[:200].decode("utf-8", "replace")
-    return str(data.get("message", "")) if isinstance(data, dict) else ""
+        return ""
+    message = data.get("message", "") if isinstance(data, dict) else ""
+    if not isinstance(message, str):
+        return ""
+    return " ".join(message.split())[:_ERROR_MESSAGE_CHARS]
 
 
 def _parse_retry_after(value: str | None, now: float) -> float | None:

@@ -40,3 +40,19 @@ def percent(value, digits: int = 0) -> str:
 def as_json(value) -> str:
     """Readable JSON for a stored result (a dict shown to people, not Python's repr)."""
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def http_url(value) -> str:
+    """The URL when it is http(s), else "" — for links built from data other servers sent us
+    (a `javascript:` or `data:` URL must never become a clickable link)."""
+    from urllib.parse import urlsplit
+
+    text = str(value or "").strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() in ("http", "https") and parts.netloc and not any(c in text for c in "\r\n\t"):
+        return text
+    return ""
