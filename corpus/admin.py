@@ -44,15 +44,3 @@ class GitHubSettingsAdmin(admin.ModelAdmin):
         if not obj.token:
             return "none stored"
         return f"stored for {obj.token_api_url or 'an unknown API'} (set or remove it on Corpus → Add repositories)"
-
-    def save_model(self, request, obj, form, change):
-        # A changed API URL must not inherit the token entered for another one.
-        if change and "api_url" in form.changed_data:
-            from corpus.github.client import same_api
-
-            if obj.token and not same_api(obj.effective_api_url, obj.token_api_url):
-                obj.token, obj.token_api_url = "", ""
-        super().save_model(request, obj, form, change)
-
-
-admin.site.register(models.CurationEvent)

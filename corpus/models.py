@@ -69,6 +69,23 @@ class GitHubSettings(models.Model):
     def load(cls) -> GitHubSettings:
         return cls.objects.get_or_create(pk=1)[0]
 
+    def save(self, *args, **kwargs):
+        """A token is bound to the API it was entered for; changing the API URL drops a token bound elsewhere,
+        so a new base URL never receives the token entered for the old one (it must be entered again)."""
+        from corpus.github.client import same_api
+
+        stored = type(self).objects.filter(pk=self.pk).values("token").first() if self.pk else None
+        if self.token and (stored is None or stored["token"] != self.token):
+            self.token_api_url = self.effective_api_url
+        elif self.token and not same_api(self.effective_api_url, self.token_api_url or ""):
+            self.token, self.token_api_url = "", ""
+        if not self.token:
+            self.token_api_url = ""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "token", "token_api_url"}
+        super().save(*args, **kwargs)
+
     @property
     def effective_api_url(self) -> str:
         return (self.api_url or settings.GITHUB_API_URL).rstrip("/")

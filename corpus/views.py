@@ -258,14 +258,20 @@ def save_settings(request):
         messages.error(request, _first_error(form))
         return redirect("corpus:add")
     data = form.cleaned_data
-    services.save_github_settings(
+    had_token = bool(GitHubSettings.load().token)
+    row = services.save_github_settings(
         api_url=data["api_url"],
         token=data["token"],
         clear_token=data["clear_token"],
         allowed_licenses=data["allowed_licenses"],
         go_only=data["go_only"],
     )
-    messages.success(request, "Settings saved.")
+    if had_token and not row.token and not data["clear_token"]:
+        messages.warning(
+            request, "Settings saved. The stored token was removed: it belonged to another API URL; enter it again."
+        )
+    else:
+        messages.success(request, "Settings saved.")
     return redirect("corpus:add")
 
 

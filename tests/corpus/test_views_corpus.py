@@ -190,8 +190,15 @@ def test_settings_token_is_write_only(operator_client):
     assert row.token == "s3cr3t-token" and row.allowed_licenses == "MIT,Apache-2.0"
     page = operator_client.get(reverse("corpus:add")).content.decode()
     assert "s3cr3t-token" not in page and "A token is set." in page
-    operator_client.post(reverse("corpus:settings"), {"api_url": "", "token": "", "allowed_licenses": "MIT"})
-    assert GitHubSettings.load().token == "s3cr3t-token"
+    operator_client.post(
+        reverse("corpus:settings"), {"api_url": "http://127.0.0.1:9", "token": "", "allowed_licenses": "MIT"}
+    )
+    assert GitHubSettings.load().token == "s3cr3t-token"  # a blank token keeps the stored one
+    # A new API URL does not inherit it: the token was entered for the old one.
+    response = operator_client.post(
+        reverse("corpus:settings"), {"api_url": "", "token": "", "allowed_licenses": "MIT"}, follow=True
+    )
+    assert GitHubSettings.load().token == "" and "The stored token was removed" in response.content.decode()
 
 
 def test_fetch_job_progress_json_and_cancel(operator_client):
