@@ -27,6 +27,7 @@ from corpus.sample.build_git import build_sample_repos
 from corpus.sample.story import sample_story
 from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
+from tests.static_files import page_script
 
 GO_BEFORE = "package web\n\nfunc handle() int {\n\treturn 1\n}\n"
 
@@ -386,5 +387,6 @@ def test_a_rejected_snapshot_form_keeps_what_was_typed(operator_client, corpus):
 
 def test_stats_charts_show_whole_repository_names_and_integer_counts(viewer_client, corpus):
     page = viewer_client.get(reverse("corpus:stats")).content.decode()
-    assert 'orientation: "h"' in page and "automargin: true" in page
-    assert 'tickformat: ",d"' in page and "yaxis: counts(s.length.counts)" in page
+    script = page_script(page, "js/corpus_stats.js")
+    assert 'orientation: "h"' in script and "automargin: true" in script
+    assert 'tickformat: ",d"' in script and "yaxis: counts(s.length.counts)" in script

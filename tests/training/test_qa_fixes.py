@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from hrgc_site.models import JobStatus
+from tests.static_files import page_script
 from training import services_data
 from training.data import read_meta
 from training.dataset import build_dataset, val_score
@@ -216,7 +217,8 @@ def test_retry_with_a_bad_size_shows_the_tokenizer_page_with_the_error(operator_
         status=JobStatus.FAILED, message="too large", suggested_vocab_size=4937
     )
     page = operator_client.get(tokenizer.get_absolute_url()).content.decode()
-    assert "Retry with 4,937 pieces" in page and 'input.addEventListener("input", label)' in page
+    assert "Retry with 4,937 pieces" in page
+    assert 'input.addEventListener("input", label)' in page_script(page, "js/tokenizer_detail.js")
     response = operator_client.post(reverse("training:tokenizer_retry", args=[tokenizer.pk]), {"vocab_size": "5"})
     assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
     page = response.content.decode()
