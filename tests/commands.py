@@ -98,3 +98,27 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
             process.wait()
             raise AssertionError(f"process {process.pid} ignored signal {sig} for {timeout:.0f} s") from None
     return process.returncode
+
+
+def fresh_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment of a command on a data directory of its own: its own embedded PostgreSQL, as a new user has."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("HRGC_DB_NAME", "DATABASE_URL", "HRGC_ADMIN_PASSWORD", "GITHUB_TOKEN", "GITHUB_API_URL")
+    }
+    env.update(DJANGO_SETTINGS_MODULE="hrgc_site.settings", HRGC_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def postgres_processes(pgdata: Path) -> list:
+    """The PostgreSQL server processes whose data directory is `pgdata`."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if process.info["name"] == "postgres" and str(pgdata) in cmdline:
+            found.append(process)
+    return found

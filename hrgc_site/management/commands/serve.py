@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from hrgc_site.bootstrap import ensure_admin, prepare_database
-from hrgc_site.database import stop_embedded_server
+from hrgc_site.database import release_embedded_server
 
 STOP_GRACE_SECONDS = 20
 
@@ -34,9 +35,21 @@ class Command(BaseCommand):
         base = str(settings.BASE_DIR)
         children: list[subprocess.Popen] = []
 
-        def spawn(argv, env=None):
+        # We bind the port and hand gunicorn the listening socket: `--port 0` takes a free port with no
+        # pick-release-bind race, and the address printed below is the one really served.
+        bare = host.strip("[]")
+        family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+        listener = socket.create_server((bare, port), family=family)
+        port = listener.getsockname()[1]
+        listener.set_inheritable(True)
+
+        def spawn(argv, env=None, pass_fds=()):
             # Own process group: a Ctrl-C in the terminal reaches us only, and we stop children in order.
-            children.append(subprocess.Popen(argv, cwd=base, env={**os.environ, **(env or {})}, start_new_session=True))
+            children.append(
+                subprocess.Popen(
+                    argv, cwd=base, env={**os.environ, **(env or {})}, start_new_session=True, pass_fds=pass_fds
+                )
+            )
 
         spawn(
             [
@@ -45,7 +58,7 @@ class Command(BaseCommand):
                 "gunicorn",
                 "hrgc_site.wsgi:application",
                 "--bind",
-                f"{host}:{port}",
+                f"fd://{listener.fileno()}",
                 "--workers",
                 str(web_workers),
                 "--threads",
@@ -58,13 +71,15 @@ class Command(BaseCommand):
                 "10",
                 "--access-logfile",
                 "-",
-            ]
+            ],
+            pass_fds=(listener.fileno(),),
         )
+        listener.close()  # gunicorn holds it now
         if not no_workers:
             spawn([python, "manage.py", "qcluster"])
             spawn([python, "manage.py", "qcluster"], env={"Q_CLUSTER_NAME": settings.TRAINING_CLUSTER})
 
-        url = f"http://{host}:{port}/"
+        url = f"http://{f'[{bare}]' if family == socket.AF_INET6 else bare}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"HRGC is up at {url} (ready in {time.monotonic() - started:.1f} s)"))
         if password:
             self.stdout.write(
@@ -97,7 +112,8 @@ class Command(BaseCommand):
                 from django.db import connections
 
                 connections.close_all()
-                stop_embedded_server(settings.DATA_DIR)
+                # Stops the database unless a command started beside it is still using it.
+                release_embedded_server(settings.DATA_DIR)
             self.stdout.write("Stopped.")
 
     def stop_children(self, children: list[subprocess.Popen]) -> None:
