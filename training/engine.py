@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from corpus.records import SECTION_LABELS
+from training.checkpoint_policy import checkpoints_to_remove, is_new_best, should_save
 from training.data import TokenBatches, read_meta
 from training.devices import (
     autocast_context,
@@ -328,6 +329,8 @@ def train(
         step, tokens, elapsed_before = 0, 0, 0.0
         last_loss: float | None = None
         last_val_loss: float | None = None
+        best_val_loss: float | None = None
+        best_step: int | None = None
         checkpoint_dir = out_dir / "checkpoints"
         if ddp.is_main:
             checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -338,6 +341,9 @@ def train(
             _resume_from(state, model, optimizer, scaler, train_batches, ddp, t.seed, report)
             step, tokens, elapsed_before = state["step"], state["tokens"], state["elapsed"]
             last_loss, last_val_loss = state["loss"], state["val_loss"]
+            # Checkpoints written before the best was tracked know only their own validation loss.
+            best_val_loss = state.get("best_val_loss", last_val_loss)
+            best_step = state.get("best_step", step if last_val_loss is not None else None)
             report("log", {"message": f"resumed from {latest} at step {step}"})
 
         eval_model = torch.compile(model) if t.compile else model
@@ -383,25 +389,51 @@ def train(
                         "elapsed": elapsed_before + time.perf_counter() - start,
                         "loss": float(step_loss) if step_loss is not None else last_loss,
                         "val_loss": last_val_loss,
+                        "best_val_loss": best_val_loss,
+                        "best_step": best_step,
                         "rng": rng_states,
                         "config": config.to_dict(),
                         "dataset_meta": meta,
                         "world_size": ddp.world_size,
                     },
                 )
-                report("checkpoint", {"step": at_step, "path": str(path), "size": size})
+                report(
+                    "checkpoint",
+                    {
+                        "step": at_step,
+                        "path": str(path),
+                        "size": size,
+                        "best": best_step == at_step,
+                    },
+                )
+                _remove_superseded(at_step)
                 if writer is not None:
                     writer.flush()
             return path
 
-        def run_eval() -> None:
-            nonlocal last_val_loss
-            if not ddp.is_main:
-                return
-            result = evaluate(eval_model, dataset_dir, config, device)
-            last_val_loss = result["val_loss"]
-            report("eval", {"step": step, "tokens": tokens, **result})
-            _write_scalars(writer, "val", result, step)
+        def _remove_superseded(at_step: int) -> None:
+            saved = {}
+            for found in checkpoint_dir.glob("step_*.pt"):
+                digits = found.stem.removeprefix("step_")
+                if digits.isdigit():
+                    saved[int(digits)] = found
+            for old in checkpoints_to_remove(list(saved), best_step=best_step, save_steps=t.save_steps):
+                saved[old].unlink(missing_ok=True)
+                report("checkpoint_removed", {"step": old, "path": str(saved[old])})
+
+        def run_eval() -> bool:
+            """Measure the validation loss; True on every rank when it is the best so far."""
+            nonlocal last_val_loss, best_val_loss, best_step
+            new_best = False
+            if ddp.is_main:
+                result = evaluate(eval_model, dataset_dir, config, device)
+                last_val_loss = result["val_loss"]
+                new_best = is_new_best(last_val_loss, best_val_loss)
+                if new_best:
+                    best_val_loss, best_step = last_val_loss, step
+                report("eval", {"step": step, "tokens": tokens, **result})
+                _write_scalars(writer, "val", result, step)
+            return _any_rank(new_best, ddp, device)
 
         start = time.perf_counter()
         saved_path = latest
@@ -471,11 +503,12 @@ def train(
                 report("metrics", metrics)
                 _write_scalars(writer, "train", metrics, step)
                 window_time, window_tokens = 0.0, 0
+            new_best = False
             if step % t.eval_steps == 0 or step == t.max_steps:
-                run_eval()
+                new_best = run_eval()
             if sample_fn is not None and ddp.is_main and step % t.validation_frequency == 0:
                 report("samples", {"step": step, **_sample(sample_fn, model, step, device)})
-            if step % t.save_steps == 0 or step == t.max_steps:
+            if should_save(step, save_steps=t.save_steps, max_steps=t.max_steps, new_best=new_best):
                 saved_path, saved_step = save(step), step
             if _any_rank(should_stop(), ddp, device) and step < t.max_steps:
                 status = "stopped"

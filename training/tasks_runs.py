@@ -129,6 +129,10 @@ class RunRecorder:
         self.flush_points()
         self.progress.update(force=True)
 
+    def _on_checkpoint_removed(self, payload: dict) -> None:
+        """The engine deleted a superseded checkpoint file (see training.checkpoint_policy): its row goes too."""
+        Checkpoint.objects.filter(run_id=self.run.pk, step=int(payload["step"])).delete()
+
     def _on_log(self, payload: dict) -> None:
         RunLogLine.objects.create(run_id=self.run.pk, message=str(payload.get("message", ""))[:5000])
         self.log_lines += 1
@@ -181,7 +185,10 @@ def describe(kind: str, payload: dict) -> str:
         share = payload.get("parse_share")
         return f"step {payload['step']:>7,}  samples: {'—' if share is None else f'{share:.0%}'} of code parses"
     if kind == "checkpoint":
-        return f"checkpoint {payload['path']} ({payload.get('size', 0):,} bytes)"
+        best = ", best validation loss so far" if payload.get("best") else ""
+        return f"checkpoint {payload['path']} ({payload.get('size', 0):,} bytes{best})"
+    if kind == "checkpoint_removed":
+        return f"removed superseded checkpoint {payload['path']}"
     return f"{kind}: {payload}"
 
 

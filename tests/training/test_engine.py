@@ -145,7 +145,10 @@ def test_loss_falls_on_a_small_go_corpus(dataset, tmp_path):
     assert result.status == "finished" and result.step == 120
     assert result.final_val_loss == evals[-1]["val_loss"]
     assert result.checkpoint_path == find_latest_checkpoint(tmp_path) == tmp_path / "checkpoints/step_0000120.pt"
-    assert [c["step"] for c in recorder.of("checkpoint")] == [60, 120]
+    # Every 60 steps, plus each evaluation that beat the ones before it (superseded ones are removed again).
+    on_grid = [c["step"] for c in recorder.of("checkpoint") if c["step"] % 60 == 0]
+    assert on_grid == [60, 120]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir())[-1] == "step_0000120.pt"
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
     messages = " ".join(m["message"] for m in recorder.of("log"))
     assert "parameters" in messages and "tokens per step 1,024" in messages
@@ -188,7 +191,7 @@ def test_stop_leaves_only_whole_checkpoints(dataset, tmp_path):
     state = load_checkpoint(result.checkpoint_path)
     assert state["step"] == 1 and state["config"]["model"]["family"] == "hrm"
     assert recorder.of("checkpoint") == [
-        {"step": 1, "path": str(result.checkpoint_path), "size": result.checkpoint_path.stat().st_size}
+        {"step": 1, "path": str(result.checkpoint_path), "size": result.checkpoint_path.stat().st_size, "best": False}
     ]
 
 
@@ -271,3 +274,42 @@ def test_device_helpers_describe_the_cpu():
         assert pick_device("auto").type in ("cpu", "mps")
         with pytest.raises(ValueError):
             pick_device("cuda")
+
+
+def test_the_best_checkpoint_by_validation_loss_is_saved_and_kept(dataset, tmp_path):
+    # Evaluations every 3 steps, saves only every 100: without the best-checkpoint rule only step 12 would exist.
+    config = small_config(max_steps="12", eval_steps="3", save_steps="100", learning_rate="0.02")
+    recorder = Recorder()
+    train(config, dataset, tmp_path, report=recorder)
+
+    evals = [(e["step"], e["val_loss"]) for e in recorder.of("eval")]
+    assert [step for step, _ in evals] == [3, 6, 9, 12]
+    best_step, best_loss = min(evals, key=lambda item: item[1])
+    new_bests = [
+        step for index, (step, loss) in enumerate(evals) if all(loss < earlier for _, earlier in evals[:index])
+    ]
+    saved = recorder.of("checkpoint")
+    assert [c["step"] for c in saved if c["best"]] == new_bests
+    assert {c["step"] for c in saved} == {*new_bests, 12}
+
+    files = sorted(int(p.stem.removeprefix("step_")) for p in (tmp_path / "checkpoints").glob("step_*.pt"))
+    assert files == sorted({best_step, 12})
+    state = load_checkpoint(tmp_path / f"checkpoints/step_{best_step:07d}.pt")
+    assert state["val_loss"] == pytest.approx(best_loss)
+    assert state["best_step"] == best_step
+    removed = [c["step"] for c in recorder.of("checkpoint_removed")]
+    assert sorted(removed + files) == sorted({c["step"] for c in saved})
+
+
+def test_a_resumed_run_remembers_its_best_validation_loss(dataset, tmp_path):
+    config = small_config(max_steps="9", eval_steps="3", save_steps="100")
+    first = Recorder()
+    train(config, dataset, tmp_path, report=first, should_stop=lambda: len(first.of("eval")) >= 2)
+    best_before = min(e["val_loss"] for e in first.of("eval"))
+
+    second = Recorder()
+    train(config, dataset, tmp_path, report=second)
+    # Only an evaluation below the first part's best counts as a new best after the resume.
+    for checkpoint in second.of("checkpoint"):
+        if checkpoint["best"]:
+            assert [e["val_loss"] for e in second.of("eval") if e["step"] == checkpoint["step"]][0] < best_before

@@ -100,8 +100,10 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         return cls(model=ModelConfig(**data.get("model", {})), train=TrainConfig(**data.get("train", {})))
 
-    def with_overrides(self, overrides: dict[str, str]) -> RunConfig:
-        """Apply `key=value` overrides (key names a field of either config); raise ValueError on bad ones."""
+    def with_overrides(self, overrides: dict[str, str], *, validate: bool = True) -> RunConfig:
+        """Apply `key=value` overrides (key names a field of either config); raise ValueError on bad ones.
+
+        With validate=False only unknown or unparsable settings raise; problems() then lists the rest."""
         model, train = self.model, self.train
         model_fields = {f.name: f for f in fields(ModelConfig)}
         train_fields = {f.name: f for f in fields(TrainConfig)}
@@ -126,17 +128,22 @@ class RunConfig:
             else:
                 train = replace(train, **{name: value})
         config = RunConfig(model=model, train=train)
-        config.validate()
+        if validate:
+            config.validate()
         return config
 
     def validate(self) -> None:
+        """Raise ValueError with the first problem (problems() lists them all)."""
+        found = self.problems()
+        if found:
+            raise ValueError(found[0][1])
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Every problem of this config at once, as (setting name, message), so a form can show each beside its field."""
         m, t = self.model, self.train
+        found: list[tuple[str, str]] = []
         if m.family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}")
-        if m.n_embd % m.n_head:
-            raise ValueError("n_embd must be divisible by n_head")
-        if (m.n_embd // m.n_head) % 2:
-            raise ValueError("head size (n_embd / n_head) must be even for RoPE")
+            found.append(("family", f"family must be one of {FAMILIES}"))
         for name in (
             "vocab_size",
             "n_embd",
@@ -149,24 +156,34 @@ class RunConfig:
             "planner_positions",
         ):
             if getattr(m, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+                found.append((name, f"{name} must be at least 1"))
             # Far above any model this tool trains; below them a typo cannot ask for a terabyte model.
-            if getattr(m, name) > MODEL_LIMITS[name]:
-                raise ValueError(f"{name} must be at most {MODEL_LIMITS[name]:,}")
+            elif getattr(m, name) > MODEL_LIMITS[name]:
+                found.append((name, f"{name} must be at most {MODEL_LIMITS[name]:,}"))
+        if m.n_embd >= 1 and m.n_head >= 1:
+            if m.n_embd % m.n_head:
+                found.append(("n_head", f"n_embd must be divisible by n_head ({m.n_embd} / {m.n_head} is not whole)"))
+            elif (m.n_embd // m.n_head) % 2:
+                found.append(("n_head", "head size (n_embd / n_head) must be even for RoPE"))
         if not 0 <= m.dropout < 1:
-            raise ValueError(f"dropout must be at least 0 and below 1 (a probability), not {m.dropout}")
+            found.append(("dropout", f"dropout must be at least 0 and below 1 (a probability), not {m.dropout}"))
         for name in TRAIN_AT_LEAST_ONE:
             if getattr(t, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if t.learning_rate <= 0:
-            raise ValueError("learning_rate must be positive")
-        if t.warmup_steps < 0 or t.refinement_warmup < 0:
-            raise ValueError("warm-up steps cannot be negative")
+                found.append((name, f"{name} must be at least 1"))
+        if not t.learning_rate > 0:
+            found.append(("learning_rate", "learning_rate must be positive"))
+        for name in ("warmup_steps", "refinement_warmup"):
+            if getattr(t, name) < 0:
+                found.append((name, f"{name}: warm-up steps cannot be negative"))
         if t.device not in ("auto", "cpu", "cuda", "mps"):
-            raise ValueError("device must be auto, cpu, cuda or mps")
-        weights = (t.plan_loss_weight, t.code_loss_weight, t.refinement_loss_weight, t.other_loss_weight)
-        if any(w < 0 for w in weights) or sum(weights) == 0:
-            raise ValueError("loss weights must be non-negative and not all zero")
+            found.append(("device", "device must be auto, cpu, cuda or mps"))
+        weight_names = ("plan_loss_weight", "code_loss_weight", "refinement_loss_weight", "other_loss_weight")
+        negative = [name for name in weight_names if getattr(t, name) < 0]
+        for name in negative:
+            found.append((name, f"{name}: loss weights must be non-negative"))
+        if not negative and sum(getattr(t, name) for name in weight_names) == 0:
+            found.append(("plan_loss_weight", "loss weights must be non-negative and not all zero"))
+        return found
 
 
 def _parse_value(name: str, raw: Any, kind: type) -> Any:
