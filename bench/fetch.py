@@ -1,13 +1,19 @@
-"""Benchmark the PR fetcher against the local GitHub-shaped server: API requests per PR and PRs per second.
+"""Benchmark the PR fetchers against the local GitHub-shaped server: REST versus GraphQL + git, side by side.
 
-Run: .venv/bin/python bench/fetch.py [--prs 300] [--sample] [--latency 0.005]
+Run: .venv/bin/python bench/fetch.py [--repo PATH | --prs 350 | --sample] [--latency 0.005] [--faults]
+
+The story is served as REST, GraphQL and git (smart HTTP) by the same loopback server. With
+--repo (default: the gin mirror when this machine has it) the story is a real repository's
+merged PRs, read by the local-clone import, with a few generated comments per PR.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -17,11 +23,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from corpus.github.client import GitHubClient
+from corpus.github.clones import GitRunner, ensure_clone
 from corpus.github.fetch import fetch_pull_requests, list_merged_pulls
+from corpus.github.fetch_graphql import fetch_merged_pulls, probe_repository
+from corpus.github.graphql import GraphQLClient
 from corpus.github.server import GitHubShapedServer
 from corpus.records import CommentRecord, FileRecord, PRRecord, RepoRecord
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
+GIN_MIRROR = Path("/work/.mirror/gin-gonic+gin/repo")
+# One token's hourly budgets on github.com.
+REST_PER_HOUR = 5000
+POINTS_PER_HOUR = 5000
 
 
 def generated_story(pull_count: int, seed: int = 7) -> list[tuple[RepoRecord, list[PRRecord]]]:
@@ -70,42 +83,113 @@ def _go_file(rng: random.Random, path: str) -> FileRecord:
     )
 
 
+def repository_story(path: Path, seed: int = 7) -> list[tuple[RepoRecord, list[PRRecord]]]:
+    """A real repository's merged PRs (local-clone import) with 0-5 generated comments each."""
+    from corpus.gitimport import iter_pull_requests
+
+    rng = random.Random(seed)
+    name = "gin-gonic/gin" if path == GIN_MIRROR else f"local/{path.name}"
+    pulls = []
+    for pr in iter_pull_requests(path, name):
+        created = pr.created_at or START
+        pr.comments = [
+            CommentRecord(kind, "reviewer", f"{kind} note {i} on #{pr.number}", created_at=created)
+            for kind in ("issue", "review_comment", "review")
+            for i in range(rng.randint(0, 2))
+        ]
+        pr.labels = ["bug"] if pr.number % 3 == 0 else []
+        pulls.append(pr)
+    return [(RepoRecord(name, license_spdx="MIT", stars=70000), pulls)]
+
+
 @dataclass
 class Row:
+    method: str
     scenario: str
     merged: int
     kept: int
     failed: int
     requests: int
+    points: int
+    git_bytes: int
     waits: int
     seconds: float
 
+    @property
+    def per_hour(self) -> float:
+        """PRs an hour for one token: the tighter of the API budgets and the measured speed."""
+        limits = [self.merged / self.seconds * 3600]
+        if self.method == "REST":
+            limits.append(REST_PER_HOUR / max(1e-9, self.requests / self.merged))
+        else:
+            limits.append(POINTS_PER_HOUR / max(1e-9, self.points / self.merged))
+        return min(limits)
 
-def run(story, scenario: str, *, concurrency: int, latency: float, faults: bool) -> Row:
-    server = GitHubShapedServer(story)
+
+def _serve(story, git_root: Path, latency: float, faults: bool):
+    server = GitHubShapedServer(story, rate_limit=1_000_000, graphql_points=1_000_000, git_root=git_root)
     base_url = server.start()
     server.faults.delay = latency
-    stop_faults = threading.Event()
+    stop = threading.Event()
     if faults:
-        threading.Thread(target=_inject_faults, args=(server, stop_faults), daemon=True).start()
+        threading.Thread(target=_inject_faults, args=(server, stop), daemon=True).start()
+    return server, base_url, stop
+
+
+def run_rest(server: GitHubShapedServer, base_url: str, scenario: str, *, concurrency: int) -> Row:
     # Short back-off so the table measures the fetcher, not the default one-second base; more retries
     # than the default five, because a request can meet several of the injected bursts in a row.
     client = GitHubClient(base_url, backoff_base=0.05, backoff_cap=0.5, max_retries=10)
     merged = kept = failed = 0
     started = time.perf_counter()
-    try:
-        for repo, _ in story:
-            summaries, _ = list_merged_pulls(client, repo.full_name)
-            outcome = fetch_pull_requests(
-                client, repo.full_name, summaries, concurrency=concurrency, on_result=lambda record, summary: None
-            )
-            merged += len(summaries)
-            kept += outcome.fetched
-            failed += len(outcome.failed)
-    finally:
-        stop_faults.set()
-        server.stop()
-    return Row(scenario, merged, kept, failed, client.requests_made, client.wait_count, time.perf_counter() - started)
+    for repo, _ in server.story:
+        summaries, _ = list_merged_pulls(client, repo.full_name)
+        outcome = fetch_pull_requests(
+            client, repo.full_name, summaries, concurrency=concurrency, on_result=lambda record, summary: None
+        )
+        merged += len(summaries)
+        kept += outcome.fetched
+        failed += len(outcome.failed)
+    seconds = time.perf_counter() - started
+    return Row("REST", scenario, merged, kept, failed, client.requests_made, 0, 0, client.wait_count, seconds)
+
+
+def run_graphql(server: GitHubShapedServer, base_url: str, scenario: str, clones: Path, marks: dict) -> Row:
+    """Probe, clone (or fetch), then pages of 50 PRs; `marks` carries the incremental marks between runs."""
+    client = GitHubClient(base_url, backoff_base=0.05, backoff_cap=0.5, max_retries=10)
+    gql = GraphQLClient(client)
+    runner = GitRunner(base_url, backoff=0.05, retries=6, sleep=time.sleep)
+    git_before = server.git_bytes_served
+    merged = kept = failed = 0
+    started = time.perf_counter()
+    for repo, _ in server.story:
+        probe = probe_repository(gql, repo.full_name)
+        mark = marks.get(repo.full_name)
+        if mark is not None and probe.newest_update is not None and probe.newest_update <= mark:
+            continue  # nothing merged or updated since the last run: one query spent
+        clone = ensure_clone(runner, clones, repo.full_name)
+        outcome = fetch_merged_pulls(
+            gql, runner, clone, repo.full_name, updated_since=mark, on_result=lambda record, node: None
+        )
+        merged += outcome.fetched + outcome.skipped + len(outcome.failed)
+        kept += outcome.fetched
+        failed += len(outcome.failed)
+        marks[repo.full_name] = probe.newest_update
+    seconds = time.perf_counter() - started
+    git_bytes = server.git_bytes_served - git_before
+    merged_total = merged or sum(1 for _, pulls in server.story for p in pulls if p.merged_at)
+    return Row(
+        "GraphQL+git",
+        scenario,
+        merged_total,
+        kept,
+        failed,
+        client.requests_made,
+        gql.points_spent,
+        git_bytes,
+        client.wait_count,
+        seconds,
+    )
 
 
 def _inject_faults(server: GitHubShapedServer, stop: threading.Event) -> None:
@@ -121,44 +205,70 @@ def _inject_faults(server: GitHubShapedServer, stop: threading.Event) -> None:
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        f"{'scenario':<30}{'merged':>7}{'kept':>6}{'failed':>7}{'requests':>9}{'req/PR':>8}"
-        f"{'waits':>7}{'seconds':>9}{'PRs/s':>8}"
+        f"{'method':<12}{'scenario':<24}{'merged':>7}{'kept':>6}{'failed':>7}{'requests':>9}{'req/PR':>8}"
+        f"{'points':>7}{'pts/PR':>7}{'git KB':>8}{'git B/PR':>9}{'waits':>6}{'seconds':>8}{'PRs/s':>7}{'PRs/h/token':>12}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
-        per_pr = r.requests / max(1, r.merged)
+        merged = max(1, r.merged)
         print(
-            f"{r.scenario:<30}{r.merged:>7}{r.kept:>6}{r.failed:>7}{r.requests:>9}{per_pr:>8.2f}"
-            f"{r.waits:>7}{r.seconds:>9.2f}{r.merged / r.seconds:>8.1f}"
+            f"{r.method:<12}{r.scenario:<24}{r.merged:>7}{r.kept:>6}{r.failed:>7}{r.requests:>9}"
+            f"{r.requests / merged:>8.3f}{r.points:>7}{r.points / merged:>7.3f}{r.git_bytes / 1024:>8.0f}"
+            f"{r.git_bytes / merged:>9.0f}{r.waits:>6}{r.seconds:>8.2f}{r.merged / r.seconds:>7.1f}{r.per_hour:>12,.0f}"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prs", type=int, default=300, help="size of the generated story")
+    parser.add_argument("--repo", type=Path, default=None, help="a local clone whose merged PRs make the story")
+    parser.add_argument("--prs", type=int, default=0, help="a generated story of this many PRs instead")
     parser.add_argument("--sample", action="store_true", help="use corpus.sample's story instead")
-    parser.add_argument("--latency", type=float, default=0.005, help="seconds the server adds to each answer")
+    parser.add_argument("--latency", type=float, default=0.005, help="seconds the server adds to each API answer")
+    parser.add_argument("--faults", action="store_true", help="also run with 502 bursts and secondary limits")
     args = parser.parse_args()
     if args.sample:
         from corpus.sample.story import sample_story
 
-        story = sample_story()
+        story, label = sample_story(), "the sample story"
+    elif args.prs or not (args.repo or GIN_MIRROR).exists():
+        story, label = generated_story(args.prs or 350), f"a generated story of {args.prs or 350} PRs"
     else:
-        story = generated_story(args.prs)
-    print(
-        f"story: {len(story)} repositories, {sum(len(p) for _, p in story)} PRs; "
-        f"server latency {args.latency * 1000:.0f} ms per request\n"
-    )
-    rows = [
-        run(story, "clean, 1 in flight", concurrency=1, latency=args.latency, faults=False),
-        run(story, "clean, 4 in flight", concurrency=4, latency=args.latency, faults=False),
-        run(story, "5xx + secondary, 4 in flight", concurrency=4, latency=args.latency, faults=True),
-    ]
+        path = args.repo or GIN_MIRROR
+        story, label = repository_story(path), f"{path}'s merged PRs that touch Go"
+    work = Path(tempfile.mkdtemp(prefix="bench-fetch-"))
+    try:
+        started = time.perf_counter()
+        server, base_url, stop = _serve(story, work / "served", args.latency, faults=False)
+        merged = sum(1 for _, pulls in server.story for p in pulls if p.merged_at)
+        print(
+            f"story: {label}: {len(story)} repositories, {merged} merged PRs (served as REST, GraphQL and git in "
+            f"{time.perf_counter() - started:.1f} s); server latency {args.latency * 1000:.0f} ms per API answer\n"
+        )
+        marks: dict = {}
+        rows = [
+            run_rest(server, base_url, "first fetch, 4 in flight", concurrency=4),
+            run_graphql(server, base_url, "first fetch (clone)", work / "clones", marks),
+            run_graphql(server, base_url, "re-fetch, nothing new", work / "clones", marks),
+        ]
+        stop.set()
+        if args.faults:
+            server.faults.retry_after = 1
+            threading.Thread(target=_inject_faults, args=(server, (stop := threading.Event())), daemon=True).start()
+            rows += [
+                run_rest(server, base_url, "5xx + secondary", concurrency=4),
+                run_graphql(server, base_url, "5xx + secondary", work / "clones-faults", {}),
+            ]
+            stop.set()
+        server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print_table(rows)
     print(
-        "\nreq/PR counts every request (list pages, 304s, retries) per merged PR; waits = back-offs and "
-        "rate-limit sleeps."
+        "\nrequests: every API request (list pages, 304s, retries, GraphQL queries) per merged PR; points: GraphQL "
+        "points GitHub would charge; git B/PR: bytes the git host sent (clone, fetch, blob batches);\n"
+        f"PRs/h/token: the lower of the measured speed and one token's budget ({REST_PER_HOUR} REST requests or "
+        f"{POINTS_PER_HOUR} GraphQL points an hour)."
     )
 
 
