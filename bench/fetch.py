@@ -215,7 +215,8 @@ def print_table(rows: list[Row]) -> None:
         print(
             f"{r.method:<12}{r.scenario:<24}{r.merged:>7}{r.kept:>6}{r.failed:>7}{r.requests:>9}"
             f"{r.requests / merged:>8.3f}{r.points:>7}{r.points / merged:>7.3f}{r.git_bytes / 1024:>8.0f}"
-            f"{r.git_bytes / merged:>9.0f}{r.waits:>6}{r.seconds:>8.2f}{r.merged / r.seconds:>7.1f}{r.per_hour:>12,.0f}"
+            f"{r.git_bytes / merged:>9.0f}{r.waits:>6}{r.seconds:>8.2f}"
+            + (f"{r.merged / r.seconds:>7.1f}{r.per_hour:>12,.0f}" if r.kept else f"{'-':>7}{'-':>12}")
         )
 
 
@@ -268,7 +269,8 @@ def main() -> None:
         "\nrequests: every API request (list pages, 304s, retries, GraphQL queries) per merged PR; points: GraphQL "
         "points GitHub would charge; git B/PR: bytes the git host sent (clone, fetch, blob batches);\n"
         f"PRs/h/token: the lower of the measured speed and one token's budget ({REST_PER_HOUR} REST requests or "
-        f"{POINTS_PER_HOUR} GraphQL points an hour)."
+        f"{POINTS_PER_HOUR} GraphQL points an hour). A re-fetch that finds nothing new costs one query per "
+        "repository, however many PRs it holds."
     )
 
 

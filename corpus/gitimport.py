@@ -252,10 +252,16 @@ def _login(name: str, email: str) -> str:
     return noreply.group(1) if noreply else name.strip()
 
 
-def _changes(path: Path, base: str, sha: str, *, renames: bool = True) -> list[_Change]:
+def _changes(
+    path: Path, base: str, sha: str, *, renames: bool = True, pathspec: list[str] | None = None
+) -> list[_Change]:
     # Rename detection reads blobs; without it only trees are read (all a partial clone holds).
     output = _git(
-        path, "diff-tree", "-r", "-M" if renames else "--no-renames", "-z", "--raw", "--no-commit-id", base, sha
+        path,
+        *_limited(
+            ["diff-tree", "-r", "-M" if renames else "--no-renames", "-z", "--raw", "--no-commit-id", base, sha],
+            pathspec,
+        ),
     )
     fields = output.split(b"\x00")
     changes = []
@@ -285,20 +291,36 @@ def changed_files(
     """The files changed from commit `base` to `sha` with patches and before/after texts of Go files.
 
     The one reader of git: the local-clone import and the GitHub fetch through clones both use it.
-    `only_paths` keeps the changes whose path (or previous path) is in it."""
-    changes = _changes(path, base, sha)
-    return _file_records(path, base, sha, changes, max_file_bytes, max_patch_bytes, only_paths)
+    `only_paths` keeps the changes whose path (or previous path) is in it: git is asked about those
+    paths only (and the deletions that may be their renames' sources), so a base that other merges
+    moved past costs no blobs of the files they changed."""
+    pathspec = None if only_paths is None else _pathspec(path, base, sha, only_paths)
+    if pathspec == []:
+        return []
+    changes = _changes(path, base, sha, pathspec=pathspec)
+    return _file_records(path, base, sha, changes, max_file_bytes, max_patch_bytes, only_paths, pathspec)
 
 
 def changed_blob_ids(path: Path, base: str, sha: str, only_paths: set[str] | None = None) -> list[str]:
     """Ids of the blobs `changed_files` reads (both sides of every change): what a partial clone must hold."""
+    pathspec = None if only_paths is None else _pathspec(path, base, sha, only_paths)
+    if pathspec == []:
+        return []
     return [
         oid
-        for change in _changes(path, base, sha, renames=False)
-        if only_paths is None or change.path in only_paths or change.previous_path in only_paths
+        for change in _changes(path, base, sha, renames=False, pathspec=pathspec)
         for oid, mode in ((change.old_oid, change.old_mode), (change.new_oid, change.new_mode))
         if mode in _BLOB_MODES and set(oid) != {"0"}
     ]
+
+
+def _pathspec(path: Path, base: str, sha: str, only_paths: set[str]) -> list[str]:
+    """The paths of `only_paths` that changed, plus deleted paths when one was added (a rename's source)."""
+    raw = _changes(path, base, sha, renames=False)
+    kept = [c.path for c in raw if c.path in only_paths]
+    if any(c.status == "A" for c in raw if c.path in only_paths):
+        kept += [c.path for c in raw if c.status == "D" and c.path not in only_paths]
+    return sorted(set(kept))
 
 
 def _file_records(
@@ -309,8 +331,9 @@ def _file_records(
     max_file_bytes: int,
     max_patch_bytes: int,
     only_paths: set[str] | None = None,
+    pathspec: list[str] | None = None,
 ) -> list[FileRecord]:
-    patches = _patches(path, base, sha, changes)
+    patches = _patches(path, base, sha, changes, pathspec)
     if only_paths is not None:
         kept = [
             (change, chunk)
@@ -376,10 +399,30 @@ def _hunks(chunk: bytes) -> bytes:
     return chunk[start + 1 :].rstrip(b"\n") if start >= 0 else b""
 
 
-def _patches(path: Path, base: str, sha: str, changes: list[_Change]) -> list[bytes]:
+def _limited(args: list[str], pathspec: list[str] | None) -> list[str]:
+    """A git command limited to literal paths (None: the whole tree)."""
+    return args if pathspec is None else ["--literal-pathspecs", *args, "--", *pathspec]
+
+
+def _patches(path: Path, base: str, sha: str, changes: list[_Change], pathspec: list[str] | None = None) -> list[bytes]:
     """One patch chunk per change, in the order of `--raw`; git prints both in the same order."""
     output = _git(
-        path, "diff-tree", "-r", "-M", "-p", "--no-commit-id", "--no-color", "--no-ext-diff", "--no-textconv", base, sha
+        path,
+        *_limited(
+            [
+                "diff-tree",
+                "-r",
+                "-M",
+                "-p",
+                "--no-commit-id",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                base,
+                sha,
+            ],
+            pathspec,
+        ),
     )
     chunks = [b"diff --git " + part for part in re.split(rb"(?m)^diff --git ", output)[1:]]
     if len(chunks) == len(changes):

@@ -296,3 +296,21 @@ def test_retries_exhausted_on_graphql_names_post(server):
     server.faults.server_errors = 5
     with pytest.raises(RetriesExhausted, match="POST"):
         probe_repository(gql, REPO)
+
+
+def test_a_base_that_other_merges_moved_past_reads_only_the_pull_requests_paths(server, tmp_path):
+    """On GitHub a squash's base can predate other merges; their files' blobs are neither fetched nor read."""
+    from corpus.github.clones import fetch_objects
+    from corpus.gitimport import GitImportError, changed_blob_ids, changed_files
+
+    runner = GitRunner(server.base_url, TOKEN)
+    clone = ensure_clone(runner, tmp_path, REPO)
+    by_number = {p.number: p for p in server.story[0][1]}
+    stale_base, merge = by_number[1].base_commit, by_number[4].merge_commit  # #1 and the rest merged between
+    with pytest.raises(GitImportError):
+        changed_files(clone.path, stale_base, merge)  # the whole range needs blobs the clone lacks
+    paths = {"new.go", "util.go"}
+    fetch_objects(runner, clone, changed_blob_ids(clone.path, stale_base, merge, paths))
+    files = changed_files(clone.path, stale_base, merge, only_paths=paths)
+    assert {f.path: f.status for f in files} == {"new.go": "added", "util.go": "removed"}
+    assert files[0].after == "package fresh\n" or files[1].after == "package fresh\n"
