@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -303,6 +304,7 @@ def declarations(source: str) -> dict[str, Declaration]:
         return {}
     tree, data = _parse(source)
     found: dict[str, Declaration] = {}
+    seen: dict[str, int] = {}
     for node in tree.root_node.children:
         if node.type in ("function_declaration", "method_declaration"):
             function = _function(node, data)
@@ -312,11 +314,9 @@ def declarations(source: str) -> dict[str, Declaration]:
         else:
             continue
         for declaration in items:
-            key, count = declaration.key, 1
-            while key in found:
-                count += 1
-                key = f"{declaration.key}#{count}"
-            found[key] = declaration
+            # One counter per name: numbering 16,000 `func init()` stays linear.
+            count = seen[declaration.key] = seen.get(declaration.key, 0) + 1
+            found[declaration.key if count == 1 else f"{declaration.key}#{count}"] = declaration
     return found
 
 
@@ -336,3 +336,215 @@ def changed_declarations(before: str | None, after: str | None) -> list[Declarat
     changes.extend(DeclarationChange("removed", declaration) for key, declaration in old.items() if key not in new)
     order = {"changed": 0, "added": 1, "removed": 2}
     return sorted(changes, key=lambda c: (c.declaration.start_line, order[c.change], c.declaration.key))
+
+
+# --- top-level outline: what a training record is cut from ---------------------------------------
+
+_OUTLINE_KINDS = {
+    "package_clause": "package",
+    "import_declaration": "import",
+    "function_declaration": "func",
+    "method_declaration": "method",
+    "type_declaration": "type",
+    "const_declaration": "const",
+    "var_declaration": "var",
+}
+
+
+@dataclass(frozen=True)
+class TopLevel:
+    """One top-level piece of a Go file as the parser delimits it, doc comment included.
+
+    `kind` is package/import/func/method/type/interface/const/var, or "other" for anything
+    outside a declaration (a free comment, a stray statement). `key` is unique within the file:
+    kind and name (methods `Recv.Name`), repeated keys numbered `#2`, `#3`, ... in file order."""
+
+    kind: str
+    name: str
+    key: str
+    display: str  # how a plan names it: handle(), (*Server).Start(), Config
+    start_line: int  # 1-based, inclusive, doc comment included
+    end_line: int
+    text: str  # the source text, doc comment included, no trailing newline
+    signature: str  # the declaration without its body: `func (s *Server) Start() error`, `type Config struct`
+
+
+@dataclass(frozen=True)
+class Outline:
+    """The top-level pieces of a file in order; `parsed` is False when the parser rejected it."""
+
+    parsed: bool
+    items: tuple[TopLevel, ...]
+
+
+def _first_line(text: str) -> str:
+    return text.split("\n", 1)[0].rstrip()
+
+
+def _signature(node: tree_sitter.Node, data: bytes, kind: str) -> str:
+    if kind in ("func", "method"):
+        body = node.child_by_field_name("body")
+        end = body.start_byte if body is not None else node.end_byte
+        return " ".join(data[node.start_byte : end].decode("utf-8", errors="replace").split())
+    text = _node_text(node, data)
+    if kind in ("type", "interface"):
+        head = text.split("{", 1)[0] if "{" in text else _first_line(text)
+        return " ".join(head.split())
+    return _first_line(text)
+
+
+def _named(node: tree_sitter.Node, data: bytes) -> tuple[str, str, str, str]:
+    """(kind, name, key base, display) of a top-level node."""
+    kind = _OUTLINE_KINDS.get(node.type, "other")
+    if kind in ("func", "method"):
+        name_node = node.child_by_field_name("name")
+        name = _node_text(name_node, data) if name_node is not None else ""
+        if kind == "method":
+            receiver = _receiver_type(node.child_by_field_name("receiver"), data)
+            display = f"({receiver}).{name}()" if receiver.startswith("*") else f"{receiver}.{name}()"
+            return kind, name, f"method {receiver.lstrip('*')}.{name}", display
+        return kind, name, f"func {name}", f"{name}()"
+    if kind in ("type", "const", "var"):
+        names = []
+        for spec in node.named_children:
+            if spec.type in ("type_spec", "type_alias", "const_spec", "var_spec"):
+                name_node = spec.child_by_field_name("name")
+                if name_node is not None:
+                    names.append(_node_text(name_node, data))
+        name = names[0] if names else ""
+        if kind == "type" and len(names) == 1:
+            type_node = node.named_children[0].child_by_field_name("type") if node.named_children else None
+            if type_node is not None and type_node.type == "interface_type":
+                kind = "interface"
+        return kind, name, f"{'type' if kind == 'interface' else kind} {name}", name or kind
+    if kind == "package":
+        return kind, "", "package", "package"
+    if kind == "import":
+        return kind, "", "import", "import"
+    # Outside any declaration: keyed by its text, so an unchanged comment pairs with itself wherever it moved.
+    text = _node_text(node, data)
+    return "other", "", f"other {hashlib.sha256(text.encode('utf-8', 'replace')).hexdigest()[:16]}", "lines"
+
+
+def outline(source: str | None) -> Outline:
+    """The file's top-level pieces with their doc comments, in file order (linear in the file size).
+
+    A doc comment is the run of comment lines that ends on the line just above a declaration
+    with nothing between; other comments are "other" pieces. A source the parser rejects (any
+    syntax error) or one too large to parse gives `parsed=False` and no items."""
+    if not isinstance(source, str) or _too_large(source):
+        return Outline(False, ())
+    tree, data = _parse(source)
+    root = tree.root_node
+    if root.has_error:
+        return Outline(False, ())
+    items: list[TopLevel] = []
+    seen: dict[str, int] = {}
+    comments: list[tree_sitter.Node] = []  # the pending run of adjacent comment lines
+    starts: list[int] = []  # start byte of each item, so a trailing comment can extend the last one
+
+    def add(node: tree_sitter.Node, first: tree_sitter.Node) -> None:
+        kind, name, base, display = _named(node, data)
+        count = seen[base] = seen.get(base, 0) + 1
+        text = data[first.start_byte : node.end_byte].decode("utf-8", errors="replace")
+        starts.append(first.start_byte)
+        items.append(
+            TopLevel(
+                kind=kind,
+                name=name,
+                key=base if count == 1 else f"{base}#{count}",
+                display=display,
+                start_line=first.start_point.row + 1,
+                end_line=node.end_point.row + 1,
+                text=text,
+                signature=_signature(node, data, kind) if kind != "other" else "",
+            )
+        )
+
+    def flush_comments() -> None:
+        if comments:
+            add_run(comments[0], comments[-1])
+            comments.clear()
+
+    def add_run(first: tree_sitter.Node, last: tree_sitter.Node) -> None:
+        text = data[first.start_byte : last.end_byte].decode("utf-8", errors="replace")
+        base = f"other {hashlib.sha256(text.encode('utf-8', 'replace')).hexdigest()[:16]}"
+        count = seen[base] = seen.get(base, 0) + 1
+        starts.append(first.start_byte)
+        items.append(
+            TopLevel(
+                kind="other",
+                name="",
+                key=base if count == 1 else f"{base}#{count}",
+                display="lines",
+                start_line=first.start_point.row + 1,
+                end_line=last.end_point.row + 1,
+                text=text,
+                signature="",
+            )
+        )
+
+    previous_end_row = -1
+    for node in root.children:
+        if not node.is_named:
+            continue  # a stray ";" between declarations
+        if node.type == "comment":
+            if items and not comments and node.start_point.row == previous_end_row and items[-1].kind != "other":
+                # A comment on the declaration's last line (`}  // Deprecated`) belongs to it.
+                last = items.pop()
+                items.append(
+                    dataclasses.replace(
+                        last,
+                        text=data[starts[-1] : node.end_byte].decode("utf-8", "replace"),
+                        end_line=node.end_point.row + 1,
+                    )
+                )
+                previous_end_row = node.end_point.row
+                continue
+            if comments and node.start_point.row != comments[-1].end_point.row + 1:
+                flush_comments()
+            comments.append(node)
+            previous_end_row = node.end_point.row
+            continue
+        if comments and comments[-1].end_point.row + 1 == node.start_point.row and node.type in _OUTLINE_KINDS:
+            first = comments[0]
+            comments.clear()
+            add(node, first)
+        else:
+            flush_comments()
+            add(node, node)
+        previous_end_row = node.end_point.row
+    flush_comments()
+    return Outline(True, tuple(items))
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """A top-level piece added, changed (its text differs) or removed between two versions of a file."""
+
+    change: str  # "added" | "changed" | "removed"
+    key: str
+    before: TopLevel | None
+    after: TopLevel | None
+
+    @property
+    def item(self) -> TopLevel:
+        return self.after if self.after is not None else self.before  # type: ignore[return-value]
+
+
+def changed_items(before: Outline, after: Outline) -> list[ItemChange]:
+    """Pieces whose text differs, by key (kind + name + receiver, numbered): one pass over each side.
+
+    Added and changed pieces come in the after file's order, removed ones after them in the
+    before file's order. A piece that only moved is not a change."""
+    old = {item.key: item for item in before.items}
+    new_keys = {item.key for item in after.items}
+    changes = []
+    for item in after.items:
+        previous = old.get(item.key)
+        if previous is None:
+            changes.append(ItemChange("added", item.key, None, item))
+        elif previous.text != item.text:
+            changes.append(ItemChange("changed", item.key, previous, item))
+    changes.extend(ItemChange("removed", item.key, item, None) for item in before.items if item.key not in new_keys)
+    return changes

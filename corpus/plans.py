@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 from corpus import golang, quality, tags
@@ -193,6 +194,9 @@ class Plan:
     intent: str | None
     steps: list[str] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
+    # Per step, the index in `targets` of the declaration it is about (None: the whole PR), so a
+    # record holding some of the declarations repeats only their steps. Empty: every step is general.
+    step_targets: list[int | None] = field(default_factory=list)
 
     def render(self) -> str:
         lines = [tags.PLAN, *(f"{tags.STEP} {step}" for step in self.steps), tags.PLAN_END]
@@ -259,33 +263,57 @@ def _target_kind(declaration: golang.Declaration) -> str:
 
 def _targets(changes: list[_Change]) -> tuple[list[tuple[int, Target]], int]:
     """(index of the change, its target) in file order, renames and moves paired up; and how many
-    changes the renames/moves account for."""
-    removed = [c for c in changes if c.change.change == "removed"]
+    changes the renames/moves account for.
+
+    Removed declarations are indexed by what pairs them (same key and text: a move; same body: a
+    rename), so pairing is linear in the number of changes, however many share a name."""
+    by_move: dict[tuple[str, str, str], deque[int]] = {}
+    by_body: dict[tuple[str, str], deque[int]] = {}
+    for index, item in enumerate(changes):
+        if item.change.change == "removed":
+            old = item.change.declaration
+            by_move.setdefault((old.kind, old.key, old.decl_hash), deque()).append(index)
+            if old.end_line > old.start_line:  # one-line bodies are too common to tell a rename from unrelated code
+                by_body.setdefault((old.kind, old.body_hash), deque()).append(index)
     paired: dict[int, Target] = {}  # index of the added change -> its rename/move target
     used_removed: set[int] = set()
+
+    def take(candidates: deque[int], accept) -> int | None:
+        # Drop used entries from the front; each entry is dropped at most once, so this stays linear.
+        while candidates and candidates[0] in used_removed:
+            candidates.popleft()
+        for position, candidate in enumerate(candidates):
+            if candidate not in used_removed and accept(changes[candidate]):
+                del candidates[position]
+                return candidate
+            if position >= 8:
+                break  # the same key and text in many files: give up rather than scan them all
+        return None
+
     for index, item in enumerate(changes):
         if item.change.change != "added":
             continue
         new = item.change.declaration
-        for old_item in removed:
-            old = old_item.change.declaration
-            if id(old_item) in used_removed or old.kind != new.kind:
-                continue
-            if old.key == new.key and old.decl_hash == new.decl_hash and old_item.path != item.path:
-                paired[index] = Target(_target_kind(new), new.display, item.path, "moved", old_item.path)
-            elif old.key != new.key and old.body_hash == new.body_hash and old.end_line > old.start_line:
-                # One-line bodies are too common to tell a rename from unrelated code.
-                paired[index] = Target(_target_kind(new), new.display, item.path, "renamed", old.display)
-            else:
-                continue
-            used_removed.add(id(old_item))
-            break
+        moved = take(
+            by_move.get((new.kind, new.key, new.decl_hash), deque()), lambda old, path=item.path: old.path != path
+        )
+        if moved is not None:
+            paired[index] = Target(_target_kind(new), new.display, item.path, "moved", changes[moved].path)
+            used_removed.add(moved)
+            continue
+        renamed = take(
+            by_body.get((new.kind, new.body_hash), deque()), lambda old, key=new.key: old.change.declaration.key != key
+        )
+        if renamed is not None:
+            old = changes[renamed].change.declaration
+            paired[index] = Target(_target_kind(new), new.display, item.path, "renamed", old.display)
+            used_removed.add(renamed)
     targets = []
     for index, item in enumerate(changes):
         declaration = item.change.declaration
         if index in paired:
             targets.append((index, paired[index]))
-        elif not (item.change.change == "removed" and id(item) in used_removed):
+        elif not (item.change.change == "removed" and index in used_removed):
             targets.append(
                 (index, Target(_target_kind(declaration), declaration.display, item.path, item.change.change))
             )
@@ -388,16 +416,26 @@ def extract_plan(pr: PRRecord) -> Plan:
     targets, refactor_changes = _targets(changes)
     intent = _decide(_score_intents(pr, changes, refactor_changes))
 
-    steps = []
+    steps: list[str] = []
+    step_targets: list[int | None] = []
     headline = summary(pr.title or "") or "Change the code"
     steps.append(f"{tags.intent_tag(intent)} {headline}" if intent else headline)
+    step_targets.append(None)
     for shown, (index, target) in enumerate(targets):
         if shown == MAX_TARGET_STEPS:
             steps.append(f"... and {len(targets) - shown} more declarations")
+            step_targets.append(None)
             break
-        steps.append(target.step())
-        steps.extend(_body_steps(changes[index].change))
+        body = _body_steps(changes[index].change)
+        steps.extend([target.step(), *body])
+        step_targets.extend([shown] * (1 + len(body)))
     tests = _test_paths(pr)
     if tests:
         steps.append(f"Cover the change with tests in {_names(tests)}")
-    return Plan(intent=intent, steps=[_one_line(step) for step in steps], targets=[t for _, t in targets])
+        step_targets.append(None)
+    return Plan(
+        intent=intent,
+        steps=[_one_line(step) for step in steps],
+        targets=[t for _, t in targets],
+        step_targets=step_targets,
+    )

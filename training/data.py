@@ -1,4 +1,8 @@
-"""Random training windows from a dataset directory's flat token file, with their section labels."""
+"""Random training windows from a dataset directory's token file, with their section labels.
+
+A dataset of layout "rows" (training.dataset, format 2) is read a row at a time: every window
+starts at a row start, which is a record start. Older datasets (one flat stream) are read at
+random offsets, as they were built for."""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ class TokenBatches:
     """Batches of (x, y, sections), each [batch_size, block_size], from random offsets of `split`.
 
     y is x shifted by one token and `sections` labels y (the token each position is trained to
-    predict), so a per-token loss can be weighted by section. Offsets come from a private torch
+    predict), so a per-token loss can be weighted by section. Padding targets are -1 (ignored by
+    the loss) with section 0. Offsets come from a private torch
     Generator seeded by (seed, rank): each DDP rank reads different windows, and saving
     `state_dict()` in a checkpoint makes a resumed run read exactly the batches it would have."""
 
@@ -49,7 +54,19 @@ class TokenBatches:
             raise ValueError(
                 f"{self.labels_path.name} holds {self.labels_path.stat().st_size} labels for {self.num_tokens} tokens"
             )
-        if self.num_tokens < block_size + 2:
+        self.pad_label = meta.get("pad_label")
+        self.row_len = meta["seq_len"] + 1 if meta.get("layout") == "rows" else None
+        if self.row_len is not None:
+            # Windows start at row starts; a window longer than a row reads on into the next rows.
+            self.rows = self.num_tokens // self.row_len
+            rows_per_window = -(-(block_size + 1) // self.row_len)
+            self.start_rows = self.rows - rows_per_window + 1
+            if self.start_rows < 1:
+                raise ValueError(
+                    f"split {split!r} has {self.rows} sequences of {self.row_len} tokens, fewer than one window "
+                    f"of {block_size + 1}"
+                )
+        elif self.num_tokens < block_size + 2:
             raise ValueError(f"split {split!r} has {self.num_tokens} tokens, fewer than one window of {block_size + 1}")
         self.generator = torch.Generator()
         # A large odd stride keeps rank streams apart for any seed.
@@ -59,7 +76,11 @@ class TokenBatches:
         # Open the memmaps per batch: a long-lived np.memmap keeps growing resident memory (nanoGPT's note).
         tokens = np.memmap(self.tokens_path, dtype=self.dtype, mode="r")
         labels = np.memmap(self.labels_path, dtype=np.uint8, mode="r")
-        starts = torch.randint(self.num_tokens - self.block_size - 1, (self.batch_size,), generator=self.generator)
+        if self.row_len is not None:
+            rows = torch.randint(self.start_rows, (self.batch_size,), generator=self.generator)
+            starts = rows * self.row_len
+        else:
+            starts = torch.randint(self.num_tokens - self.block_size - 1, (self.batch_size,), generator=self.generator)
         x = torch.stack([torch.from_numpy(tokens[i : i + self.block_size].astype(np.int64)) for i in starts.tolist()])
         y = torch.stack(
             [torch.from_numpy(tokens[i + 1 : i + 1 + self.block_size].astype(np.int64)) for i in starts.tolist()]
@@ -67,6 +88,10 @@ class TokenBatches:
         sections = torch.stack(
             [torch.from_numpy(labels[i + 1 : i + 1 + self.block_size].astype(np.int64)) for i in starts.tolist()]
         )
+        if self.pad_label is not None:
+            padding = sections == self.pad_label
+            y = y.masked_fill(padding, -1)
+            sections = sections.masked_fill(padding, 0)
         if self.device.type == "cuda":
             # Pinned host memory lets the copy overlap with the previous step's compute.
             return tuple(t.pin_memory().to(self.device, non_blocking=True) for t in (x, y, sections))

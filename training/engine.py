@@ -266,8 +266,13 @@ def evaluate(model: torch.nn.Module, dataset_dir: Path, config: RunConfig, devic
         x, y, sections = batches.next_batch()
         with autocast_context(device, t.fp16):
             logits, _, _ = model(x, y, sections, weights)
-        token_loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none")
-        labels = sections.reshape(-1)
+        targets = y.reshape(-1)
+        token_loss = F.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)), targets, ignore_index=-1, reduction="none"
+        )
+        # Padding (target -1) after the last record of a row counts in no section.
+        valid = targets >= 0
+        labels, token_loss = sections.reshape(-1)[valid], token_loss[valid]
         loss_sums += torch.bincount(labels, weights=token_loss, minlength=len(SECTION_LABELS)).double().cpu()
         token_counts += torch.bincount(labels, minlength=len(SECTION_LABELS)).double().cpu()
     model.train(was_training)

@@ -269,8 +269,6 @@ def run_dataset_build(dataset: DatasetBuild, progress: Progress) -> tuple[str, s
             dataset.directory,
             processes=dataset.processes,
             seq_len=dataset.seq_len,
-            plan_len=dataset.plan_len,
-            gen_len=dataset.gen_len,
             augment=dataset.augment,
             total_records=dataset.snapshot.pr_count or None,
             report=report,

@@ -160,14 +160,14 @@ def test_several_files_are_wrapped_and_code_bytes_are_kept():
     pr = multi_file_pr()
     record = serialize(pr)
     assert_spans_tile(record)
-    greet, crlf = pr.files[0].after, pr.files[1].after
     code = section_text(record, "code")
-    assert code == (
-        f'<CODE>\n<FILE path="greet/greet.go">\n<AFTER>\n{greet}</AFTER>\n</FILE>\n'
-        f'<FILE path="crlf/sum.go">\n<AFTER>\n{crlf}</AFTER>\n</FILE>\n</CODE>\n'
-    )
-    assert '\t"emoji": "👋🌍' in code and "\r\n" in code
+    assert code.startswith('<CODE>\n<FILE path="greet/greet.go">\n<AFTER>\n//go:build !windows\n')
+    assert '</AFTER>\n</FILE>\n<FILE path="crlf/sum.go">\n<AFTER>\n// Sum adds the numbers.\r\nfunc Sum' in code
+    assert "total := 0 // 合計\r\n" in code and code.endswith("</AFTER>\n</FILE>\n</CODE>\n")
+    assert '\t"emoji": "👋🌍' in code
+    # A new file has nothing before; a changed one shows its package clause and the old declaration.
     assert '<FILE path="greet/greet.go">\n<BEFORE>\n</BEFORE>\n</FILE>\n' in record.text
+    assert '<FILE path="crlf/sum.go">\n<BEFORE>\npackage crlf\n\n// Sum adds the numbers.' in record.text
     for skipped in ("vendor/x/y.go", "paint/color_string.go", "logo.png", "README.md"):
         assert skipped not in record.text
 
@@ -176,12 +176,11 @@ def test_serialization_is_deterministic():
     assert serialize(multi_file_pr()) == serialize(multi_file_pr())
 
 
-def test_max_file_chars_caps_each_side():
+def test_max_file_chars_caps_each_declaration():
     pr = multi_file_pr()
     record = serialize(pr, max_file_chars=40)
-    # Cut at the last line break inside the first 40 characters (after the blank line).
-    assert "<AFTER>\n//go:build !windows\n\n</AFTER>" in record.text
-    assert "Greetings" not in record.text
+    assert "// Greetings maps a BCP 47 tag" in record.text
+    assert '"ru":' not in record.text and "utf8.RuneCountInString" not in record.text
 
 
 def test_pr_without_go_code_still_has_every_section():

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from corpus.records import FileRecord, PRRecord
-from corpus.serialize import serialize
+from corpus.serialize import build_parts, snapshot_line
 
 GO = Path(__file__).resolve().parents[1] / "fixtures" / "go"
 # (before, after, title, body) of each change; the Go files are real-looking sources with tabs and Unicode.
@@ -65,29 +65,29 @@ def pr_records(repos=REPOS, per_repo: int = 2) -> list[PRRecord]:
     return records
 
 
+def merged_at(pr: PRRecord) -> str:
+    return pr.merged_at.isoformat() if pr.merged_at else ""
+
+
 def write_snapshot_file(path: Path, records: list[PRRecord]) -> tuple[str, int, int]:
     """The JSONL a snapshot job writes; returns (sha256, records, characters)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     digest, chars = hashlib.sha256(), 0
     with open(path, "wb") as handle:
         for pr in records:
-            record = serialize(pr)
             line = (
                 json.dumps(
-                    {
-                        "repo": pr.repo,
-                        "number": pr.number,
-                        "title": pr.title,
-                        "text": record.text,
-                        "spans": [[s.section, s.start, s.end] for s in record.spans],
-                    },
+                    snapshot_line(
+                        repo=pr.repo, number=pr.number, title=pr.title, parts=build_parts(pr), merged_at=merged_at(pr)
+                    ),
                     ensure_ascii=False,
                 ).encode()
                 + b"\n"
             )
+            text = json.loads(line)["text"]
             handle.write(line)
             digest.update(line)
-            chars += len(record.text)
+            chars += len(text)
     return digest.hexdigest(), len(records), chars
 
 

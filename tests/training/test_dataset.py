@@ -1,4 +1,4 @@
-"""Dataset builds: repo split, per-token section labels, plan/gen parts, file format, atomic output."""
+"""Dataset builds: the validation split, per-token section labels, rows that start at records, atomic output."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from corpus.records import SECTION_LABELS, SerializedRecord, Span
-from corpus.tags import CODE_END, CONTINUE, PLAN_END, REFINE
+from corpus.tags import CODE_END, CONTINUE, REFINE
 from training.dataset import (
+    PAD_LABEL,
     BuildStopped,
     build_dataset,
     decode_sample,
@@ -72,10 +73,17 @@ def read_split(out_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict]
 
 
 def split_records(ids: np.ndarray, labels: np.ndarray, bos: int, eos: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The records of a split in file order; only padding lies between one record's end and the next start."""
     starts = np.flatnonzero(ids == bos)
     ends = np.flatnonzero(ids == eos) + 1
-    assert len(starts) == len(ends) and (starts[1:] == ends[:-1]).all()
+    assert len(starts) == len(ends) and (starts[1:] >= ends[:-1]).all()
+    for end, start in zip(ends[:-1], starts[1:], strict=True):
+        assert (labels[end:start] == PAD_LABEL).all()
     return [(ids[s:e], labels[s:e]) for s, e in zip(starts, ends, strict=True)]
+
+
+def by_text(tokenizer: Tokenizer, written):
+    return sorted(written, key=lambda pair: tokenizer.decode(pair[0]))
 
 
 def runs(ids, labels) -> list[tuple[int, list[int]]]:
@@ -119,59 +127,63 @@ def test_each_side_gets_a_repository_when_there_are_two(model, tmp_path):
     single = build_dataset(
         make_records(["solo/one"], 2), model, tmp_path / "one", processes=1, val_fraction=0.99, augment=False
     )
-    assert single.splits["train"].repos == ["solo/one"] and single.splits["val"].records == 0
+    # One repository: the latest pull requests by merge time go to validation.
+    assert single.splits["train"].repos == single.splits["val"].repos == ["solo/one"]
+    assert single.split_method == "merge time" and single.splits["val"].prs == 1 == single.splits["train"].prs
 
 
 def test_files_follow_the_contract(model, tmp_path):
     records = make_records()
-    stats = build_dataset(
-        records,
-        model,
-        tmp_path / "ds",
-        processes=1,
-        seq_len=64,
-        plan_len=32,
-        gen_len=128,
-        val_fraction=0.3,
-        augment=False,
-    )
+    stats = build_dataset(records, model, tmp_path / "ds", processes=1, seq_len=2047, val_fraction=0.3, augment=False)
     out = tmp_path / "ds"
     meta = json.loads((out / "meta.json").read_text())
     assert meta == stats.to_meta()
-    assert set(meta) == {
-        "vocab_size",
-        "dtype",
-        "seq_len",
-        "plan_len",
-        "gen_len",
-        "bos_id",
-        "eos_id",
-        "pad_id",
-        "section_labels",
-        "splits",
-        "records_cut",
-        "section_share",
-        "augmented_records",
-    }
+    assert {"layout", "dataset_format", "split_method", "record_reasons", "fit_whole_share", "budget"} <= set(meta)
+    assert meta["layout"] == "rows" and meta["budget"] == 2048
     assert meta["dtype"] == "uint16" and meta["vocab_size"] == 700
     assert (meta["pad_id"], meta["bos_id"], meta["eos_id"]) == (0, 2, 3)
     assert meta["section_labels"] == SECTION_LABELS
+    assert sorted(path.name for path in out.iterdir()) == [
+        "meta.json",
+        "tokenizer.model",
+        "train.bin",
+        "train.labels.bin",
+        "val.bin",
+        "val.labels.bin",
+    ]  # no planner/generator arrays: nothing reads them
     for split in ("train", "val"):
         counts = meta["splits"][split]
-        tokens, count = counts["tokens"], counts["records"]
-        assert (out / f"{split}.bin").stat().st_size == 2 * tokens
-        assert (out / f"{split}.labels.bin").stat().st_size == tokens
-        assert (out / f"{split}.plan.bin").stat().st_size == 2 * count * 32
-        assert (out / f"{split}.plan.labels.bin").stat().st_size == count * 32
-        assert (out / f"{split}.gen.bin").stat().st_size == 2 * count * 128
-        assert (out / f"{split}.gen.labels.bin").stat().st_size == count * 128
-        assert counts["sequences"] == (tokens - 1) // 64
-        ids = np.memmap(out / f"{split}.bin", dtype=meta["dtype"], mode="r")
-        assert len(split_records(np.asarray(ids, np.int64), np.zeros(len(ids)), 2, 3)) == count
+        rows = counts["sequences"]
+        assert (out / f"{split}.bin").stat().st_size == 2 * rows * 2048
+        assert (out / f"{split}.labels.bin").stat().st_size == rows * 2048
+        assert counts["padding"] == rows * 2048 - counts["tokens"]
+        ids = np.fromfile(out / f"{split}.bin", dtype=meta["dtype"]).astype(np.int64)
+        labels = np.fromfile(out / f"{split}.labels.bin", dtype=np.uint8)
+        assert len(split_records(ids, labels, 2, 3)) == counts["records"]
+        # Every row starts at a record (none of these is longer than a row).
+        assert (ids.reshape(rows, 2048)[:, 0] == 2).all()
     assert sum(meta["section_share"].values()) == pytest.approx(1.0)
     assert meta["section_share"]["code"] > meta["section_share"]["plan"] > 0
     assert meta["section_share"]["refine"] == 0
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+
+
+def test_short_records_are_packed_whole_and_long_ones_run_on(model, tmp_path):
+    records = make_records(REPOS[:2], 3)
+    tokenizer = Tokenizer(model)
+    lengths = sorted(len(encode_record(tokenizer, record).ids) for _, record in records)
+    seq_len = lengths[len(lengths) // 2]  # half the records are longer than a row
+    stats = build_dataset(records, model, tmp_path / "ds", processes=1, seq_len=seq_len, augment=False)
+    row = seq_len + 1
+    longer = sum(length > row for length in lengths)
+    assert stats.record_reasons.get("longer than the window", 0) == longer > 0
+    for split in ("train", "val"):
+        ids, labels, meta = read_split(tmp_path / "ds", split)
+        for start, end in ((s, e) for s, e in zip(np.flatnonzero(ids == 2), np.flatnonzero(ids == 3) + 1, strict=True)):
+            if end - start <= row:
+                assert start // row == (end - 1) // row  # a short record never straddles two rows
+            else:
+                assert start % row == 0  # a long one starts a row
 
 
 def test_token_dtype_widens_past_sixteen_bits():
@@ -186,8 +198,10 @@ def test_label_runs_decode_to_the_span_texts(model, tmp_path):
     tokenizer = Tokenizer(model)
     for split in ("train", "val"):
         ids, labels, meta = read_split(tmp_path / "ds", split)
-        written = split_records(ids, labels, meta["bos_id"], meta["eos_id"])
-        originals = [record for repo, record in records if repo in stats.splits[split].repos]
+        written = by_text(tokenizer, split_records(ids, labels, meta["bos_id"], meta["eos_id"]))
+        originals = sorted(
+            (record for repo, record in records if repo in stats.splits[split].repos), key=lambda r: r.text
+        )
         assert len(written) == len(originals)
         for (record_ids, record_labels), record in zip(written, originals, strict=True):
             assert tokenizer.decode(record_ids) == record.text
@@ -218,50 +232,6 @@ def test_a_token_across_a_boundary_takes_the_section_of_its_first_character(mode
 def test_unknown_sections_are_refused(model):
     with pytest.raises(ValueError, match="unknown section"):
         encode_record(Tokenizer(model), SerializedRecord("abc", [Span("prose", 0, 3)]))
-
-
-def test_plan_and_gen_parts_are_cut_padded_and_counted(model, tmp_path):
-    records = make_records()
-    plan_len, gen_len = 64, 300
-    stats = build_dataset(
-        records,
-        model,
-        tmp_path / "ds",
-        processes=1,
-        plan_len=plan_len,
-        gen_len=gen_len,
-        val_fraction=0.3,
-        augment=False,
-    )
-    tokenizer = Tokenizer(model)
-    plan_end_id = tokenizer.special_ids[PLAN_END]
-    expected_cuts = {"plan": 0, "gen": 0}
-    for split in ("train", "val"):
-        originals = [record for repo, record in records if repo in stats.splits[split].repos]
-        out = tmp_path / "ds"
-        plan = np.fromfile(out / f"{split}.plan.bin", dtype=np.uint16).reshape(-1, plan_len)
-        plan_labels = np.fromfile(out / f"{split}.plan.labels.bin", dtype=np.uint8).reshape(-1, plan_len)
-        gen = np.fromfile(out / f"{split}.gen.bin", dtype=np.uint16).reshape(-1, gen_len)
-        gen_labels = np.fromfile(out / f"{split}.gen.labels.bin", dtype=np.uint8).reshape(-1, gen_len)
-        assert len(plan) == len(gen) == len(originals)
-        for row, record in enumerate(originals):
-            encoded = encode_record(tokenizer, record)
-            plan_end = encoded.ids.tolist().index(plan_end_id) + 1
-            plan_part, gen_part = encoded.ids[:plan_end], encoded.ids[plan_end:]
-            expected_cuts["plan"] += len(plan_part) > plan_len
-            expected_cuts["gen"] += len(gen_part) > gen_len
-            n = min(plan_len, len(plan_part))
-            assert plan[row, :n].tolist() == plan_part[:plan_len].tolist()
-            assert (plan[row, n:] == tokenizer.pad_id).all()
-            assert plan_labels[row, :n].tolist() == encoded.labels[:n].tolist()
-            n = min(gen_len, len(gen_part))
-            assert gen[row, :n].tolist() == gen_part[:gen_len].tolist()
-            assert (gen[row, n:] == tokenizer.pad_id).all()
-            assert gen_labels[row, :n].tolist() == encoded.labels[plan_end : plan_end + n].tolist()
-            if len(plan_part) <= plan_len:
-                assert tokenizer.decode(plan_part) == record.text[: record.text.index(PLAN_END) + len(PLAN_END)]
-    assert stats.records_cut == expected_cuts
-    assert 0 < expected_cuts["plan"] < len(records) and expected_cuts["gen"] == len(records)
 
 
 def test_augmented_records_carry_one_controller_decision_each(model, tmp_path):
@@ -338,16 +308,16 @@ def test_progress_is_reported(model, tmp_path):
         report=lambda message, fraction: heard.append((message, fraction)),
     )
     assert heard and heard[-1][1] == 1.0
-    assert f"{len(records)} records" in heard[-1][0]
+    assert f"{len(records)} pull requests" in heard[-1][0]
 
 
 def test_decode_sample_shows_a_record_token_by_token(model, tmp_path):
     records = make_records()
     stats = build_dataset(records, model, tmp_path / "ds", processes=1, val_fraction=0.3, augment=False)
-    originals = [record for repo, record in records if repo in stats.splits["train"].repos]
+    originals = {record.text: record for repo, record in records if repo in stats.splits["train"].repos}
     for index in (0, 2):
         sample = decode_sample(tmp_path / "ds", "train", index)
-        record = originals[index]
+        record = originals["".join(text for text, _ in sample[1:-1])]
         assert sample[0] == ("<s>", "other") and sample[-1] == ("</s>", "other")
         assert "".join(text for text, _ in sample[1:-1]) == record.text
         by_section: dict[str, str] = {}

@@ -57,7 +57,7 @@ def dataset_files(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("run-dataset")
     model = train_tokenizer([record.text for _, record in records], root / "tok", vocab_size=700).model_path
     out = root / "dataset"
-    build_dataset(records, model, out, processes=1, seq_len=64, plan_len=64, gen_len=256, val_fraction=0.3)
+    build_dataset(records, model, out, processes=1, seq_len=64, val_fraction=0.3)
     return out
 
 

@@ -61,8 +61,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"dataset {dataset.name} (id {dataset.pk}): {dataset.message}\n"
                 f"  sequences of {dataset.seq_len}: {stats['splits']['train']['sequences']:,} train, "
-                f"{stats['splits']['val']['sequences']:,} val; cut by plan/gen limits: "
-                f"{stats['records_cut']['plan']}/{stats['records_cut']['gen']}; "
+                f"{stats['splits']['val']['sequences']:,} val; validation split by {stats.get('split_method', 'repository')}; "
+                f"pull requests that fit one record: {stats.get('fit_whole_share', 0):.0%}; "
                 f"controller examples: {stats['augmented_records']:,}\n"
                 f"  sections: "
                 + ", ".join(f"{k} {v:.1%}" for k, v in stats["section_share"].items())
