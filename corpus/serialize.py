@@ -10,6 +10,7 @@ ingest and written to snapshots); `render` makes the text of a chosen set of pie
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from collections.abc import Callable, Iterable
@@ -104,6 +105,7 @@ class Selection:
     comments: int = 0
     drop_before: set[tuple[int, int]] = field(default_factory=set)  # units shown without their BEFORE
     after_override: dict[tuple[int, int], str] = field(default_factory=dict)  # a cut unit's piece of AFTER
+    bare: bool = False  # no package clause and imports (a declaration too large for them)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -350,7 +352,7 @@ def render(parts: RecordParts, selection: Selection | None = None) -> Serialized
     for fi, unit_indexes in by_file.items():
         file = parts.files[fi]
         shown = sorted(file.near[: selection.signatures.get(fi, 0)])
-        before = [file.preamble, "\n".join(file.signatures[i] for i in shown)]
+        before = ["" if selection.bare else file.preamble, "\n".join(file.signatures[i] for i in shown)]
         after = []
         for ui in unit_indexes:
             unit = file.units[ui]
@@ -409,6 +411,8 @@ SPLIT = "split"  # the PR became several records
 CONTEXT_DROPPED = "context dropped"  # a declaration's BEFORE text left out to fit
 CUT = "declaration cut"  # a declaration's AFTER text cut at line boundaries over several records
 SKIPPED = "declaration skipped"  # not even one line of it fits beside the header
+BODY_SHORTENED = "body shortened"  # the PR body cut to a quarter of the budget
+OVER_BUDGET = "header over budget"  # title and plan alone do not fit: one record, longer than the budget
 
 
 @dataclass
@@ -465,6 +469,13 @@ def split_records(parts: RecordParts, budget: int = DEFAULT_BUDGET, count: Count
         reasons[reason] = reasons.get(reason, 0) + amount
 
     limit = budget - 2
+    if count(parts.body) > limit // 4:
+        # A long description would crowd out the code in every record of the PR.
+        shortened = next(iter(_lines_within(parts.body, limit // 4, count)), "")
+        if count(shortened) > limit // 4:  # one long line
+            shortened = shortened[: int(len(shortened) * (limit // 4) / count(shortened))]
+        parts = dataclasses.replace(parts, body=shortened.rstrip())
+        note(BODY_SHORTENED)
     everything = Selection(units=parts.unit_ids())
     used = count(render(parts, everything).text)
     if used <= limit:
@@ -473,6 +484,9 @@ def split_records(parts: RecordParts, budget: int = DEFAULT_BUDGET, count: Count
         return Fitted([render(parts, everything)], reasons)
 
     base = count(render(parts, Selection(units=[])).text)  # header, general steps, empty blocks, validate
+    if base + 64 > limit:
+        note(OVER_BUDGET)
+        return Fitted([render(parts, everything)], reasons)
     step_cost: dict[tuple[str, str], int] = {}
     for step, target in zip(parts.steps, parts.step_targets, strict=False):
         if target is not None:
@@ -500,18 +514,20 @@ def split_records(parts: RecordParts, budget: int = DEFAULT_BUDGET, count: Count
         extra = file_cost[fi] + step_cost.get((parts.files[fi].path, unit.target), 0)
         if base + extra + own > limit:
             close()
-            room = limit - base - extra
-            after_cost = count(unit.after) + 1
-            if after_cost <= room:
+            # Too large beside the package clause and imports: shown bare, without its BEFORE text.
+            room = limit - base - extra + count(parts.files[fi].preamble)
+            if count(unit.after) + 1 <= room:
                 note(CONTEXT_DROPPED)
-                selections.append(Selection(units=[(fi, ui)], drop_before={(fi, ui)}))
+                selections.append(Selection(units=[(fi, ui)], drop_before={(fi, ui)}, bare=True))
                 continue
-            if room < 16:
+            if room < 32:
                 note(SKIPPED)
                 continue
             note(CUT)
-            for piece in _lines_within(unit.after, room, count):
-                selections.append(Selection(units=[(fi, ui)], drop_before={(fi, ui)}, after_override={(fi, ui): piece}))
+            for piece in _lines_within(unit.after, room - 1, count):
+                selections.append(
+                    Selection(units=[(fi, ui)], drop_before={(fi, ui)}, after_override={(fi, ui): piece}, bare=True)
+                )
             continue
         cost = own + (0 if fi in current_files else file_cost[fi])
         cost += step_cost.get((parts.files[fi].path, unit.target), 0)
@@ -533,6 +549,9 @@ def split_records(parts: RecordParts, budget: int = DEFAULT_BUDGET, count: Count
             continue
         _fill(parts, selection, max(0, limit - used), count, with_comments=not records)
         records.append(render(parts, selection))
+    if not records:
+        note(OVER_BUDGET)
+        records.append(render(parts, everything))
     if len(records) > 1:
         note(SPLIT)
     elif len(records) == 1 and not reasons:

@@ -48,6 +48,7 @@ OPEN_ROWS = 8  # rows kept open for first-fit packing before the fullest is writ
 PAD_LABEL = 255  # label of padding tokens: no section, no loss
 DATASET_FORMAT = 2  # 1: one flat stream read at random offsets, plan/gen arrays; 2: rows starting at records
 LONGER_THAN_WINDOW = "longer than the window"  # a record that runs on into the next row
+EXAMPLE_DROPPED = "controller example over budget"  # left out rather than run on past its record's budget
 OTHER = SECTION_LABELS["other"]
 _SECTION_NAMES = {value: name for name, value in SECTION_LABELS.items()}
 # A fixed Go text to measure the tokenizer's characters per token once per build (estimates only).
@@ -211,6 +212,7 @@ def _encode_chunk(chunk: list[tuple[int, DatasetItem]]) -> list[tuple[list[Encod
             pairs, reasons = fit_records(tokenizer, item.parts, _worker["budget"], _worker["chars_per_token"])
         else:
             pairs, reasons = [(item.record, encode_record(tokenizer, item.record))], {}
+        reasons = dict(reasons)
         group: list[EncodedRecord] = []
         rng = random.Random(index)
         for record, encoded in pairs:
@@ -218,6 +220,10 @@ def _encode_chunk(chunk: list[tuple[int, DatasetItem]]) -> list[tuple[list[Encod
             if fraction > 0 and rng.random() < fraction:
                 for example in controller_examples(record, rng=rng, syntax_ok=_worker["syntax_ok"]):
                     augmented = encode_record(tokenizer, example)
+                    if len(augmented.ids) > _worker["budget"] >= len(encoded.ids):
+                        # A refine example holds two attempts; one that no longer fits would start mid-record.
+                        reasons[EXAMPLE_DROPPED] = reasons.get(EXAMPLE_DROPPED, 0) + 1
+                        continue
                     augmented.augmented = True
                     group.append(augmented)
         results.append((group, reasons))

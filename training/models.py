@@ -51,8 +51,6 @@ class DatasetBuild(BackgroundJob):
     tokenizer = models.ForeignKey(TokenizerVersion, on_delete=models.PROTECT, related_name="datasets")
     processes = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1), MaxValueValidator(64)])
     seq_len = models.PositiveIntegerField(default=1024, validators=[MinValueValidator(16), MaxValueValidator(65_536)])
-    plan_len = models.PositiveIntegerField(default=512, validators=[MinValueValidator(8), MaxValueValidator(65_536)])
-    gen_len = models.PositiveIntegerField(default=1024, validators=[MinValueValidator(8), MaxValueValidator(65_536)])
     augment = models.BooleanField(default=True, help_text="Add the controller (validate/refine) examples")
     records = models.PositiveIntegerField(default=0)
     path = models.CharField(max_length=500, blank=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -17,8 +19,10 @@ from hrgc_site.models import JobStatus
 from training.dataset import (
     VAL_FRACTION,
     BuildStopped,
+    DatasetItem,
     build_dataset,
     decode_sample,
+    item_from_line,
     load_meta,
 )
 from training.models import DatasetBuild, TokenizerVersion
@@ -253,6 +257,16 @@ def create_dataset(
     return dataset
 
 
+def snapshot_items(snapshot: Snapshot) -> Iterator[DatasetItem]:
+    """The snapshot's lines as dataset items: record parts (format 2) or finished records (format 1)."""
+    if not snapshot.file_path:
+        raise ValueError(f"snapshot {snapshot.name} has no file yet (status {snapshot.status})")
+    with open(snapshot.file_path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield item_from_line(json.loads(line))
+
+
 def run_dataset_build(dataset: DatasetBuild, progress: Progress) -> tuple[str, str]:
     """The task body: tokenize the snapshot into the dataset directory and store its statistics."""
 
@@ -264,7 +278,7 @@ def run_dataset_build(dataset: DatasetBuild, progress: Progress) -> tuple[str, s
 
     try:
         stats = build_dataset(
-            iter_snapshot_records(dataset.snapshot),
+            snapshot_items(dataset.snapshot),
             Path(dataset.tokenizer.model_path),
             dataset.directory,
             processes=dataset.processes,

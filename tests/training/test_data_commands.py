@@ -46,7 +46,9 @@ def test_train_tokenizer_in_the_foreground_then_build_datasets_by_every_referenc
     assert dataset.tokenizer == second and dataset.processes == 2 and dataset.status == JobStatus.FINISHED
     meta = load_meta(Path(dataset.path))
     assert f"{meta['splits']['train']['sequences']:,} train" in out and dataset.path in out
-    assert set(meta["splits"]["train"]["repos"]).isdisjoint(meta["splits"]["val"]["repos"])
+    # Six small repositories, none holding a window of tokens: the latest pull request validates.
+    assert meta["split_method"] == "merge time" and meta["splits"]["val"]["prs"] == 1
+    assert "validation split by merge time" in out
     by_name = DatasetBuild.objects.get(pk=_built("snap-cli", "snap-cli-400", "--processes", "1"))
     assert by_name.tokenizer == tokenizer and by_name.name == "snap-cli-snap-cli-400"
     by_id = DatasetBuild.objects.get(pk=_built("snap-cli", str(tokenizer.pk), "--processes", "1", "--name", "ds-id"))
@@ -54,7 +56,7 @@ def test_train_tokenizer_in_the_foreground_then_build_datasets_by_every_referenc
     # Two processes write the same files as one.
     same = _built("snap-cli", str(second.pk), "--processes", "1", "--name", "ds-one-process")
     one = DatasetBuild.objects.get(pk=same)
-    for part in ("train.bin", "val.bin", "train.labels.bin", "train.gen.bin"):
+    for part in ("train.bin", "val.bin", "train.labels.bin", "val.labels.bin"):
         assert np.array_equal(
             np.fromfile(Path(one.path) / part, np.uint8), np.fromfile(Path(dataset.path) / part, np.uint8)
         )

@@ -249,8 +249,9 @@ def test_augmented_records_carry_one_controller_decision_each(model, tmp_path):
                 augmented += 1
                 assert len(decision) == 1 and int(decision[0]) in decisions
     # Every fixture-based record parses, so each brings continue, refine and done examples.
-    assert stats.augmented_records == augmented == 3 * len(records)
-    assert stats.splits["train"].records + stats.splits["val"].records == 4 * len(records)
+    dropped = stats.record_reasons.get("controller example over budget", 0)
+    assert stats.augmented_records == augmented == 3 * len(records) - dropped
+    assert stats.splits["train"].records + stats.splits["val"].records == 4 * len(records) - dropped
     assert stats.section_share["refine"] > 0
 
 
@@ -372,7 +373,8 @@ def test_serializer_records_build_with_labels_from_their_spans(model, tmp_path):
         for n, (name, repo) in enumerate(pairs)
     ]
     stats = build_dataset(records, model, tmp_path / "ds", processes=1, val_fraction=0.3, augment=True)
-    assert stats.augmented_records == 3 * len(records)
+    dropped = stats.record_reasons.get("controller example over budget", 0)
+    assert stats.augmented_records + dropped == 3 * len(records)
     tokenizer = Tokenizer(model)
     for _, record in records:
         encoded = encode_record(tokenizer, record)

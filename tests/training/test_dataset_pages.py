@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from corpus.services import iter_snapshot_records
 from hrgc_site.models import JobStatus
 from tests.training.data_fixtures import make_snapshot
 from training import services_data
@@ -74,7 +73,9 @@ def test_operator_builds_a_dataset_from_the_form(operator_client, tokenizer):
     assert dataset.records == meta["splits"]["train"]["records"] + meta["splits"]["val"]["records"]
     assert dataset.stats == meta
     tokens = np.memmap(Path(dataset.path) / "train.bin", dtype=meta["dtype"], mode="r")
-    assert len(tokens) == dataset.train_tokens and meta["dtype"] == "uint16"
+    split = meta["splits"]["train"]
+    assert len(tokens) == dataset.train_tokens + split["padding"] == split["sequences"] * 129
+    assert meta["dtype"] == "uint16"
     status = operator_client.get(reverse("training:dataset_status", args=[dataset.pk])).json()
     assert status["status"] == "finished" and status["train_tokens"] == dataset.train_tokens
 
@@ -97,9 +98,14 @@ def test_dataset_page_shows_stats_split_lineage_and_a_coloured_sample(viewer_cli
     train, val = meta["splits"]["train"], meta["splits"]["val"]
     assert f'<dd id="stat-tokens">{train["tokens"]:,} train · {val["tokens"]:,} val</dd>' in page
     assert f'<dd id="stat-records">{train["records"]:,} train · {val["records"]:,} val</dd>' in page
-    assert f'<dd id="stat-cut-gen">{meta["records_cut"]["gen"]:,}</dd>' in page
+    assert meta["layout"] == "rows" and meta["split_method"] in ("repository", "merge time")
+    assert f'<dd id="stat-prs">{meta["prs"]:,} (' in page and 'id="stat-fit-whole"' in page
+    assert f"Validation split by {meta['split_method']}" in page
     assert f'<dd id="stat-augmented">{meta["augmented_records"]:,}</dd>' in page
-    assert meta["records_cut"]["gen"] > 0  # the fixture's files are longer than 1024 tokens of 400 pieces
+    # Sequences of 256 tokens of a 400-piece vocabulary: the fixture's PRs are split, and the page says why.
+    assert 0 <= meta["fit_whole_share"] < 1 and meta["record_reasons"]
+    for reason, count in meta["record_reasons"].items():
+        assert f'data-reason="{reason}">{count:,}</dd>' in page
     assert built.snapshot.get_absolute_url() in page and built.tokenizer.get_absolute_url() in page
     # The split: every repository on exactly one side, both sides shown.
     shown = {}
@@ -109,20 +115,21 @@ def test_dataset_page_shows_stats_split_lineage_and_a_coloured_sample(viewer_cli
     assert shown["train"] == set(train["repos"]) and shown["val"] == set(val["repos"])
     assert shown["train"] and shown["val"] and not shown["train"] & shown["val"]
     # The sample: coloured runs whose text is the record's first seq_len tokens decoded.
-    sample = re.search(r'<pre class="sample" id="sample">(.*?)</pre>', page, re.DOTALL).group(1)
+    match = re.search(r'<pre class="sample" id="sample">(.*?)</pre>', page, re.DOTALL)
+    assert match, re.search(r'<p class="bad">(.*?)</p>', page, re.DOTALL)
+    sample = match.group(1)
     found = re.findall(r'<span class="sec-(\w+)( beyond)?" title="\w+ · (\d+) tokens?">(.*?)</span>', sample, re.DOTALL)
     runs = [(section, count, chunk) for section, _, count, chunk in found]
     assert {section for section, _, _ in runs} >= {"other", "plan", "code", "validate"}
     assert sum(int(count) for section, beyond, count, _ in found if not beyond) == built.seq_len
-    # Decoded, the runs are the first training record exactly, each run in the section of its serializer span.
-    _, record = next((repo, record) for repo, record in iter_snapshot_records(built.snapshot) if repo in train["repos"])
-    assert "".join(html.unescape(chunk) for _, _, chunk in runs) == f"<s>{record.text}</s>"
-    offset = -len("<s>")
+    # Decoded, the runs are a whole record as the dataset cut it from a snapshot PR, each run in its section.
+    text = "".join(html.unescape(chunk) for _, _, chunk in runs)
+    assert text.startswith("<s><REPO> ") and text.endswith("</COMMENTS>\n</s>")
+    titles = {item.parts.title for item in services_data.snapshot_items(built.snapshot)}
+    assert text.split("<PR_TITLE> ", 1)[1].split("\n", 1)[0] in titles
     for section, _, chunk in runs:
-        if offset >= 0:
-            span = next(span for span in record.spans if span.start <= offset < span.end)
-            assert span.section == section, (offset, chunk[:40])
-        offset += len(html.unescape(chunk))
+        opening = {"plan": "<PLAN>", "code": "<CODE>", "validate": "<VALIDATE>"}.get(section)
+        assert opening is None or html.unescape(chunk).startswith(opening)
     code = "".join(html.unescape(chunk) for section, _, chunk in runs if section == "code")
     assert code.startswith("<CODE>\n<AFTER>\n") and "\t" in code  # Go indentation survives
 
