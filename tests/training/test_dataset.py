@@ -385,3 +385,20 @@ def test_serializer_records_build_with_labels_from_their_spans(model, tmp_path):
         assert (encoded.labels[1:-1] == section_at[starts]).all()
         assert {SECTION_NAMES[label] for label in encoded.labels.tolist()} == {"other", "plan", "code", "validate"}
         assert tokenizer.decode(encoded.ids) == record.text
+
+
+def test_training_windows_start_at_records_and_never_train_on_padding(model, tmp_path):
+    import torch
+
+    from training.data import TokenBatches
+
+    records = make_records(REPOS[:3], 2)
+    build_dataset(records, model, tmp_path / "ds", processes=1, seq_len=2047, augment=False)
+    batches = TokenBatches(tmp_path / "ds", "train", 2047, batch_size=8, device=torch.device("cpu"), seed=1)
+    x, y, sections = batches.next_batch()
+    assert (x[:, 0] == 2).all()  # <s>: every sequence starts at a record
+    padded = x == 0
+    assert padded.any()  # the fixture's rows hold padding after their records
+    shifted = torch.cat([padded[:, 1:], padded[:, -1:]], dim=1)
+    assert (y[shifted] == -1).all() and (sections[shifted] == 0).all()
+    assert (y[~shifted] >= 0).all()
