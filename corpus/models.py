@@ -145,6 +145,12 @@ class Repository(models.Model):
     # Incremental fetches: only PRs updated since the last complete fetch, and the list's ETag.
     pulls_updated_since = models.DateTimeField(null=True, blank=True)
     pulls_etag = models.CharField(max_length=200, blank=True)
+    # GraphQL: the page cursor of a pass not finished yet (a killed worker resumes there).
+    pulls_cursor = models.CharField(max_length=300, blank=True)
+    # The clone in the data directory that the code is read from (GraphQL + git fetches).
+    clone_bytes = models.BigIntegerField(null=True, blank=True, help_text="Disk use of the clone; null: no clone")
+    clone_partial = models.BooleanField(default=False)
+    cloned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -176,6 +182,12 @@ class FetchJob(BackgroundJob):
     api_url = models.CharField(max_length=300, blank=True, help_text="Blank: the GitHub settings' API URL")
     build_sample = models.BooleanField(default=False, help_text="Build the bundled sample repositories first")
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # How the job reads GitHub: "GraphQL + git", or REST and why (GraphQL refused, a clone failed).
+    method = models.CharField(max_length=300, blank=True)
+    graphql_points = models.PositiveIntegerField(default=0)
+    git_bytes = models.BigIntegerField(default=0)
+    # Per repository of a crawl: {"owner/name": {"state", "prs", "points", "requests", "git_bytes", "method"}}.
+    repo_progress = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -351,3 +363,23 @@ class Snapshot(BackgroundJob):
 
     def get_absolute_url(self) -> str:
         return reverse("corpus:snapshot", args=[self.pk])
+
+
+class ApiBudget(models.Model):
+    """One token's hourly GraphQL points, shared by every fetch worker through this row.
+
+    A worker reserves a query's points before it sends it (row lock), and settles with the real cost
+    and GitHub's `remaining` after; a reservation the hour cannot pay waits for the reset. So two
+    workers never spend the same hour's points twice."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="sha256 of the API URL and the token")
+    resource = models.CharField(max_length=16, default="graphql")
+    remaining = models.IntegerField(null=True, blank=True, help_text="GitHub's last word, less reservations since")
+    reserved = models.IntegerField(default=0, help_text="Points of queries in flight")
+    reset_at = models.DateTimeField(null=True, blank=True)
+    points_spent = models.BigIntegerField(default=0)
+    queries = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.resource} budget {self.key[:8]}: {self.remaining} left"

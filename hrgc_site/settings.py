@@ -169,3 +169,10 @@ GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN", "")
 # Hosts the GitHub client may reach although they resolve to loopback or private addresses (a GitHub
 # Enterprise inside the network, the local GitHub-shaped server). Any other internal address is refused.
 HRGC_GITHUB_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("HRGC_GITHUB_ALLOWED_HOSTS", "").split(",") if h.strip()]
+# Where clones come from ({GITHUB_GIT_URL}/{owner}/{name}.git). Blank: derived from the API URL
+# (https://api.github.com -> https://github.com, https://HOST/api/v3 -> https://HOST, else the API URL).
+GITHUB_GIT_URL = os.environ.get("GITHUB_GIT_URL", "")
+# "graphql": metadata and discussion from GraphQL, code from git clones (REST when GraphQL is refused);
+# "rest": the REST API only.
+GITHUB_FETCH_METHOD = os.environ.get("GITHUB_FETCH_METHOD", "graphql")
+GITHUB_GRAPHQL_PAGE_SIZE = int(os.environ.get("GITHUB_GRAPHQL_PAGE_SIZE", "50"))

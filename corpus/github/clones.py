@@ -45,6 +45,20 @@ class Clone:
         return disk_usage(self.path)
 
 
+def git_url_for(api_url: str, configured: str = "") -> str:
+    """The git host for an API: the configured one, else github.com for api.github.com, HOST for an
+    Enterprise https://HOST/api/v3, else the API URL itself (the GitHub-shaped server serves git there)."""
+    if configured:
+        return configured.rstrip("/")
+    parts = urlsplit(api_url.rstrip("/"))
+    if parts.hostname == "api.github.com":
+        return DEFAULT_GIT_URL
+    path = parts.path.rstrip("/")
+    if path.endswith("/api/v3"):
+        path = path[: -len("/api/v3")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
 def clone_path(root: Path, full_name: str) -> Path:
     owner, name = full_name.split("/", 1)
     return Path(root) / owner / f"{name}.git"

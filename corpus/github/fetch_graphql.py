@@ -61,6 +61,11 @@ ONE_QUERY = f"""query($owner: String!, $name: String!, $number: Int!) {{ {RATE}
   repository(owner: $owner, name: $name) {{ pullRequest(number: $number) {{ {PR_FIELDS} }} }} }}"""
 
 
+def page_cost(page_size: int) -> int:
+    """GitHub's price of PAGE_QUERY: 1 + page_size * (5 connections + REVIEW_THREADS) requests, / 100, rounded."""
+    return max(1, int((1 + page_size * (len(CONNECTIONS) + REVIEW_THREADS)) / 100 + 0.5))
+
+
 def _more_query(connection: str) -> str:
     nodes, _ = CONNECTIONS[connection]
     return f"""query($owner: String!, $name: String!, $number: Int!, $after: String) {{ {RATE}
@@ -79,7 +84,7 @@ def probe_repository(gql: GraphQLClient, full_name: str) -> Probe:
     """The repository's metadata and its most recently updated merged PR, for 1 point. NotFound when missing."""
     full_name = validate_full_name(full_name)
     owner, name = full_name.split("/")
-    result = gql.query(PROBE_QUERY, {"owner": owner, "name": name})
+    result = gql.query(PROBE_QUERY, {"owner": owner, "name": name}, cost=1)
     repo = result.data.get("repository")
     if repo is None:
         if any(e.get("type") == "NOT_FOUND" for e in result.errors) or not result.errors:
@@ -157,7 +162,7 @@ def fetch_merged_pulls(
             return outcome
         variables = {"owner": owner, "name": name, "first": page_size, "after": outcome.cursor}
         for _attempt in range(PAGE_RETRIES + 1):
-            result = gql.query(PAGE_QUERY, variables)
+            result = gql.query(PAGE_QUERY, variables, cost=page_cost(page_size))
             connection = ((result.data.get("repository") or {}).get("pullRequests")) or None
             if connection is None:
                 raise GraphQLError(f"no pull requests in the answer for {full_name}", result.errors)

@@ -87,17 +87,18 @@ class GraphQLClient:
         self.reset_at: float | None = None
         self.last_cost = 1
 
-    def query(self, query: str, variables: dict[str, Any] | None = None) -> GraphQLResult:
+    def query(self, query: str, variables: dict[str, Any] | None = None, *, cost: int | None = None) -> GraphQLResult:
         """Run one query (which must select `rateLimit { cost remaining resetAt }` at its top level).
 
         Returns data with any errors beside it (partial data is the caller's to judge); raises
         GraphQLError when there is no data at all, GraphQLUnavailable when the endpoint is missing
-        or refused, and the REST client's errors for HTTP failures it could not retry away."""
+        or refused, and the REST client's errors for HTTP failures it could not retry away. `cost`:
+        the points the caller expects it to cost (reserved from a shared budget; default: the last cost)."""
         if "rateLimit" not in query:
             raise ValueError("a query must ask for rateLimit { cost remaining resetAt } so it can be paced")
         attempts = 0
         while True:
-            reserved = max(1, self.last_cost)
+            reserved = max(1, cost if cost is not None else self.last_cost)
             self._pace(reserved)
             try:
                 response = self.rest.post_json(self.endpoint, {"query": query, "variables": variables or {}})
@@ -134,9 +135,8 @@ class GraphQLClient:
     def _pace(self, points: int) -> None:
         """Wait for the reset when the last known remaining points cannot pay for the next query."""
         if self.budget is not None:
-            wait = self.budget.reserve(points)
-            if wait > 0:
-                self.rest._wait(wait, f"GraphQL points shared by the workers are spent: waiting {wait:.0f} s")
+            while (wait := self.budget.reserve(points)) > 0:
+                self.rest._wait(wait, f"GraphQL points shared by the workers: waiting {wait:.0f} s for the budget")
             return
         with self._lock:
             remaining, reset_at = self.remaining, self.reset_at

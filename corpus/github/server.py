@@ -216,6 +216,8 @@ class GitHubShapedServer:
         self.faults = Faults(self.limiter)
         self.graphql_queries = 0
         self.graphql_points_spent = 0
+        self.graphql_rate_limited = 0  # queries refused because the hour's points were spent
+        self.graphql_log: list[dict] = []  # the variables of every query answered
         self.git_requests = 0
         self.git_bytes_served = 0
         self.git_authorizations: list[str | None] = []
@@ -492,7 +494,15 @@ class GitHubShapedServer:
             "used": self.limiter.limit - remaining,
             "resource": "core",
         }
-        return {"resources": {"core": core, "search": {**core, "resource": "search"}}, "rate": core}
+        points, points_reset = self.points.state()
+        graphql = {
+            "limit": self.points.limit,
+            "remaining": points,
+            "reset": points_reset,
+            "used": self.points.limit - points,
+            "resource": "graphql",
+        }
+        return {"resources": {"core": core, "search": {**core, "resource": "search"}, "graphql": graphql}, "rate": core}
 
     def page(self, path: str, query: dict[str, str], items: list[Any]) -> tuple[list[Any], str | None]:
         """Slice one page and build GitHub's Link header (next/last, prev/first)."""
@@ -701,10 +711,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_graphql(200, {"errors": exc.errors})
         remaining, reset = app.points.state()
         if remaining < cost:
+            with app._log_lock:
+                app.graphql_rate_limited += 1
             error = {"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}
             return self._send_graphql(200, {"errors": [error]})
         app.points.spend(cost)
         with app._log_lock:
+            app.graphql_log.append(dict(variables))
             app.graphql_queries += 1
             app.graphql_points_spent += cost
         remaining, reset = app.points.state()

@@ -116,6 +116,15 @@ def _rest_records(server):
     return records
 
 
+def test_git_host_is_derived_from_the_api_base_unless_set():
+    from corpus.github.clones import git_url_for
+
+    assert git_url_for("https://api.github.com") == "https://github.com"
+    assert git_url_for("https://ghe.example.com/api/v3") == "https://ghe.example.com"
+    assert git_url_for("http://127.0.0.1:8765/") == "http://127.0.0.1:8765"
+    assert git_url_for("https://api.github.com", "https://mirror.example.com/") == "https://mirror.example.com"
+
+
 def test_graphql_endpoint_is_derived_from_the_api_base():
     assert graphql_endpoint("https://api.github.com") == "https://api.github.com/graphql"
     assert graphql_endpoint("https://ghe.example.com/api/v3/") == "https://ghe.example.com/api/graphql"
