@@ -189,6 +189,10 @@ class FetchJob(BackgroundJob):
     # Per repository of a crawl: {"owner/name": {"state", "prs", "points", "requests", "git_bytes", "method"}}.
     repo_progress = models.JSONField(default=dict, blank=True)
 
+    status_url_name = "corpus:fetchjob_progress"
+    card_extra_template = "corpus/_fetchjob_live.html"
+    dead_hint = "Worker silent — retry? (no heartbeat for over 90 s: the worker may have been killed)"
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -354,6 +358,10 @@ class Snapshot(BackgroundJob):
     file_path = models.CharField(max_length=500, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
     pull_requests = models.ManyToManyField(PullRequest, related_name="snapshots", blank=True)
+
+    status_url_name = "corpus:snapshot_progress"
+    card_id = "snap"
+    dead_hint = "Worker silent — the snapshot job may have been killed; create it again under a new name."
 
     class Meta:
         ordering = ["-created_at"]

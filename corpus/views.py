@@ -7,10 +7,9 @@ from urllib.parse import parse_qsl, urlencode
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
 
@@ -35,7 +34,7 @@ from corpus.models import (
     Snapshot,
     Source,
 )
-from hrgc_site.jobs import settle_if_dead
+from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin, SortableListMixin
 from hrgc_site.roles import is_operator, operator_required
 
@@ -49,12 +48,6 @@ def _first_error(form) -> str:
 def _count(number: int, singular: str, plural: str = "") -> str:
     """The number with its noun in the right form: "1 file", "3 files"."""
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
-
-
-def _split_message(message: str) -> tuple[str, str]:
-    """A job's message as its first line and the rest (a traceback, say), for a collapsed <details>."""
-    head, _, rest = (message or "").strip().partition("\n")
-    return head.strip(), rest.strip()
 
 
 def _readable_scope(scope: str) -> str:
@@ -288,48 +281,8 @@ class FetchJobDetail(DetailView):
     model = FetchJob
     template_name = "corpus/fetchjob_detail.html"
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["message_head"], context["message_rest"] = _split_message(self.object.message)
-        return context
 
-
-def _job_state(job) -> dict:
-    settle_if_dead(job)
-    return {
-        "status": job.status,
-        "message": job.message.splitlines()[0] if job.message else "",
-        "progress": job.progress,
-        "looks_dead": job.looks_dead,
-        "active": job.is_active,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
-
-
-@require_GET
-def fetchjob_progress(request, pk: int):
-    job = get_object_or_404(FetchJob, pk=pk)
-    state = _job_state(job)
-    state.update(
-        {
-            key: getattr(job, key)
-            for key in (
-                "repos_total",
-                "repos_done",
-                "prs_new",
-                "prs_updated",
-                "prs_skipped",
-                "files",
-                "api_requests",
-                "rate_limit_remaining",
-            )
-        }
-    )
-    state["errors"] = job.errors
-    local = timezone.localtime
-    state["waiting_until"] = local(job.waiting_until).strftime("%H:%M") if job.waiting_until else None
-    state["rate_limit_reset"] = local(job.rate_limit_reset).strftime("%H:%M") if job.rate_limit_reset else None
-    return JsonResponse(state)
+fetchjob_progress = job_status_view(FetchJob)
 
 
 @require_POST
@@ -584,16 +537,10 @@ class SnapshotDetail(DetailView):
         )
         context["filter_query"] = urlencode(self.object.filter)
         context["filter_text"] = selectors.describe_filter(self.object.filter)
-        context["message_head"], context["message_rest"] = _split_message(self.object.message)
         return context
 
 
-@require_GET
-def snapshot_progress(request, pk: int):
-    snapshot = get_object_or_404(Snapshot, pk=pk)
-    state = _job_state(snapshot)
-    state.update({"pr_count": snapshot.pr_count, "sha256": snapshot.sha256})
-    return JsonResponse(state)
+snapshot_progress = job_status_view(Snapshot)
 
 
 @require_POST

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -40,6 +40,12 @@ def enqueue(job: Model, func: str, *, cluster: str | None = None) -> str:
     type(job).objects.filter(pk=job.pk).update(task_id=task_id)
     job.task_id = task_id
     return task_id
+
+
+def enqueue_on_commit(job: Model, func: str, *, cluster: str | None = None) -> None:
+    """Queue the job once the transaction that wrote its row commits, so a worker never looks for a row
+    it cannot see yet (and a rolled-back row is never queued)."""
+    transaction.on_commit(lambda: enqueue(job, func, cluster=cluster))
 
 
 def claim(model: type[Model], pk: int, *, allowed=(JobStatus.QUEUED,)):

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 
@@ -28,6 +29,12 @@ class JobStatus(models.TextChoices):
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING, JobStatus.STOPPING)
 
 
+def split_message(message: str) -> tuple[str, str]:
+    """A job's message as its first line, for the page, and the rest (a failure's traceback), for a <details>."""
+    head, _, rest = (message or "").strip().partition("\n")
+    return head.strip(), rest.strip()
+
+
 class BackgroundJob(models.Model):
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     message = models.TextField(blank=True, help_text="Last human-readable progress line or the reason it failed.")
@@ -43,8 +50,33 @@ class BackgroundJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # The job card (templates/_job_card.html) shows every kind of job; these say what differs per kind.
+    status_url_name = ""  # the URL name of the status endpoint that answers with the card; none: not polled
+    card_id = "job"  # prefix of the card's element ids (job-status, job-message, ...)
+    card_extra_template = ""  # the kind's own live lines inside the card (a fetch job's counters, say)
+    dead_hint = "its worker stopped answering"  # beside the badge while the worker looks dead
+
     class Meta:
         abstract = True
+
+    def get_status_url(self) -> str:
+        return reverse(self.status_url_name, args=[self.pk]) if self.status_url_name else ""
+
+    def status_payload(self) -> dict:
+        """What the job card shows of this job: the page renders it, every status endpoint returns it."""
+        head, rest = split_message(self.message)
+        return {
+            "id": self.pk,
+            "status": self.status,
+            "active": self.is_active,
+            "looks_dead": self.looks_dead,
+            "progress": self.progress,
+            "percent": round(100 * min(max(self.progress or 0.0, 0.0), 1.0)),
+            "message": head,
+            "message_rest": rest,
+            "duration": self.duration,
+            "finished_at": self.finished_at,
+        }
 
     @property
     def is_active(self) -> bool:

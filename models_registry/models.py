@@ -38,6 +38,10 @@ class ExportedModel(BackgroundJob):
     verified = models.BooleanField(null=True)
     verification = models.JSONField(default=dict, blank=True)
 
+    status_url_name = "models_registry:status"
+    card_id = "export"
+    dead_hint = "worker silent — delete and export again"
+
     class Meta:
         ordering = ["-created_at"]
 

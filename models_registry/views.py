@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 from django.views.generic import DetailView, ListView
 
-from hrgc_site.jobs import settle_if_dead
+from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.roles import operator_required
 from models_registry import services
@@ -44,18 +44,7 @@ class ModelDetail(DetailView):
         return context
 
 
-@require_safe
-def model_status(request, pk: int):
-    export = settle_if_dead(get_object_or_404(ExportedModel, pk=pk))
-    return JsonResponse(
-        {
-            "status": export.status,
-            "progress": export.progress,
-            "message": export.message,
-            "verified": export.verified,
-            "dead": export.looks_dead,
-        }
-    )
+model_status = job_status_view(ExportedModel)
 
 
 @require_safe

@@ -31,6 +31,8 @@ class TokenizerVersion(BackgroundJob):
     input_chars = models.PositiveBigIntegerField(default=0, help_text="Characters offered for training")
     trained_chars = models.PositiveBigIntegerField(default=0, help_text="Characters SentencePiece saw after sampling")
 
+    status_url_name = "training:tokenizer_status"
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -57,6 +59,8 @@ class DatasetBuild(BackgroundJob):
     stats = models.JSONField(default=dict, blank=True)
     train_tokens = models.PositiveBigIntegerField(default=0)
     val_tokens = models.PositiveBigIntegerField(default=0)
+
+    status_url_name = "training:dataset_status"
 
     class Meta:
         ordering = ["-created_at"]

@@ -230,7 +230,7 @@ TRACEBACK_MESSAGE = (
 def test_fetch_job_page_shows_the_first_line_and_folds_the_traceback(viewer_client):
     job = FetchJob.objects.create(targets=["acme/web"], status="failed", message=TRACEBACK_MESSAGE)
     page = viewer_client.get(job.get_absolute_url()).content.decode()
-    assert '<p id="job-message">RuntimeError: boom</p>' in page
+    assert '<p id="job-message" class="bad">RuntimeError: boom</p>' in page
     assert "<details" in page and page.index("Traceback") > page.index("<details")
 
 
@@ -238,7 +238,8 @@ def test_fetch_job_page_shows_the_first_line_and_folds_the_traceback(viewer_clie
 def test_snapshot_page_shows_the_first_line_and_folds_the_traceback(viewer_client):
     snapshot = Snapshot.objects.create(name="s1", status="failed", message=TRACEBACK_MESSAGE)
     page = viewer_client.get(snapshot.get_absolute_url()).content.decode()
-    assert '<dd id="snap-message">RuntimeError: boom<details' in page
+    assert '<p id="snap-message" class="bad">RuntimeError: boom</p>' in page
+    assert '<details id="snap-traceback"' in page
     assert page.index("Traceback") > page.index("<details")
 
 

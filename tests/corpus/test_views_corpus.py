@@ -201,7 +201,7 @@ def test_settings_token_is_write_only(operator_client):
     assert GitHubSettings.load().token == "" and "The stored token was removed" in response.content.decode()
 
 
-def test_fetch_job_progress_json_and_cancel(operator_client):
+def test_fetch_job_progress_card_and_cancel(operator_client):
     from django.utils import timezone
 
     job = FetchJob.objects.create(
@@ -212,9 +212,9 @@ def test_fetch_job_progress_json_and_cancel(operator_client):
         started_at=timezone.now(),
         heartbeat_at=timezone.now(),
     )
-    state = operator_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).json()
-    assert state["prs_new"] == 4 and state["errors"] == {"a/b": "not found"} and not state["looks_dead"]
-    assert state["status"] == "running"
+    card = operator_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).content.decode()
+    assert '<span id="c-prs_new">4</span>' in card and "<tr><td>a/b</td><td>not found</td></tr>" in card
+    assert 'id="job-status">running<' in card and 'id="job-dead"' not in card
     operator_client.post(reverse("corpus:fetchjob_cancel", args=[job.pk]))
     job.refresh_from_db()
     assert job.cancel_requested and job.status == "stopping"

@@ -14,8 +14,8 @@ def test_polling_a_silent_fetch_job_marks_it_dead(viewer_client):
     job = FetchJob.objects.create(
         targets=["acme/widgets"], status=JobStatus.RUNNING, started_at=silent, heartbeat_at=silent, worker="gone-host:1"
     )
-    data = viewer_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).json()
-    assert data["status"] == "dead" and data["active"] is False
+    card = viewer_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).content.decode()
+    assert 'id="job-status">dead<' in card and 'data-active="0"' in card and "hx-get" not in card
     job.refresh_from_db()
     assert job.status == JobStatus.DEAD and "gone-host:1 silent" in job.message
 
@@ -24,5 +24,5 @@ def test_a_live_job_is_left_alone(viewer_client):
     job = FetchJob.objects.create(
         targets=["acme/widgets"], status=JobStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
     )
-    data = viewer_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).json()
-    assert data["status"] == "running"
+    card = viewer_client.get(reverse("corpus:fetchjob_progress", args=[job.pk])).content.decode()
+    assert 'id="job-status">running<' in card and 'data-active="1"' in card

@@ -53,8 +53,8 @@ def test_operator_trains_a_tokenizer_from_the_form(operator_client, snapshot, dj
     assert queued and queued[0].func() == "training.tasks_data.train_tokenizer_task"
     assert queued[0].task["args"] == (tokenizer.pk,)
 
-    status = operator_client.get(reverse("training:tokenizer_status", args=[tokenizer.pk])).json()
-    assert status["status"] == "queued" and status["active"] is True
+    card = operator_client.get(reverse("training:tokenizer_status", args=[tokenizer.pk])).content.decode()
+    assert 'id="job-status">queued<' in card and 'data-active="1"' in card
 
     assert train_tokenizer_task(tokenizer.pk) == JobStatus.FINISHED
     tokenizer.refresh_from_db()
@@ -63,8 +63,10 @@ def test_operator_trains_a_tokenizer_from_the_form(operator_client, snapshot, dj
     assert tokenizer.chars_per_token_code > 1 and tokenizer.chars_per_token_prose > 1
     assert tokenizer.training_seconds > 0 and tokenizer.trained_chars == snapshot.chars
 
-    status = operator_client.get(reverse("training:tokenizer_status", args=[tokenizer.pk])).json()
-    assert status["status"] == "finished" and status["active"] is False and status["progress"] == 1.0
+    tokenizer.refresh_from_db()
+    assert tokenizer.progress == 1.0
+    card = operator_client.get(reverse("training:tokenizer_status", args=[tokenizer.pk])).content.decode()
+    assert 'id="job-status">finished<' in card and 'data-active="0"' in card
     detail = operator_client.get(tokenizer.get_absolute_url()).content.decode()
     assert '<dd id="vocab-size">400</dd>' in detail
     assert f'<dd id="cpt-code">{tokenizer.chars_per_token_code:.2f}</dd>' in detail
@@ -94,8 +96,8 @@ def test_too_large_vocabulary_fails_with_the_size_that_works_and_retries(operato
     assert tokenizer.message == (
         f"vocabulary size 50000 is larger than this corpus supports; the largest size that works is {works}"
     )
-    status = operator_client.get(reverse("training:tokenizer_status", args=[tokenizer.pk])).json()
-    assert status["status"] == "failed" and status["suggested_vocab_size"] == works
+    card = operator_client.get(reverse("training:tokenizer_status", args=[tokenizer.pk])).content.decode()
+    assert 'id="job-status">failed<' in card and f"the largest size that works is {works}</p>" in card
     page = operator_client.get(tokenizer.get_absolute_url()).content.decode()
     assert f"the largest size that works is {works}" in page
     assert f'name="vocab_size" id="retry-vocab" value="{works}"' in page

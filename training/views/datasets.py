@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_POST
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.models import JobStatus
 from hrgc_site.roles import is_operator, operator_required
@@ -17,7 +17,6 @@ from training import services_data
 from training.dataset import SPLITS
 from training.forms_data import DatasetForm
 from training.models import DatasetBuild
-from training.views.tokenizers import job_state, split_message
 
 
 class DatasetList(ForgivingPaginationMixin, ListView):
@@ -70,7 +69,6 @@ class DatasetDetail(DetailView):
         context = super().get_context_data(**kwargs)
         dataset = self.object
         context["runs"] = dataset.runs.all()[:20]
-        context["message_head"], context["message_detail"] = split_message(dataset.message)
         if dataset.status != JobStatus.FINISHED:
             return context
         meta = services_data.dataset_meta(dataset)
@@ -102,12 +100,7 @@ class DatasetDetail(DetailView):
         return context
 
 
-@require_safe
-def dataset_status(request, pk: int):
-    dataset = get_object_or_404(DatasetBuild, pk=pk)
-    state = job_state(dataset)
-    state.update(train_tokens=dataset.train_tokens, val_tokens=dataset.val_tokens, records=dataset.records)
-    return JsonResponse(state)
+dataset_status = job_status_view(DatasetBuild)
 
 
 @require_POST

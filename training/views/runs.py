@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
 
 from hrgc_site.listing import SortableListMixin
+from hrgc_site.models import split_message
 from hrgc_site.roles import is_operator, operator_required
 from training.forms_runs import RunForm, field_name, setting_fields
 from training.hrm.config import FAMILIES, PRESETS
@@ -38,7 +39,6 @@ from training.services_runs import (
     resume_run,
     size_problem,
 )
-from training.views.tokenizers import split_message
 
 LOG_LINES_SHOWN = 30
 MAX_COMPARED = 8

@@ -16,18 +16,12 @@ from django.views.decorators.http import (
 )
 from django.views.generic import DetailView, ListView
 
-from hrgc_site.jobs import settle_if_dead
+from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.roles import is_operator, operator_required
 from training import services_data
 from training.forms_data import RetryTokenizerForm, TokenizerForm
 from training.models import TokenizerVersion
-
-
-def split_message(message: str) -> tuple[str, str]:
-    """A job's message as its first line, for the page, and the rest (a failure's traceback), for a <details>."""
-    head, _, rest = (message or "").strip().partition("\n")
-    return head.strip(), rest.strip()
 
 
 class TokenizerList(ForgivingPaginationMixin, ListView):
@@ -75,31 +69,10 @@ class TokenizerDetail(DetailView):
         context["datasets"] = tokenizer.datasets.all()[:20]
         context["can_retry"] = services_data.can_retry(tokenizer)
         context["retry_size"] = tokenizer.suggested_vocab_size or tokenizer.vocab_size
-        context["message_head"], context["message_detail"] = split_message(tokenizer.message)
         return context
 
 
-def job_state(job) -> dict:
-    """The fields a page polls to show a job live."""
-    settle_if_dead(job)
-    return {
-        "id": job.pk,
-        "status": job.status,
-        "message": job.message,
-        "progress": job.progress,
-        "active": job.is_active,
-        "looks_dead": job.looks_dead,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
-
-
-@require_safe
-def tokenizer_status(request, pk: int):
-    tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
-    state = job_state(tokenizer)
-    state["suggested_vocab_size"] = tokenizer.suggested_vocab_size
-    state["vocab_size"] = tokenizer.vocab_size
-    return JsonResponse(state)
+tokenizer_status = job_status_view(TokenizerVersion)
 
 
 @require_http_methods(["GET", "POST"])
