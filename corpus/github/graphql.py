@@ -117,8 +117,8 @@ class GraphQLClient:
                 raise MalformedResponse(f"POST {self.endpoint}: expected a JSON object")
             errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
             data = body.get("data")
-            cost, remaining, reset_at = _rate_limit(data, response.headers)
-            self._settle(reserved, cost, remaining, reset_at)
+            spent, remaining, reset_at = _rate_limit(data, response.headers)
+            self._settle(reserved, spent, remaining, reset_at)
             if any(e.get("type") == RATE_LIMITED for e in errors):
                 attempts += 1
                 if attempts > self.rate_limited_retries:
@@ -128,7 +128,7 @@ class GraphQLClient:
             if not isinstance(data, dict) or not data:
                 message = "; ".join(str(e.get("message", "")) for e in errors) or "no data"
                 raise GraphQLError(f"GraphQL query failed: {message}", errors)
-            return GraphQLResult(data, errors, cost, remaining, reset_at)
+            return GraphQLResult(data, errors, spent, remaining, reset_at)
 
     # --- pacing ---------------------------------------------------------------------------
 
