@@ -7,6 +7,11 @@ CHROMIUM := /usr/bin/chromium
 # llama.cpp through llama-cpp-python compiles from source (several minutes): build the wheel once
 # into a cache outside the clone and install from there ever after.
 LLAMA_CPP_VERSION := 0.3.36
+# Where PyTorch comes from. Empty: pip's own indexes. On Linux x86_64, PyPI's torch==2.13.0 is the CUDA build
+# (several GB of nvidia-* packages); a wheel found locally (pip's find-links) wins when there is one.
+# CPU only: HRGC_TORCH_INDEX=https://download.pytorch.org/whl/cpu make run
+TORCH_VERSION := 2.13.0
+HRGC_TORCH_INDEX ?=
 WHEELS := $(HOME)/.cache/hrgc/wheels
 
 .PHONY: run test e2e unit lint bench-fetch bench-dataset bench-train bench-corpus clean-test
@@ -18,6 +23,7 @@ run: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
+	$(if $(HRGC_TORCH_INDEX),$(PIP) install -q torch==$(TORCH_VERSION) --index-url $(HRGC_TORCH_INDEX))
 	$(PIP) install -q -r requirements.txt
 	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
 	  (echo "Compiling llama.cpp (llama-cpp-python $(LLAMA_CPP_VERSION)) once; this takes several minutes" && \

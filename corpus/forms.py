@@ -15,6 +15,18 @@ def _name_error(exc: Exception) -> str:
     return str(getattr(exc, "message", exc))
 
 
+# An echoed input line is cut here: a pasted 200,000-character line must not come back whole in a message.
+ECHO_CHARS = 80
+
+
+def shorten(text: str, limit: int = ECHO_CHARS) -> str:
+    """`text` as a message may quote it: at most `limit` characters, with an ellipsis and the full length when cut."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
 class RepositoryNamesForm(forms.Form):
     """One owner/name or a pasted list (one per line; commas and spaces also separate)."""
 
@@ -28,16 +40,21 @@ class RepositoryNamesForm(forms.Form):
     def clean_names(self) -> list[str]:
         names, errors = [], []
         for number, line in enumerate(self.cleaned_data["names"].splitlines(), start=1):
+            found = []
             for item in re.split(r"[,\s]+", line.strip()):
                 if not item:
                     continue
                 try:
-                    name = services.validate_repository_name(item)
-                except Exception as exc:  # noqa: BLE001 - ValueError or ValidationError: both say what is wrong
-                    errors.append(f"line {number}: {_name_error(exc)}")
-                    break  # one error per line: "not a repo" is one mistake, not three
-                if name not in names:
-                    names.append(name)
+                    found.append(services.validate_repository_name(item))
+                except Exception:  # noqa: BLE001 - ValueError or ValidationError: the line as a whole is reported
+                    # One error per line, quoting the line: "not a repo" is one mistake, not "'not' is not ...".
+                    errors.append(
+                        f"line {number}: “{shorten(line)}” is not a GitHub repository: "
+                        "expected owner/name or a github.com URL, e.g. golang/go"
+                    )
+                    break
+            else:
+                names.extend(name for name in found if name not in names)
         if errors:
             raise ValidationError(errors)
         if not names:

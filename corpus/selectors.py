@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
@@ -84,6 +85,29 @@ def clean_filters(params) -> dict[str, str]:
     return cleaned
 
 
+def filter_problems(params) -> dict[str, str]:
+    """Why a filter value was not used, per filter key: a non-numeric size, a date that is no date, min above max.
+
+    clean_filters drops bad values; the list shows these messages beside their fields instead of staying silent."""
+    problems: dict[str, str] = {}
+    get = params.get
+    for key in ("min_chars", "max_chars"):
+        raw = (get(key) or "").strip()
+        if raw and _int(raw) is None:
+            problems[key] = f"{_FILTER_LABELS[key]} needs a whole number of characters, 0 or more (not “{raw[:40]}”)"
+    for key in ("merged_from", "merged_to"):
+        raw = (get(key) or "").strip()
+        if raw and _date(raw) is None:
+            problems[key] = f"{_FILTER_LABELS[key]} needs a date as YYYY-MM-DD (not “{raw[:40]}”)"
+    low, high = _int(get("min_chars")), _int(get("max_chars"))
+    if low is not None and high is not None and low > high:
+        problems["max_chars"] = f"chars ≥ {low:,} is above chars ≤ {high:,}: nothing can match"
+    start, end = _date(get("merged_from")), _date(get("merged_to"))
+    if start is not None and end is not None and start > end:
+        problems["merged_to"] = f"merged from {start} is after merged to {end}: nothing can match"
+    return problems
+
+
 _FILTER_LABELS = {
     "q": "search",
     "repo": "repository",
@@ -112,8 +136,18 @@ def included_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}included": True, f"{prefix}repository__included": True})
 
 
+# A hyphen between two word characters joins words ("nil-pointer"); websearch_to_tsquery would turn such a word
+# into a phrase of its compound and its parts, which text written "nil pointer" never matches.
+_JOINING_HYPHEN = re.compile(r"(?<=\w)[-‐‑–](?=\w)")
+
+
+def normalize_search(text: str) -> str:
+    """The search as PostgreSQL should read it: 'nil-pointer' finds what 'nil pointer' finds."""
+    return _JOINING_HYPHEN.sub(" ", text)
+
+
 def search_query(text: str) -> SearchQuery:
-    return SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+    return SearchQuery(normalize_search(text), search_type="websearch", config=SEARCH_CONFIG)
 
 
 def filtered_pull_requests(filters: dict, *, force_included: bool = False, rank: bool = False) -> QuerySet:
@@ -266,22 +300,49 @@ def repository_list() -> QuerySet:
 
 _STATS_SQL = """
 WITH base AS (
-    SELECT pr.repository_id, pr.category, pr.intent, r.license_spdx AS license, pr.syntax_ok, pr.serialized_chars,
-           width_bucket(pr.serialized_chars, %(low)s, %(high)s, %(bins)s) AS bucket
+    SELECT pr.repository_id, pr.category, pr.intent, pr.syntax_ok, pr.serialized_chars,
+           width_bucket(ln(greatest(pr.serialized_chars, 1)), ln(%(low)s), ln(%(high)s), %(bins)s) AS bucket,
+           to_char(date_trunc('month', pr.merged_at), 'YYYY-MM') AS month
     FROM corpus_pullrequest pr JOIN corpus_repository r ON r.id = pr.repository_id
     WHERE %(all)s OR (pr.included AND r.included)
 )
-SELECT GROUPING(repository_id), GROUPING(category), GROUPING(intent), GROUPING(license), GROUPING(syntax_ok),
-       GROUPING(bucket), repository_id, category, intent, license, syntax_ok, bucket, count(*), sum(serialized_chars)
+SELECT GROUPING(repository_id), GROUPING(category), GROUPING(intent), GROUPING(syntax_ok),
+       GROUPING(bucket), GROUPING(month), repository_id, category, intent, syntax_ok, bucket, month,
+       count(*), sum(serialized_chars)
 FROM base
-GROUP BY GROUPING SETS ((repository_id), (category), (intent), (license), (syntax_ok), (bucket), ())
+GROUP BY GROUPING SETS ((repository_id), (category), (intent), (syntax_ok), (bucket), (month), ())
 """
-_DIMENSIONS = ("repo", "category", "intent", "license", "syntax", "bucket")
+_DIMENSIONS = ("repo", "category", "intent", "syntax", "bucket", "month")
 LENGTH_BINS = 30
+EXCLUSION_REASONS = 15  # the most frequent reasons shown; the rest are summed as "other reasons"
+
+
+def exclusion_reasons() -> dict:
+    """Why pull requests are out of the training set: each PR's own reason, or its repository's exclusion."""
+    rows = (
+        PullRequest.objects.filter(included=False)
+        .values("excluded_reason")
+        .annotate(n=Count("*"))
+        .order_by("-n", "excluded_reason")
+    )
+    rows = list(rows)
+    labels = [row["excluded_reason"] or "no reason" for row in rows[:EXCLUSION_REASONS]]
+    values = [row["n"] for row in rows[:EXCLUSION_REASONS]]
+    rest = sum(row["n"] for row in rows[EXCLUSION_REASONS:])
+    if rest:
+        labels.append("other reasons")
+        values.append(rest)
+    by_repository = PullRequest.objects.filter(included=True, repository__included=False).count()
+    if by_repository:
+        labels.append("repository excluded")
+        values.append(by_repository)
+    return {"labels": labels, "values": values}
 
 
 def corpus_stats(*, included_only: bool = True) -> dict:
-    """Aggregates for the statistics page: every chart from one scan (GROUPING SETS), lengths bucketed in SQL."""
+    """Aggregates for the statistics page: every chart from one scan (GROUPING SETS), lengths bucketed in SQL.
+
+    Lengths are bucketed on a log scale (a few huge PRs would squeeze every other one into the first bar)."""
     from django.db import connection
 
     base = PullRequest.objects.filter(included_q()) if included_only else PullRequest.objects.all()
@@ -289,7 +350,8 @@ def corpus_stats(*, included_only: bool = True) -> dict:
     groups: dict[str, list[tuple]] = {name: [] for name in _DIMENSIONS}
     totals = {"prs": 0, "chars": 0, "repos": 0}
     if bounds["low"] is not None:
-        low, high = bounds["low"], max(bounds["high"], bounds["low"] + LENGTH_BINS) + 1
+        low = max(1, bounds["low"])
+        high = max(bounds["high"], low * 2) + 1
         with connection.cursor() as cursor:
             cursor.execute(_STATS_SQL, {"low": low, "high": high, "bins": LENGTH_BINS, "all": not included_only})
             for row in cursor.fetchall():
@@ -307,21 +369,28 @@ def corpus_stats(*, included_only: bool = True) -> dict:
         items = sorted(groups[name], key=lambda item: (-item[1], str(item[0])))
         return {"labels": [label(value) for value, _ in items], "values": [n for _, n in items]}
 
-    histogram = {"edges": [], "counts": []}
+    histogram = {"edges": [], "counts": [], "lower": [], "upper": []}
     if bounds["low"] is not None:
-        width = (high - low) / LENGTH_BINS
+        import math
+
+        step = (math.log(high) - math.log(low)) / LENGTH_BINS
         counts = dict(groups["bucket"])
+        # width_bucket puts values below `low` in bucket 0 (none here) and the top one in bucket LENGTH_BINS.
         histogram = {
-            "edges": [round(low + (i + 0.5) * width) for i in range(LENGTH_BINS)],
-            "counts": [counts.get(i + 1, 0) for i in range(LENGTH_BINS)],
-            "width": width,
+            "edges": [round(math.exp(math.log(low) + (i + 0.5) * step)) for i in range(LENGTH_BINS)],
+            "lower": [round(math.exp(math.log(low) + i * step)) for i in range(LENGTH_BINS)],
+            "upper": [round(math.exp(math.log(low) + (i + 1) * step)) for i in range(LENGTH_BINS)],
+            "counts": [counts.get(i + 1, 0) + (counts.get(0, 0) if i == 0 else 0) for i in range(LENGTH_BINS)],
         }
+    months = sorted((month, n) for month, n in groups["month"] if month)
+    undated = sum(n for month, n in groups["month"] if not month)
     return {
         "totals": totals,
         "repos": {"labels": [names.get(pk, str(pk)) for pk, _ in repos], "values": [n for _, n in repos]},
         "category": chart("category", lambda v: v or "none"),
         "intent": chart("intent", lambda v: v or "none"),
-        "license": chart("license", lambda v: v or "none"),
         "syntax": chart("syntax", lambda v: {True: "valid", False: "syntax error", None: "no Go code"}[v]),
         "length": histogram,
+        "months": {"labels": [month for month, _ in months], "values": [n for _, n in months], "undated": undated},
+        "exclusions": exclusion_reasons(),
     }

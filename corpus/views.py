@@ -174,15 +174,28 @@ def add_repositories(request):
     return render(request, "corpus/add.html", context)
 
 
+def _added_message(names: list[str], existing: set[str]) -> str:
+    """'Added 2 repositories.' / 'acme/web was already in the corpus.' / both, for what really changed."""
+    new = [name for name in names if name not in existing]
+    old = [name for name in names if name in existing]
+    parts = []
+    if new:
+        parts.append(f"Added {_count(len(new), 'repository', 'repositories')}")
+    if old:
+        shown = ", ".join(old[:5]) + (f" and {len(old) - 5} more" if len(old) > 5 else "")
+        parts.append(f"{shown} {'was' if len(old) == 1 else 'were'} already in the corpus")
+    return "; ".join(parts)
+
+
 def _add_and_maybe_fetch(request, names: list[str], fetch_now: bool):
+    existing = set(Repository.objects.filter(full_name__in=names).values_list("full_name", flat=True))
     services.add_repositories(names=names)
+    added = _added_message(names, existing)
     if fetch_now:
         job = services.create_fetch_job(kind=Source.GITHUB, targets=names, user=request.user)
-        messages.success(
-            request, f"Added {_count(len(names), 'repository', 'repositories')}; fetch job #{job.pk} queued."
-        )
+        messages.success(request, f"{added}; fetch job #{job.pk} queued.")
         return redirect(job)
-    messages.success(request, f"Added {_count(len(names), 'repository', 'repositories')}.")
+    messages.success(request, f"{added}.")
     return redirect("corpus:repositories")
 
 
@@ -352,6 +365,7 @@ class PullRequestList(SortableListMixin, ListView):
         context.update(
             {
                 "filters": self.filters,
+                "filter_problems": selectors.filter_problems(self.request.GET),
                 "filter_query": urlencode(self.filters),
                 "repositories": Repository.objects.order_by("full_name").values_list("full_name", flat=True),
                 "licenses": sorted(

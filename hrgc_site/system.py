@@ -25,6 +25,17 @@ def database_info() -> dict:
     }
 
 
+def human_duration(seconds: float) -> str:
+    """'45 s', '12 min 5 s', '3 h 20 min', '2 d 4 h': the two largest units, as a person reads an uptime."""
+    seconds = max(0, int(seconds))
+    for big, big_size, small, small_size in (("d", 86_400, "h", 3_600), ("h", 3_600, "min", 60), ("min", 60, "s", 1)):
+        if seconds >= big_size:
+            whole, rest = divmod(seconds, big_size)
+            part = rest // small_size
+            return f"{whole} {big}" + (f" {part} {small}" if part else "")
+    return f"{seconds} s"
+
+
 def cluster_info() -> list[dict]:
     """Live django-q2 clusters (their sentinels publish stats into the shared cache every few seconds)."""
     from django_q.brokers import get_broker
@@ -38,7 +49,10 @@ def cluster_info() -> list[dict]:
                 "host": stat.host,
                 "status": stat.status,
                 "workers": len(stat.workers),
+                "worker_pids": sorted(stat.workers),
                 "uptime": int(stat.uptime()),
+                "uptime_text": human_duration(stat.uptime()),
+                "started": stat.tob.replace(microsecond=0) if stat.tob else None,
                 "pid": stat.pid,
             }
         )

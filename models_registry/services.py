@@ -128,15 +128,84 @@ def delete_export(export: ExportedModel) -> None:
     export.delete()
 
 
+def download_name(export: ExportedModel, name: str) -> str:
+    """The name a registered file downloads as: a GGUF after its model (hrgc-RUN-stepN-QUANT.gguf), so two
+    downloads do not both land as model.gguf; the Modelfile and a safetensors folder's files keep their names
+    (Ollama's -f and from_pretrained() look for them)."""
+    if name.endswith(".gguf"):
+        return f"hrgc-{export.run.name}-step{export.step}-{export.quant}.gguf"
+    return name
+
+
+def modelfile_for_download(export: ExportedModel, text: str) -> str:
+    """The Modelfile as downloaded: FROM names the GGUF by its download name, so the two files work side by side."""
+    gguf = next((entry["name"] for entry in export.files if entry["name"].endswith(".gguf")), None)
+    if gguf is None:
+        return text
+    return "\n".join(
+        f"FROM ./{download_name(export, gguf)}" if line.startswith("FROM ") else line for line in text.split("\n")
+    )
+
+
+def llama_cpp_versions() -> dict[str, str]:
+    """The llama.cpp this dashboard runs models with, as the installed package reports it (empty when absent)."""
+    try:
+        import llama_cpp
+        from llama_cpp import llama_cpp as bindings
+    except Exception:  # noqa: BLE001 - not installed, or its shared library does not load here
+        return {}
+    versions = {"llama_cpp_python": llama_cpp.__version__}
+    try:
+        versions["libllama"] = bindings.llama_version().decode()
+    except Exception:  # noqa: BLE001 - older bindings have no llama_version()
+        pass
+    return versions
+
+
+# The upstream llama.cpp change that taught it the hrm_text architecture (HrmTextForCausalLM).
+HRM_TEXT_UPSTREAM = "https://github.com/ggml-org/llama.cpp/pull/27625"
+
+
+def runtime_support(export: ExportedModel) -> dict:
+    """Which runtimes are known to read this architecture, and which of those claims were checked on this machine."""
+    versions = llama_cpp_versions()
+    local = (
+        f"llama-cpp-python {versions['llama_cpp_python']}"
+        + (f" (its vendored llama.cpp reports libllama {versions['libllama']})" if "libllama" in versions else "")
+        if versions
+        else ""
+    )
+    if export.run.family == "hrm":
+        return {
+            "architecture": "hrm_text",
+            "verified": (
+                f"{local}: this dashboard loads and runs this file with it (export verification and the playground)."
+                if local
+                else "llama-cpp-python 0.3.36 (requirements of this dashboard), once installed."
+            ),
+            "llama_cpp": "A llama.cpp that includes the hrm_text architecture "
+            f"({HRM_TEXT_UPSTREAM}); older builds answer “unknown model architecture: 'hrm_text'”.",
+            "ollama": "Not verified here: Ollama reads this file only once its bundled llama.cpp includes hrm_text. "
+            "If `ollama create` reports an unknown architecture, use llama.cpp or llama-cpp-python.",
+        }
+    return {
+        "architecture": "llama",
+        "verified": (f"{local}: " if local else "") + "this dashboard loads and runs this file with it.",
+        "llama_cpp": "Any llama.cpp release: the llama architecture is its oldest.",
+        "ollama": "Any Ollama release that imports GGUF files (`ollama create -f Modelfile`); not run on this machine.",
+    }
+
+
 def how_to_run(export: ExportedModel) -> dict:
     name = f"hrgc-{export.run.name}".lower()
     if export.format == ExportedModel.Format.GGUF:
+        gguf = download_name(export, "model.gguf")
         return {
-            "ollama": f"# download model.gguf and Modelfile into one folder, then:\nollama create {name} -f Modelfile\n"
+            "ollama": f"# download {gguf} and Modelfile into one folder, then:\nollama create {name} -f Modelfile\n"
             f'ollama run {name} "Fix nil pointer in handler"',
-            "llama_cpp": "llama-cli -m model.gguf -p '<REPO> owner/project\\n<PR_TITLE> Fix nil pointer in handler\\n"
+            "llama_cpp": f"llama-cli -m {gguf} -p '<REPO> owner/project\\n<PR_TITLE> Fix nil pointer in handler\\n"
             "<PR_BODY> \\n\\n<PLAN>\\n' -n 256 --temp 0.7",
-            "python": 'from llama_cpp import Llama\nllm = Llama(model_path="model.gguf")\n'
+            "python": f'from llama_cpp import Llama\nllm = Llama(model_path="{gguf}")\n'
             'print(llm("<REPO> owner/project\\n<PR_TITLE> Fix nil pointer\\n<PR_BODY> \\n\\n<PLAN>\\n", '
             'max_tokens=256)["choices"][0]["text"])',
         }

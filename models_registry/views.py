@@ -6,8 +6,9 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST, require_safe
 from django.views.generic import DetailView, ListView
 
@@ -40,6 +41,11 @@ class ModelDetail(DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["how_to_run"] = services.how_to_run(self.object)
+        context["download_names"] = {
+            entry["name"]: services.download_name(self.object, entry["name"]) for entry in self.object.files
+        }
+        if self.object.format == ExportedModel.Format.GGUF:
+            context["runtime_support"] = services.runtime_support(self.object)
         context["final_metrics"] = services.final_metrics(self.object.run)
         return context
 
@@ -54,8 +60,15 @@ def download(request, pk: int, name: str):
     if path is None:
         raise Http404("No such file in this export.")
     entry = next(e for e in export.files if e["name"] == name)
-    # The registered name itself: the Modelfile (FROM ./model.gguf) and from_pretrained() expect it.
-    return ranged_file_response(request, path, name, etag=entry.get("sha256", ""))
+    if name == "Modelfile":
+        # A few hundred bytes: rewritten so that FROM names the GGUF as it downloads (after the model).
+        text = services.modelfile_for_download(export, path.read_text(encoding="utf-8"))
+        response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = content_disposition_header(True, name)
+        return response
+    return ranged_file_response(
+        request, path, services.download_name(export, name), etag=entry.get("sha256", "")
+    )
 
 
 @require_POST

@@ -20,7 +20,8 @@
       headers: {"Content-Type": "application/json", "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value},
       body: JSON.stringify({text: document.getElementById("encode-text").value}),
     });
-    const data = await response.json();
+    // A refusal from outside the view (a proxy, a server limit) may not be JSON: still say what happened.
+    const data = await response.json().catch(() => ({error: `The server refused the text (HTTP ${response.status}).`}));
     result.replaceChildren();
     if (!response.ok) { summary.textContent = data.error; summary.className = "bad small"; return; }
     for (const token of data.tokens) {

@@ -25,7 +25,9 @@ def test_whole_file_with_length_and_filename(viewer_client, export):
     assert response.status_code == 200
     assert response["Content-Length"] == str(len(CONTENT))
     assert response["Accept-Ranges"] == "bytes"
-    assert 'filename="model.gguf"' in response["Content-Disposition"]
+    # Named after the model, not model.gguf: two downloads never overwrite each other.
+    expected = f'filename="hrgc-{export.run.name}-step{export.step}-{export.quant}.gguf"'
+    assert expected in response["Content-Disposition"]
     assert _body(response) == CONTENT
 
 
@@ -72,3 +74,24 @@ def test_parse_range():
     assert parse_range("bytes=50-500", 100) == (50, 99)
     assert parse_range("bytes=200-", 100) == (-1, -1)
     assert parse_range("bytes=0-1,5-6", 100) is None
+
+
+def test_the_modelfile_names_the_gguf_by_its_download_name(viewer_client, export):
+    from pathlib import Path
+
+    text = 'FROM ./model.gguf\nTEMPLATE """x"""\nPARAMETER top_k 40\n'
+    (Path(export.path) / "Modelfile").write_text(text)
+    export.files = [*export.files, {"name": "Modelfile", "size": len(text), "sha256": ""}]
+    export.save()
+    response = viewer_client.get(reverse("models_registry:download", args=[export.pk, "Modelfile"]))
+    assert response.status_code == 200 and 'filename="Modelfile"' in response["Content-Disposition"]
+    lines = response.content.decode().splitlines()
+    assert lines[0] == f"FROM ./hrgc-{export.run.name}-step10-q8_0.gguf"
+    assert lines[1:] == text.splitlines()[1:]
+
+
+def test_the_model_page_names_the_runtimes_that_read_it(viewer_client, export):
+    page = viewer_client.get(export.get_absolute_url())
+    support = page.context["runtime_support"]
+    assert "llama-cpp-python 0.3.36" in support["verified"]
+    assert "Not verified" in support["ollama"] or "not run on this machine" in support["ollama"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -81,15 +82,27 @@ def tokenizer_encode(request, pk: int):
 
     Read-only, so viewers may use it too."""
     tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
-    if request.method == "GET":
-        text = request.GET.get("text", "")
-    elif request.content_type == "application/json":
-        try:
-            text = json.loads(request.body or b"{}").get("text", "")
-        except (ValueError, AttributeError):
-            return JsonResponse({"error": 'send a JSON object with a "text" string'}, status=400)
-    else:
-        text = request.POST.get("text", "")
+    try:
+        if request.method == "GET":
+            text = request.GET.get("text", "")
+        elif request.content_type == "application/json":
+            try:
+                text = json.loads(request.body or b"{}").get("text", "")
+            except (ValueError, AttributeError):
+                return JsonResponse({"error": 'send a JSON object with a "text" string'}, status=400)
+        else:
+            text = request.POST.get("text", "")
+    except RequestDataTooBig:
+        # Django refuses bodies above DATA_UPLOAD_MAX_MEMORY_SIZE; the page shows this sentence, not an HTML 400.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        sent = int(request.META.get("CONTENT_LENGTH") or 0)
+        return JsonResponse(
+            {
+                "error": f"This text is {sent / 1e6:.1f} MB; the try-it box takes at most {limit / 1e6:.1f} MB. "
+                "Paste a shorter piece: a few files say as much about the tokenizer as a whole repository."
+            },
+            status=413,
+        )
     if not isinstance(text, str):
         return JsonResponse({"error": "text must be a string"}, status=400)
     try:
