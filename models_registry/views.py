@@ -66,9 +66,7 @@ def download(request, pk: int, name: str):
         response = HttpResponse(text, content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = content_disposition_header(True, name)
         return response
-    return ranged_file_response(
-        request, path, services.download_name(export, name), etag=entry.get("sha256", "")
-    )
+    return ranged_file_response(request, path, services.download_name(export, name), etag=entry.get("sha256", ""))
 
 
 @require_POST

@@ -37,3 +37,29 @@ def make_export_with_file(run, content: bytes, name: str = "model.gguf"):
     export.size = len(content)
     export.save()
     return export
+
+
+def add_curve(run, *, train: list[tuple[int, float]], evals: list[tuple[int, float]], checkpoints=()):
+    """Metric points (and checkpoint rows at the given steps, with the eval's val loss) as a finished run has them."""
+    from training.models import Checkpoint, MetricPoint
+
+    MetricPoint.objects.bulk_create(
+        [MetricPoint(run=run, kind="train", step=step, values={"loss": loss}) for step, loss in train]
+        + [MetricPoint(run=run, kind="eval", step=step, values={"val_loss": loss}) for step, loss in evals]
+    )
+    val = dict(evals)
+    for step in checkpoints:
+        Checkpoint.objects.create(run=run, step=step, path=f"/nowhere/step_{step:07d}.pt", val_loss=val.get(step))
+    last_train, last_eval = train[-1] if train else (0, None), evals[-1] if evals else (0, None)
+    run.step = max(last_train[0], last_eval[0])
+    run.last_loss = last_train[1]
+    run.last_val_loss = last_eval[1]
+    run.best_val_loss = min((loss for _, loss in evals), default=None)
+    run.save()
+    return run
+
+
+# The issue's run: best validation loss 6.92 at step 250, then rising to 7.62 while training falls to 1.38; the last
+# logged training loss is a spike (6.72) on a curve that sits near 1.4.
+OVERFIT_TRAIN = [(step, 8.0 - 6.6 * step / 2000) for step in range(10, 2000, 10)] + [(2000, 6.72)]
+OVERFIT_EVALS = [(50, 7.9), (250, 6.92), (500, 7.0), (1000, 7.2), (1500, 7.4), (2000, 7.62)]

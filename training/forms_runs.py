@@ -28,6 +28,8 @@ from training.services_runs import (
 # Not user settings: the family is chosen above and the vocabulary comes from the dataset.
 FIXED_MODEL_FIELDS = ("family", "vocab_size")
 SECTIONS = {"model": ModelConfig, "train": TrainConfig}
+# Settings only the hrm family reads (gpt has no planner/generator stacks or cycles): hidden on a gpt form.
+HRM_ONLY = ("h_cycles", "l_cycles", "full_backprop", "planner_lr_multiplier", "generator_lr_multiplier")
 DEVICE_CHOICES = [(d, d) for d in ("auto", "cpu", "cuda", "mps")]
 # One line per setting: what it does (the seed's hyperparameter table, then ours).
 SETTING_HELP = {
@@ -89,6 +91,11 @@ def setting_fields() -> list[tuple[str, str, type]]:
     return result
 
 
+def only_family(name: str) -> str:
+    """'hrm' for a setting only the hrm family reads, '' for one both read."""
+    return "hrm" if name in HRM_ONLY else ""
+
+
 def field_name(section: str, name: str) -> str:
     return f"{section}__{name}"
 
@@ -113,6 +120,7 @@ class RunForm(forms.Form):
         self.fields["dataset"].queryset = DatasetBuild.objects.filter(status=JobStatus.FINISHED).order_by("-created_at")
         family = self._chosen("family", "hrm")
         preset_name = self._chosen("preset", "tiny")
+        self.chosen_family = family  # not `family`: the template would read the field of that name
         defaults = (
             RunConfig()
             if family not in FAMILIES or preset_name not in PRESETS
@@ -174,13 +182,26 @@ class RunForm(forms.Form):
             attrs.update(min="1", max=str(MODEL_LIMITS[name]))
         elif section == "train" and name in TRAIN_AT_LEAST_ONE:
             attrs["min"] = "1"
-        elif name in ("warmup_steps", "refinement_warmup", "dropout"):
+        elif name in ("warmup_steps", "refinement_warmup", "dropout") or name.endswith("_loss_weight"):
             attrs["min"] = "0"
+        # Bounds the browser's min/max cannot say (they are inclusive): run_form.js checks these.
+        if name == "dropout":
+            attrs.update({"max": "1", "data-below": "1"})
+        elif name == "learning_rate":
+            attrs.update({"min": "0", "data-above": "0"})
+        elif name == "n_head":
+            attrs["data-divides"] = field_name("model", "n_embd")
 
-    def sections(self) -> list[tuple[str, list[tuple[forms.BoundField, str]]]]:
-        """Per section, each setting's field with its one-line description."""
+    def sections(self) -> list[tuple[str, list[tuple[forms.BoundField, str, str]]]]:
+        """Per section, each setting's field with its one-line description and the one family it is for ('' = both)."""
         return [
-            (section, [(self[key], SETTING_HELP.get(key.split("__", 1)[1], "")) for key in keys])
+            (
+                section,
+                [
+                    (self[key], SETTING_HELP.get(key.split("__", 1)[1], ""), only_family(key.split("__", 1)[1]))
+                    for key in keys
+                ],
+            )
             for section, keys in self.setting_names.items()
         ]
 
@@ -209,9 +230,15 @@ class RunForm(forms.Form):
                 if cleaned[key] != getattr(getattr(base, section), name):
                     overrides[f"{section}.{name}"] = cleaned[key]
         try:
-            self.config = base.with_overrides({key: str(value) for key, value in overrides.items()})
+            self.config = base.with_overrides({key: str(value) for key, value in overrides.items()}, validate=False)
         except ValueError as exc:
             self._attach_config_error(str(exc))
+            return cleaned
+        # Every problem at once, each beside its own field (not the first one under "Parameters").
+        problems = self.config.problems()
+        for setting, message in problems:
+            self._attach_problem(setting, message)
+        if problems:
             return cleaned
         problem = dataset_problem(self.config, dataset)
         if problem:
@@ -226,6 +253,16 @@ class RunForm(forms.Form):
             return cleaned
         self.overrides = overrides
         return cleaned
+
+    def _attach_problem(self, setting: str, message: str) -> None:
+        """A RunConfig problem beside its field, unless that field already shows an error."""
+        for section in ("model", "train"):
+            key = field_name(section, setting)
+            if key in self.fields:
+                if key not in self.errors:
+                    self.add_error(key, message)
+                return
+        self.add_error(None, message)
 
     def _attach_config_error(self, message: str) -> None:
         """Put RunConfig's complaint beside the field it names (the first one mentioned), else on the form."""

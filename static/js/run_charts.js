@@ -84,7 +84,10 @@ window.hrgcRunCharts = (() => {
         const layout = {
           margin: { l: 55, r: 10, t: 30, b: 40 }, title: { text: chart.title, font: { size: 14 } },
           xaxis: { title: { text: X_TITLES[xKey] }, range: sharedRange || undefined, autorange: !sharedRange },
-          yaxis: { type: logY && chart.log !== false ? "log" : "linear", rangemode: chart.zero ? "tozero" : undefined },
+          // On a log axis plotly labels the ticks between powers of ten with their first digit only ("9 8 7" for
+          // 0.9 0.8 0.7); a tick format makes every label the whole number.
+          yaxis: logY && chart.log !== false ? { type: "log", tickformat: ".3~g" }
+            : { type: "linear", rangemode: chart.zero ? "tozero" : undefined },
           legend: { orientation: "h", y: -0.25 }, uirevision: xKey + logY, showlegend: true,
         };
         if (!traces.length) layout.annotations = [{ text: "no points yet", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }];
@@ -129,9 +132,28 @@ window.hrgcRunCharts = (() => {
       return anyActive;
     }
 
+    // Chart settings live in the URL (?x=tokens&smooth=0.8&log=1): a reload keeps them and a link shares them.
+    const params = new URLSearchParams(window.location.search);
+    if ([...controls.x.options].some((o) => o.value === params.get("x"))) controls.x.value = params.get("x");
+    const smooth = Number(params.get("smooth"));
+    if (params.has("smooth") && smooth >= 0 && smooth <= Number(controls.smoothing.max)) controls.smoothing.value = String(smooth);
+    if (params.has("log")) controls.logY.checked = params.get("log") === "1";
+    const showSmoothing = () => {
+      if (controls.smoothingLabel) controls.smoothingLabel.textContent = Number(controls.smoothing.value).toFixed(2);
+    };
+    showSmoothing();
+    function remember() {
+      const url = new URL(window.location.href);
+      const defaults = { x: "step", smooth: controls.smoothing.defaultValue, log: "0" };
+      const values = { x: controls.x.value, smooth: controls.smoothing.value, log: controls.logY.checked ? "1" : "0" };
+      for (const [key, value] of Object.entries(values)) {
+        if (value === defaults[key]) url.searchParams.delete(key); else url.searchParams.set(key, value);
+      }
+      window.history.replaceState(null, "", url);
+    }
     for (const el of [controls.x, controls.smoothing, controls.logY]) el.addEventListener("input", () => {
       if (el === controls.x) sharedRange = null;
-      if (controls.smoothingLabel) controls.smoothingLabel.textContent = Number(controls.smoothing.value).toFixed(2);
+      showSmoothing(); remember();
       dirty = true; render();
     });
     return hrgc.poll(tick, pollMs, 15000);

@@ -42,6 +42,56 @@
       note.classList.add("bad");
     }
   }
+  // Settings only one family reads (data-only-family) are hidden on the other family's form.
+  const showFamily = () => {
+    for (const row of form.querySelectorAll("[data-only-family]")) row.hidden = row.dataset.onlyFamily !== form.elements.family.value;
+  };
+  form.elements.family.addEventListener("change", showFamily);
+  showFamily();
+
+  // Every invalid field says why beside itself, in red, all at once (the browser's own bubble shows one at a time).
+  const fields = [...form.querySelectorAll(".form-row input, .form-row select")].filter((el) => el.type !== "hidden");
+  function extraCheck(el) {
+    if (el.value === "" || el.type !== "number") return "";
+    const value = Number(el.value);
+    if (el.dataset.below !== undefined && !(value < Number(el.dataset.below))) return `${el.name.split("__").pop()} must be below ${el.dataset.below}.`;
+    if (el.dataset.above !== undefined && !(value > Number(el.dataset.above))) return `${el.name.split("__").pop()} must be above ${el.dataset.above}.`;
+    if (el.dataset.divides) {
+      const width = Number(form.elements[el.dataset.divides].value);
+      if (value >= 1 && width >= 1 && width % value) return `n_embd (${width}) must be divisible by n_head (${value}).`;
+      if (value >= 1 && width >= 1 && (width / value) % 2) return "head size (n_embd / n_head) must be even.";
+    }
+    return "";
+  }
+  function showError(el) {
+    el.setCustomValidity("");
+    el.setCustomValidity(el.validity.valid ? extraCheck(el) : "");
+    const row = el.closest(".form-row");
+    let box = row.querySelector("ul.errorlist.client");
+    const message = el.validationMessage;
+    if (message && !box) {
+      box = document.createElement("ul");
+      box.className = "errorlist client";
+      el.insertAdjacentElement("afterend", box);
+    }
+    if (box) box.replaceChildren(...(message ? [Object.assign(document.createElement("li"), {textContent: message})] : []));
+    const serverBox = row.querySelector("ul.errorlist:not(.client)");
+    if (serverBox && el.dataset.touched) serverBox.remove();  // the server's verdict was about the old value
+    row.classList.toggle("invalid", !!message || !!row.querySelector("ul.errorlist:not(.client)"));
+    return !message;
+  }
+  form.noValidate = true;
+  fields.forEach((el) => el.addEventListener("input", () => { el.dataset.touched = "1"; showError(el); }));
+  form.addEventListener("submit", (event) => {
+    const bad = fields.filter((el) => !el.closest("[hidden]")).filter((el) => !showError(el));
+    const summary = document.getElementById("client-error-summary");
+    summary.hidden = !bad.length;
+    if (!bad.length) return;
+    event.preventDefault();
+    summary.textContent = `${bad.length} field${bad.length === 1 ? " needs" : "s need"} a change: each says why beside it, in red.`;
+    bad[0].focus();
+  });
+
   for (const key of ["family", "preset", "dataset"]) form.elements[key].addEventListener("change", () => preview(true));
   settings.forEach((el) => el.addEventListener("change", () => preview(false)));
   settings.forEach((el) => el.addEventListener("input", mark));  // highlight while typing, not only on blur

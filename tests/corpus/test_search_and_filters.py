@@ -46,9 +46,10 @@ def test_filter_problems_name_each_bad_value():
     assert selectors.filter_problems({"min_chars": "500", "max_chars": "100"}) == {
         "max_chars": "chars ≥ 500 is above chars ≤ 100: nothing can match"
     }
-    assert "after merged to" in selectors.filter_problems({"merged_from": "2024-05-01", "merged_to": "2024-01-01"})[
-        "merged_to"
-    ]
+    assert (
+        "after merged to"
+        in selectors.filter_problems({"merged_from": "2024-05-01", "merged_to": "2024-01-01"})["merged_to"]
+    )
     assert selectors.filter_problems({"min_chars": "10", "max_chars": "10"}) == {}
 
 

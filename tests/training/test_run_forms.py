@@ -52,7 +52,7 @@ def test_unchanged_settings_make_no_overrides_and_changed_ones_do(dataset_files)
 @pytest.mark.parametrize(
     "changes, field, text",
     [
-        ({"model__n_head": "3"}, "model__n_embd", "divisible by n_head"),
+        ({"model__n_head": "3"}, "model__n_head", "divisible by n_head"),
         ({"train__learning_rate": "0"}, "train__learning_rate", "must be positive"),
         ({"train__batch_size": "0"}, "train__batch_size", "at least 1"),
         ({"train__max_steps": "lots"}, "train__max_steps", "whole number"),
@@ -64,6 +64,61 @@ def test_bad_settings_are_reported_beside_their_field(dataset_files, changes, fi
     form = RunForm(form_data(dataset, **changes))
     assert not form.is_valid()
     assert text in " ".join(form.errors[field])
+
+
+def test_every_bad_setting_shows_at_once_beside_its_own_field(dataset_files):  # noqa: F811
+    # The five mistakes entered together: five errors, each on its field, none on the form as a whole.
+    dataset = make_dataset(dataset_files)
+    form = RunForm(
+        form_data(
+            dataset,
+            train__learning_rate="-0.001",
+            model__dropout="1.5",
+            train__batch_size="-3",
+            train__max_steps="0",
+            model__n_head="5",
+        )
+    )
+    assert not form.is_valid()
+    assert set(form.errors) == {
+        "train__learning_rate",
+        "model__dropout",
+        "train__batch_size",
+        "train__max_steps",
+        "model__n_head",
+    }
+    assert "positive" in form.errors["train__learning_rate"][0]
+    assert "below 1" in form.errors["model__dropout"][0]
+    assert "at least 1" in form.errors["train__batch_size"][0] and "at least 1" in form.errors["train__max_steps"][0]
+    assert "divisible by n_head" in form.errors["model__n_head"][0]
+    assert not form.non_field_errors()
+
+
+def test_the_run_config_lists_every_problem():
+    config = preset("hrm", "tiny").with_overrides(
+        {"learning_rate": "-1", "dropout": "1.5", "batch_size": "-3", "max_steps": "0", "n_head": "5"}, validate=False
+    )
+    assert [name for name, _ in config.problems()] == ["n_head", "dropout", "batch_size", "max_steps", "learning_rate"]
+    with pytest.raises(ValueError, match="divisible by n_head"):
+        config.validate()
+    assert preset("gpt", "tiny").problems() == []
+
+
+def test_a_gpt_form_hides_the_hrm_only_settings(operator_client, dataset_files):  # noqa: F811
+    make_dataset(dataset_files)
+    page = operator_client.get(reverse("training:run_new") + "?family=gpt").content.decode()
+    assert 'data-setting="model__h_cycles" data-only-family="hrm" hidden' in page
+    assert 'data-setting="train__planner_lr_multiplier" data-only-family="hrm" hidden' in page
+    assert 'data-setting="model__n_layer">' in page  # both families read it
+    page = operator_client.get(reverse("training:run_new") + "?family=hrm").content.decode()
+    assert 'data-setting="model__h_cycles" data-only-family="hrm">' in page
+
+
+def test_the_browser_gets_the_bounds_the_server_checks(operator_client, dataset_files):  # noqa: F811
+    make_dataset(dataset_files)
+    page = operator_client.get(reverse("training:run_new")).content.decode()
+    assert 'name="model__dropout"' in page and 'data-below="1"' in page and 'max="1"' in page
+    assert 'data-above="0"' in page and 'data-divides="model__n_embd"' in page
 
 
 def test_unfinished_dataset_and_taken_name_are_refused(dataset_files, operator_user):  # noqa: F811

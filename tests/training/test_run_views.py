@@ -215,7 +215,10 @@ def test_compare_shows_only_differing_hyperparameters(operator_client, dataset):
     assert "train.batch_size" not in keys and "dataset" not in keys
     html = response.content.decode()
     assert "cmp-a" in html and "cmp-b" in html and 'id="compare-chart"' in html
-    assert operator_client.get(reverse("training:run_compare")).status_code == 404
+    # Nothing ticked: back to the list with a message, not a 404 page.
+    response = operator_client.get(reverse("training:run_compare"), follow=True)
+    assert response.redirect_chain == [(reverse("training:runs"), 302)]
+    assert "Tick the runs to compare first" in response.content.decode()
 
 
 def test_run_page_highlights_config_changes(operator_client, dataset):

@@ -16,9 +16,11 @@ from django.views.generic import DetailView, ListView
 from hrgc_site.listing import SortableListMixin
 from hrgc_site.models import split_message
 from hrgc_site.roles import is_operator, operator_required
+from training.curves import SMOOTHING_WINDOW
 from training.forms_runs import RunForm, field_name, setting_fields
 from training.hrm.config import FAMILIES, PRESETS
 from training.models import DatasetBuild, MetricPoint, TrainingRun
+from training.selectors import run_health
 from training.services_runs import (
     RESUMABLE,
     RunActionError,
@@ -70,6 +72,15 @@ class RunList(SortableListMixin, ListView):
         mark_dead_runs()
         return self.sort_queryset(TrainingRun.objects.select_related("dataset"))
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        health = run_health(context["object_list"])
+        for run in context["object_list"]:
+            run.smoothed_loss = health[run.pk]["smoothed_loss"]
+            run.overfitting = health[run.pk]["overfitting"]
+        context["smoothing_window"] = SMOOTHING_WINDOW
+        return context
+
     def sort_queryset(self, queryset):
         """Runs without the sorted value (no loss yet) come last in both directions."""
         sort = self.current_sort()
@@ -118,6 +129,8 @@ class RunDetail(DetailView):
             warmup_warning=warmup_warning(run.config.get("train", {})),
             memory_now=current_memory(run),
             memory_label=memory_label(run),
+            overfitting=run_health([run])[run.pk]["overfitting"],
+            best_checkpoint_step=best_checkpoint_step(run),
         )
         context["message_head"], context["message_detail"] = split_message(run.message)
         return context
@@ -156,6 +169,14 @@ def checkpoint_rows(run: TrainingRun) -> list[dict]:
         {"step": c.step, "size": c.size, "val_loss": c.val_loss, "path": c.path, "created_at": c.created_at.isoformat()}
         for c in run.checkpoints.all()
     ]
+
+
+def best_checkpoint_step(run: TrainingRun) -> int | None:
+    """The checkpoint with the lowest validation loss (the export form's default); the latest when none has one."""
+    best = run.checkpoints.filter(val_loss__isnull=False).order_by("val_loss", "-step").first()
+    if best is None:
+        best = run.checkpoints.order_by("-step").first()
+    return best.step if best else None
 
 
 def run_summary(run: TrainingRun) -> dict:
@@ -336,7 +357,8 @@ def run_compare(request):
     ids = [int(value) for value in request.GET.getlist("ids") if value.isdigit()][:MAX_COMPARED]
     runs = list(TrainingRun.objects.filter(pk__in=ids).select_related("dataset").order_by("created_at"))
     if not runs:
-        raise Http404("choose runs to compare on the runs list")
+        messages.error(request, f"Tick the runs to compare first (up to {MAX_COMPARED}), then press Compare selected.")
+        return redirect("training:runs")
     return render(
         request,
         "training/run_compare.html",
