@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from hrgc_site.models import JobStatus
@@ -48,6 +48,33 @@ def enqueue_on_commit(job: Model, func: str, *, cluster: str | None = None) -> N
     transaction.on_commit(lambda: enqueue(job, func, cluster=cluster))
 
 
+# A worker still owns its job while the row is in one of these states and names its claim.
+OWNED_STATUSES = (JobStatus.RUNNING, JobStatus.WAITING, JobStatus.STOPPING)
+
+
+class OwnershipLost(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt, not an error to catch broadly
+    """This worker no longer owns its job (taken for dead, retried or resumed elsewhere): it must stop writing.
+
+    A BaseException, so the `except Exception` blocks that record a failure and carry on do not swallow it."""
+
+
+def owned_rows(job: Model) -> QuerySet:
+    """The job's row, only while this worker's claim holds: same worker, same claim time, still active."""
+    return type(job).objects.filter(pk=job.pk, worker=job.worker, started_at=job.started_at, status__in=OWNED_STATUSES)
+
+
+def _lost_event(job: Model) -> threading.Event:
+    event = getattr(job, "_hrgc_ownership_lost", None)
+    if event is None:
+        event = threading.Event()
+        job._hrgc_ownership_lost = event
+    return event
+
+
+def ownership_lost(job: Model) -> bool:
+    return _lost_event(job).is_set()
+
+
 def claim(model: type[Model], pk: int, *, allowed=(JobStatus.QUEUED,)):
     """Move a job to running with a conditional UPDATE, so two workers never run the same row."""
     now = timezone.now()
@@ -65,7 +92,11 @@ def claim(model: type[Model], pk: int, *, allowed=(JobStatus.QUEUED,)):
 
 
 class Progress:
-    """Throttled writes of a job's counters; answers whether a cancel was asked for."""
+    """Throttled writes of a job's counters; answers whether a cancel was asked for.
+
+    Every write is conditional on this worker still owning the job: once it does not (the heartbeat
+    thread saw it, or a write touched no row), `update`/`should_stop` raise OwnershipLost, so the
+    loops that check for a cancel stop there, before writing another file or counter."""
 
     def __init__(self, job: Model, *, every: float = 1.0):
         self.job = job
@@ -75,6 +106,7 @@ class Progress:
         self.cancel_requested = False
 
     def update(self, force: bool = False, **fields) -> bool:
+        self.check_owner()
         self._pending.update(fields)
         now = time.monotonic()
         if force or now - self._last >= self.every:
@@ -84,7 +116,11 @@ class Progress:
     def flush(self) -> None:
         model = type(self.job)
         fields = dict(self._pending, heartbeat_at=timezone.now())
-        model.objects.filter(pk=self.job.pk).update(**fields)
+        if self.job.started_at is None:  # a job row run without claim() (some tests): no claim to check
+            model.objects.filter(pk=self.job.pk).update(**fields)
+        elif not owned_rows(self.job).update(**fields):
+            _lost_event(self.job).set()
+            self.check_owner()
         for key, value in fields.items():
             setattr(self.job, key, value)
         self._pending.clear()
@@ -95,19 +131,43 @@ class Progress:
         self.update()
         return self.cancel_requested
 
+    def check_owner(self) -> None:
+        if ownership_lost(self.job):
+            self.cancel_requested = True
+            raise OwnershipLost(f"{type(self.job).__name__} {self.job.pk}: worker {self.job.worker} lost it")
+
 
 @contextmanager
 def heartbeat(job: Model, every: float | None = None):
-    """Beat from a side thread while one long call (SentencePiece training, say) blocks the task."""
+    """Beat from a side thread while one long call (SentencePiece training, say) blocks the task.
+
+    A database error does not end the beating: the thread drops its connection, retries sooner, and
+    goes on (a job whose beat stops is taken for dead and may be retried beside a live worker). A beat
+    that finds the row no longer this worker's sets the job's ownership-lost signal and ends."""
     stop = threading.Event()
     every = every or heartbeat_seconds()
+    lost = _lost_event(job)
 
     def beat():
+        delay = every
         try:
-            while not stop.wait(every):
-                type(job).objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+            while not stop.wait(delay):
+                try:
+                    owned = owned_rows(job).update(heartbeat_at=timezone.now())
+                except Exception:  # noqa: BLE001 - the database went away for a moment; never die of it
+                    log.warning("heartbeat of %s %s failed; retrying", type(job).__name__, job.pk, exc_info=True)
+                    _drop_connection()
+                    delay = min(every, 1.0)
+                    continue
+                delay = every
+                if not owned:
+                    log.warning(
+                        "%s %s is no longer this worker's (%s); stopping", type(job).__name__, job.pk, job.worker
+                    )
+                    lost.set()
+                    return
         finally:
-            connection.close()
+            _drop_connection()
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{job.pk}", daemon=True)
     thread.start()
@@ -118,12 +178,18 @@ def heartbeat(job: Model, every: float | None = None):
         thread.join(timeout=5)
 
 
+def _drop_connection() -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - a broken connection may fail to close; the next query opens a new one
+        log.debug("closing a broken connection failed", exc_info=True)
+
+
 def finish(job: Model, status: str = JobStatus.FINISHED, message: str = "", **fields) -> None:
     # Only the worker that holds the row may end it: an old worker taken for dead whose run was
     # resumed elsewhere must not overwrite the new worker's state.
-    type(job).objects.filter(pk=job.pk, worker=job.worker).update(
-        status=status, message=message, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
-    )
+    rows = owned_rows(job) if job.started_at is not None else type(job).objects.filter(pk=job.pk, worker=job.worker)
+    rows.update(status=status, message=message, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields)
 
 
 def run_job(
@@ -141,12 +207,18 @@ def run_job(
     try:
         with heartbeat(job):
             outcome = body(job)
+    except OwnershipLost:
+        log.warning("%s %s: another worker owns it now; this one stopped without writing more", model.__name__, pk)
+        return "lost"
     except Exception as exc:  # noqa: BLE001 - the row must say why the task died
         log.exception("%s %s failed", model.__name__, pk)
         reason = f"{type(exc).__name__}: {exc}"[:2000]
         finish(job, JobStatus.FAILED, f"{reason}\n\n{traceback.format_exc()[-4000:]}")
         return JobStatus.FAILED
     status, message = outcome or (JobStatus.FINISHED, "finished")
+    if ownership_lost(job):
+        log.warning("%s %s ended after another worker took it; its outcome is not recorded", model.__name__, pk)
+        return "lost"
     finish(job, status, message)
     return status
 

@@ -61,17 +61,15 @@ def viewer_client(client, viewer_user):
     return client
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class LiveStack:
     """gunicorn and both django-q2 clusters as real processes, on the test database."""
 
     def __init__(self, db_name: str, data_dir: Path):
-        self.port = _free_port()
+        # Bound here and handed to gunicorn (fd://): a port picked, released and bound again could be
+        # taken in between by another process.
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.set_inheritable(True)
+        self.port = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_dir = data_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +83,7 @@ class LiveStack:
         }
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict | None = None, pass_fds: tuple = ()) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
         # Own session: stopping it takes its workers along, even when the test run is cut short.
         self.processes[name] = subprocess.Popen(
@@ -95,6 +93,7 @@ class LiveStack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
 
     def start(self) -> LiveStack:
@@ -109,7 +108,7 @@ class LiveStack:
                 "gunicorn",
                 "hrgc_site.wsgi:application",
                 "--bind",
-                f"127.0.0.1:{self.port}",
+                f"fd://{self._listener.fileno()}",
                 "--workers",
                 "1",
                 "--threads",
@@ -119,7 +118,9 @@ class LiveStack:
                 "--timeout",
                 "120",
             ],
+            pass_fds=(self._listener.fileno(),),
         )
+        self._listener.close()  # gunicorn holds it now
         self.start_cluster()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

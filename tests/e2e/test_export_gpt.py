@@ -10,6 +10,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from models_registry.models import ExportedModel
+from tests.llama import require_llama_cpp
 from tests.training.test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
 from training.models import TrainingRun
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_export_download_resume_and_playground(operator_page, live_stack, dataset_files, tmp_path):  # noqa: F811
-    pytest.importorskip("llama_cpp", reason="make test installs llama-cpp-python")
+    require_llama_cpp()
     page, url = operator_page, live_stack.url
     dataset = make_dataset(dataset_files, name="gpt-export-ds")
     tokenizer = dataset.tokenizer

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from models_registry.models import ExportedModel
+from tests.llama import require_llama_cpp
 from tests.training.test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
 from training.models import TrainingRun
 
@@ -31,7 +32,7 @@ def trained_run(dataset_files):  # noqa: F811
 
 
 def test_export_command_writes_a_verified_gguf_that_downloads(trained_run, viewer_client):
-    pytest.importorskip("llama_cpp", reason="make test installs llama-cpp-python")
+    require_llama_cpp()
     call_command("export", "latest", "--format", "gguf", "--quant", "f16")
     export = ExportedModel.objects.get(run=trained_run)
     assert export.status == "finished", export.message
@@ -46,7 +47,7 @@ def test_export_command_writes_a_verified_gguf_that_downloads(trained_run, viewe
 
 
 def test_playground_streams_plan_code_and_iterations(trained_run, viewer_client):
-    pytest.importorskip("llama_cpp", reason="make test installs llama-cpp-python")
+    require_llama_cpp()
     call_command("export", str(trained_run.pk), "--format", "gguf", "--quant", "q8_0")
     export = ExportedModel.objects.get(run=trained_run)
     response = viewer_client.post(

@@ -14,7 +14,7 @@ from corpus.tags import FORMAT_TAGS
 from models_registry.export import atomic_path, file_sha256, load_source
 from models_registry.export.gguf_export import export_gguf
 from models_registry.export.modelfile import STOP_TOKENS, write_modelfile
-from models_registry.runtime import llama_cpp_available
+from tests.llama import llama_cpp_module, needs_llama_cpp  # noqa: F401 - the fixture the marker names
 from training.hrm.config import RunConfig, preset
 from training.hrm.generate import task_prompt
 from training.hrm.model import LanguageModel, build_model
@@ -22,10 +22,6 @@ from training.tokenizer import Tokenizer, train_tokenizer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "go"
 WORDS = ["handle", "request", "server", "reader", "cache", "config", "buffer", "client", "value", "store"]
-needs_llama_cpp = pytest.mark.skipif(
-    not llama_cpp_available(),
-    reason="llama-cpp-python is not installed (`make test` installs it from the cached wheel)",
-)
 
 
 def fixture_sources() -> list[str]:

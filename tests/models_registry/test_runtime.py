@@ -8,6 +8,7 @@ import pytest
 from models_registry.export.gguf_export import export_gguf
 from models_registry.export.verify import default_prompts, torch_logits
 from models_registry.runtime import GGUFModel, GGUFTokenSource
+from tests.llama import require_llama_cpp
 from tests.models_registry.test_export_gguf import (
     fixture_sources,
     tiny_model,
@@ -15,9 +16,7 @@ from tests.models_registry.test_export_gguf import (
 )
 from training.hrm.generate import TorchTokenSource, generate_with_refinement
 
-llama_cpp = pytest.importorskip(
-    "llama_cpp", reason="llama-cpp-python is not installed (`make test` installs it from the cached wheel)"
-)
+llama_cpp = require_llama_cpp()
 
 
 @pytest.fixture(scope="module")

@@ -313,3 +313,32 @@ def test_a_resumed_run_remembers_its_best_validation_loss(dataset, tmp_path):
     for checkpoint in second.of("checkpoint"):
         if checkpoint["best"]:
             assert [e["val_loss"] for e in second.of("eval") if e["step"] == checkpoint["step"]][0] < best_before
+
+
+def test_cuda_when_present_is_picked_described_and_trains():
+    """On a machine with CUDA (or ROCm), the GPU path is checked, never skipped; without it, the fallback is."""
+    if not torch.cuda.is_available():
+        assert pick_device("auto").type in ("cpu", "mps")
+        with pytest.raises(ValueError, match="CUDA was asked for"):
+            pick_device("cuda")
+        return
+    from dataclasses import replace
+
+    from training.devices import autocast_context, reset_peak_memory
+    from training.hrm.config import preset
+    from training.hrm.model import build_model
+
+    device = pick_device("auto")
+    assert device.type == "cuda" and pick_device("cuda").type == "cuda"
+    info = device_info(device)
+    assert info["name"] and info["memory_total"] > 0 and (info["cuda_version"] or info["hip_version"])
+    reset_peak_memory(device)
+    torch.manual_seed(0)
+    model = build_model(replace(preset("hrm", "tiny", vocab_size=64).model, block_size=32)).to(device)
+    x = torch.randint(0, 64, (4, 32), device=device)
+    with autocast_context(device, fp16=True):
+        _, loss, _ = model(x, torch.roll(x, -1, dims=1))
+    loss.backward()
+    assert torch.isfinite(loss).item()
+    assert all(p.grad is not None and p.grad.device.type == "cuda" for p in model.parameters() if p.requires_grad)
+    assert peak_memory_bytes(device) > 0
