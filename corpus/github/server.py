@@ -28,6 +28,7 @@ SECONDARY_LIMIT_MESSAGE = (
     "If you reach out to GitHub Support for help, please include the request ID."
 )
 DOCS_URL = "https://docs.github.com/rest"
+SEARCH_CAP = 1000
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -214,6 +215,7 @@ class GitHubShapedServer:
         self.limiter = RateLimiter(rate_limit)
         self.points = RateLimiter(graphql_points)  # GraphQL's own hourly bucket, in points
         self.faults = Faults(self.limiter)
+        self.search_cap = SEARCH_CAP
         self.graphql_queries = 0
         self.graphql_points_spent = 0
         self.graphql_rate_limited = 0  # queries refused because the hour's points were spent
@@ -417,7 +419,8 @@ class GitHubShapedServer:
         """(body, items-to-paginate). Body is a JSON-able object or bytes."""
         if path == "/search/repositories":
             matches = self.search(query.get("q", ""))
-            return {"total_count": len(matches), "incomplete_results": False}, matches
+            # GitHub serves at most the first 1,000 results of a search, whatever total_count says.
+            return {"total_count": len(matches), "incomplete_results": False}, matches[: self.search_cap]
         parts = path.strip("/").split("/")
         if len(parts) < 3 or parts[0] != "repos":
             raise _HTTPError(404, "Not Found")
@@ -834,9 +837,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default=None, help="answer 401 to any other token")
     parser.add_argument("--rate-limit", type=int, default=5000)
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    parser.add_argument("--git", action="store_true", help="also serve the story as git repositories (GraphQL + git)")
     args = parser.parse_args(argv)
+    import tempfile
+
     from corpus.sample.story import sample_story  # only the CLI needs the sample
 
+    git_root = Path(tempfile.mkdtemp(prefix="hrgc-github-git-")) if args.git else None
     server = GitHubShapedServer(
         sample_story(),
         token=args.token,
@@ -844,9 +851,11 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         verbose=not args.quiet,
+        git_root=git_root,
     )
     url = server.start()
     print(f"GitHub-shaped API on {url}  (e.g. curl {url}/search/repositories?q=language:go)")
+    print(f"GraphQL on {url}/graphql" + (f"; git on {url}/OWNER/NAME.git" if git_root else " (add --git for clones)"))
     print(f'faults: curl -X POST {url}/_hrgc/faults -d \'{{"server_errors": 3, "secondary_limit": 2}}\'')
     try:
         while True:

@@ -323,3 +323,19 @@ def test_a_base_that_other_merges_moved_past_reads_only_the_pull_requests_paths(
     files = changed_files(clone.path, stale_base, merge, only_paths=paths)
     assert {f.path: f.status for f in files} == {"new.go": "added", "util.go": "removed"}
     assert files[0].after == "package fresh\n" or files[1].after == "package fresh\n"
+
+
+def test_a_search_past_the_1000_result_cap_is_sliced_by_stars():
+    from corpus.github.crawl import search_sliced
+
+    repos = [(RepoRecord(f"org{i // 100}/r{i}", license_spdx="MIT", stars=5000 - i), []) for i in range(2500)]
+    with GitHubShapedServer(repos) as big:
+        client = GitHubClient(big.base_url)
+        found, total, note = search_sliced(client, "language:go", limit=2200)
+        assert total == 2500 and len(found) == 2200 and not note
+        assert len({r.full_name for r in found}) == 2200 and [r.stars for r in found] == sorted(
+            (r.stars for r in found), reverse=True
+        )
+        assert client.requests_made < 30  # 100 a page, the boundary page asked again
+        everything, _, _ = search_sliced(client, "language:go", limit=5000)
+        assert len(everything) == 2500

@@ -12,6 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--token", default=None, help="answer 401 to any other token")
+        parser.add_argument("--git", action="store_true", help="also serve the sample as git repositories")
 
-    def handle(self, *args, port, host, token, **options):
-        main(["--port", str(port), "--host", host, *(["--token", token] if token else [])])
+    def handle(self, *args, port, host, token, git, **options):
+        main(["--port", str(port), "--host", host, *(["--token", token] if token else []), *(["--git"] if git else [])])
