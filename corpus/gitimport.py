@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from corpus import gitcmd
 from corpus.licenses import detect_spdx, find_license_file
@@ -145,6 +146,9 @@ def iter_pull_requests(
         revisions.append(f"^{since}")
     seen = set(known_numbers)
     empty_tree = _git(work, "hash-object", "-t", "tree", "--stdin", stdin=b"").decode().strip()
+    origin = _origin_url(clone.source)
+    # A clone of a GitHub repository: each PR links to its page there (numbers come from GitHub's merge subjects).
+    web_url = github_web_url(origin) if origin else None
     for commit in _history(work, revisions, branch):
         if commit.sha in clone.shallow:
             continue
@@ -163,6 +167,7 @@ def iter_pull_requests(
                 max_file_bytes=max_file_bytes,
                 max_patch_bytes=max_patch_bytes,
                 source=clone.source,
+                web_url=web_url,
             )
         except (GitImportError, ValueError) as error:
             # Odd history (a missing object in a partial clone, a corrupt entry) must not stop an import.
@@ -193,6 +198,7 @@ def _pull_request(
     max_file_bytes: int,
     max_patch_bytes: int,
     source: Path,
+    web_url: str | None = None,
 ) -> PRRecord | None:
     base = commit.parents[0] if commit.parents else empty_tree
     changes = _changes(path, base, commit.sha)
@@ -221,7 +227,8 @@ def _pull_request(
         head_commit=head,
         merge_commit=commit.sha,
         files=_file_records(path, base, commit.sha, changes, max_file_bytes, max_patch_bytes),
-        source_url=f"file://{source}@{commit.sha}",
+        # The PR's page on GitHub when origin is there; otherwise where it was read (clone path and merge commit).
+        source_url=f"{web_url}/pull/{number}" if web_url else f"file://{source}@{commit.sha}",
     )
 
 
@@ -545,13 +552,29 @@ def _license_at(path: Path, ref: str) -> str:
     return detect_spdx(_text(data[:_MAX_LICENSE_BYTES])) or "NOASSERTION"
 
 
-def _full_name_from_remote(source: Path) -> str | None:
+def _origin_url(source: Path) -> str | None:
     """origin's URL, read from the source's config file as data (the copy's origin is the source itself)."""
     common = _maybe(source, "rev-parse", "--git-common-dir")
     if not common:
         return None
-    url = gitcmd.read_config_value((source / common).resolve() / "config", "remote.origin.url")
+    return gitcmd.read_config_value((source / common).resolve() / "config", "remote.origin.url") or None
+
+
+def _full_name_from_remote(source: Path) -> str | None:
+    url = _origin_url(source)
     return full_name_from_url(url) if url else None
+
+
+def github_web_url(url: str) -> str | None:
+    """https://github.com/owner/name for a remote URL on github.com (https, ssh, scp-like); None for any other host."""
+    if _REMOTE_URL.match(url):
+        host = urlsplit(url).hostname or ""
+    elif _SCP_URL.match(url):
+        host = url.split(":", 1)[0].rsplit("@", 1)[-1]
+    else:
+        return None
+    name = full_name_from_url(url)
+    return f"https://github.com/{name}" if name and host.lower() in ("github.com", "www.github.com") else None
 
 
 def full_name_from_url(url: str) -> str | None:

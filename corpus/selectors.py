@@ -317,6 +317,33 @@ LENGTH_BINS = 30
 EXCLUSION_REASONS = 15  # the most frequent reasons shown; the rest are summed as "other reasons"
 
 
+def curation_event_pull_requests(event_ids: list[int], *, limit: int) -> dict[int, list[PullRequest]]:
+    """The first `limit` pull requests of each curation event (the keys of its `previous` states), read in SQL:
+    a bulk event's `previous` can hold 100,000 entries, and the page names a few of them."""
+    from django.db import connection
+
+    if not event_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT e.id, k.pr_id FROM corpus_curationevent e CROSS JOIN LATERAL "
+            "(SELECT key::bigint AS pr_id FROM jsonb_object_keys(e.previous) AS key ORDER BY key::bigint LIMIT %s) k "
+            "WHERE e.id = ANY(%s)",
+            [limit, list(event_ids)],
+        )
+        pairs = cursor.fetchall()
+    prs = (
+        PullRequest.objects.select_related("repository")
+        .only("id", "number", "title", "repository__full_name")
+        .in_bulk({pr_id for _, pr_id in pairs})
+    )
+    result: dict[int, list[PullRequest]] = {}
+    for event_id, pr_id in pairs:
+        if pr_id in prs:
+            result.setdefault(event_id, []).append(prs[pr_id])
+    return result
+
+
 def exclusion_reasons() -> dict:
     """Why pull requests are out of the training set: each PR's own reason, or its repository's exclusion."""
     rows = (

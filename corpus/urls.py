@@ -18,6 +18,7 @@ urlpatterns = [
     path("pulls/curate/", views.pullrequest_bulk_curate, name="pullrequests_curate"),
     path("pulls/<int:pk>/", views.PullRequestDetail.as_view(), name="pullrequest"),
     path("pulls/<int:pk>/curate/", views.pullrequest_curate, name="pullrequest_curate"),
+    path("pulls/<int:pk>/training-text/", views.pullrequest_training_text, name="pullrequest_training_text"),
     path("curation/", views.CurationHistory.as_view(), name="curation"),
     path("curation/<int:pk>/undo/", views.curation_undo, name="curation_undo"),
     path("stats/", views.corpus_stats, name="stats"),

@@ -407,13 +407,12 @@ class PullRequestDetail(DetailView):
         context = super().get_context_data(**kwargs)
         pr = self.object
         record = selectors.pull_request_record(pr)
-        serialized = selectors.serialized_record(record)
         context.update(
             {
                 "files": _file_views(pr),
                 "plan": extract_plan(record),
-                "serialized": serialized,
-                "sections": selectors.sections(serialized),
+                # The training text can be hundreds of KB: the page loads it only when asked (training_text).
+                "git_import": pr.repository.source == Source.GIT,
                 "curation_form": CurationForm(),
                 "events": CurationEvent.objects.filter(previous__has_key=str(pr.pk))
                 .select_related("user")
@@ -422,6 +421,18 @@ class PullRequestDetail(DetailView):
             }
         )
         return context
+
+
+@require_GET
+def pullrequest_training_text(request, pk: int):
+    """The serialized record, marked by section: an HTML fragment the PR page loads when it is unfolded."""
+    pr = get_object_or_404(PullRequest.objects.select_related("repository"), pk=pk)
+    serialized = selectors.serialized_record(selectors.pull_request_record(pr))
+    return render(
+        request,
+        "corpus/_training_text.html",
+        {"serialized": serialized, "sections": selectors.sections(serialized), "pr": pr},
+    )
 
 
 @require_POST
@@ -486,6 +497,9 @@ def pullrequest_bulk_curate(request):
     return HttpResponseRedirect(back)
 
 
+HISTORY_PRS_SHOWN = 8  # pull requests named in each history row; the rest are counted
+
+
 class CurationHistory(ForgivingPaginationMixin, ListView):
     model = CurationEvent
     template_name = "corpus/curation_list.html"
@@ -496,8 +510,12 @@ class CurationHistory(ForgivingPaginationMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        for event in context["object_list"]:
+        events = list(context["object_list"])
+        shown = selectors.curation_event_pull_requests([event.pk for event in events], limit=HISTORY_PRS_SHOWN)
+        for event in events:
             event.scope_text = _readable_scope(event.scope)
+            event.shown_prs = shown.get(event.pk, [])
+            event.more_prs = max(0, event.count - len(event.shown_prs))
         return context
 
 

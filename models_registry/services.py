@@ -167,22 +167,22 @@ HRM_TEXT_UPSTREAM = "https://github.com/ggml-org/llama.cpp/pull/27625"
 
 
 def runtime_support(export: ExportedModel) -> dict:
-    """Which runtimes are known to read this architecture, and which of those claims were checked on this machine."""
+    """Which runtimes read this architecture, and which of those claims were checked on this machine."""
     versions = llama_cpp_versions()
     local = (
         f"llama-cpp-python {versions['llama_cpp_python']}"
         + (f" (its vendored llama.cpp reports libllama {versions['libllama']})" if "libllama" in versions else "")
         if versions
-        else ""
+        else "llama-cpp-python 0.3.36 (this dashboard's requirement; not importable in this web process)"
     )
+    if export.verified:
+        verified = f"{local}: this file was loaded with it on this machine and its logits compared with PyTorch."
+    else:
+        verified = f"{local} is the llama.cpp this dashboard runs it with; this export's verification has not passed."
     if export.run.family == "hrm":
         return {
             "architecture": "hrm_text",
-            "verified": (
-                f"{local}: this dashboard loads and runs this file with it (export verification and the playground)."
-                if local
-                else "llama-cpp-python 0.3.36 (requirements of this dashboard), once installed."
-            ),
+            "verified": verified,
             "llama_cpp": "A llama.cpp that includes the hrm_text architecture "
             f"({HRM_TEXT_UPSTREAM}); older builds answer “unknown model architecture: 'hrm_text'”.",
             "ollama": "Not verified here: Ollama reads this file only once its bundled llama.cpp includes hrm_text. "
@@ -190,7 +190,7 @@ def runtime_support(export: ExportedModel) -> dict:
         }
     return {
         "architecture": "llama",
-        "verified": (f"{local}: " if local else "") + "this dashboard loads and runs this file with it.",
+        "verified": verified,
         "llama_cpp": "Any llama.cpp release: the llama architecture is its oldest.",
         "ollama": "Any Ollama release that imports GGUF files (`ollama create -f Modelfile`); not run on this machine.",
     }
@@ -214,6 +214,30 @@ def how_to_run(export: ExportedModel) -> dict:
         "files": f"Download every file below into one folder, e.g. {name}/ (they keep their names).",
         "python": f'from transformers import {architecture}\nmodel = {architecture}.from_pretrained("{name}/")',
     }
+
+
+# Below these a model mostly emits plausible-looking noise: the playground says so before anyone judges the output.
+BARELY_TRAINED_STEPS = 1_000
+BARELY_TRAINED_VAL_LOSS = 3.0  # nats per token: perplexity above ~20
+
+
+def barely_trained_hint(export: ExportedModel) -> str:
+    """A sentence when the exported checkpoint had few steps or a high validation loss; '' for a trained model."""
+    run = export.run
+    loss = export.checkpoint.val_loss if export.checkpoint and export.checkpoint.val_loss is not None else None
+    loss = loss if loss is not None else run.best_val_loss
+    reasons = []
+    if export.step < BARELY_TRAINED_STEPS:
+        reasons.append(f"{export.step:,} training steps")
+    if loss is not None and loss > BARELY_TRAINED_VAL_LOSS:
+        reasons.append(f"validation loss {loss:.2f}")
+    if not reasons:
+        return ""
+    return (
+        f"Barely trained: this checkpoint has {' and '.join(reasons)}. Expect repetitive or broken code; "
+        f"models start to write Go that parses after a few thousand steps and a validation loss under "
+        f"{BARELY_TRAINED_VAL_LOSS:g}."
+    )
 
 
 def final_metrics(run: TrainingRun) -> dict:

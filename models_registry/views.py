@@ -41,9 +41,10 @@ class ModelDetail(DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["how_to_run"] = services.how_to_run(self.object)
-        context["download_names"] = {
-            entry["name"]: services.download_name(self.object, entry["name"]) for entry in self.object.files
-        }
+        context["files"] = [
+            {**entry, "download_name": services.download_name(self.object, entry["name"])}
+            for entry in self.object.files
+        ]
         if self.object.format == ExportedModel.Format.GGUF:
             context["runtime_support"] = services.runtime_support(self.object)
         context["final_metrics"] = services.final_metrics(self.object.run)
@@ -102,8 +103,12 @@ def delete_model(request, pk: int):
 @require_safe
 def playground(request):
     form = PlaygroundForm(initial={"model": request.GET.get("model")})
+    models = list(form.fields["model"].queryset.select_related("checkpoint"))
+    hints = {str(export.pk): services.barely_trained_hint(export) for export in models}
     return render(
-        request, "models_registry/playground.html", {"form": form, "has_models": form.fields["model"].queryset.exists()}
+        request,
+        "models_registry/playground.html",
+        {"form": form, "has_models": bool(models), "hints": hints},
     )
 
 

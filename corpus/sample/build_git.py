@@ -112,7 +112,8 @@ def _subject(pull: PRRecord, index: int) -> str:
 
 
 def _origin_url(repo: RepoRecord) -> str:
-    return f"https://github.com/{repo.full_name}.git"
+    # Not github.com: the samples are ours and live nowhere else, so their pull requests link to no GitHub page.
+    return f"https://git.example.invalid/{repo.full_name}.git"
 
 
 def tree_after(tree: dict[str, str], pull: PRRecord) -> dict[str, str]:

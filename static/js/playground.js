@@ -1,9 +1,20 @@
 // The playground: stream the refinement loop's events (newline-delimited JSON) into the plan and attempt cards.
 (() => {
   const form = document.getElementById("playground-form");
-  if (form) form.addEventListener("submit", async (event) => {
+  if (!form) return;
+  // A hint under the model choice when its checkpoint is barely trained (few steps or a high validation loss).
+  const hints = JSON.parse(document.getElementById("training-hints").textContent);
+  const hint = document.getElementById("training-hint");
+  const showHint = () => { const text = hints[form.elements.model.value] || ""; hint.textContent = text; hint.hidden = !text; };
+  form.elements.model.addEventListener("change", showHint);
+  showHint();
+  const stop = document.getElementById("stop-generation");
+  let controller = null;
+  stop.addEventListener("click", () => { if (controller) controller.abort(); });
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = document.getElementById("generate"); button.disabled = true;
+    controller = new AbortController(); stop.hidden = false;
     const plan = document.getElementById("plan"), iterations = document.getElementById("iterations");
     const final = document.getElementById("final"), verdict = document.getElementById("final-verdict");
     plan.textContent = ""; iterations.innerHTML = ""; final.hidden = true;
@@ -28,7 +39,7 @@
       } else if (e.type === "error") { final.hidden = false; verdict.className = "bad"; verdict.textContent = e.message; }
     };
     try {
-      const response = await fetch(form.action, {method: "POST", body: new FormData(form)});
+      const response = await fetch(form.action, {method: "POST", body: new FormData(form), signal: controller.signal});
       if (!response.ok) {
         let message = `The server refused (${response.status}).`;
         try {
@@ -47,6 +58,12 @@
         let nl;
         while ((nl = buffer.indexOf("\n")) >= 0) { const line = buffer.slice(0, nl); buffer = buffer.slice(nl + 1); if (line) handle(JSON.parse(line)); }
       }
-    } finally { button.disabled = false; }
+    } catch (error) {
+      if (error.name !== "AbortError") throw error;
+      // Stopping closes the stream; the server stops generating when it can no longer write.
+      final.hidden = false; verdict.className = "muted"; verdict.id = "final-verdict";
+      verdict.textContent = "Stopped: the text above is what the model had written so far.";
+      if (current) current.querySelector(".verdict").textContent = "stopped";
+    } finally { button.disabled = false; stop.hidden = true; controller = null; }
   });
 })();

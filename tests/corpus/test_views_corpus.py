@@ -107,8 +107,12 @@ def test_pull_request_page_shows_diff_plan_comments_and_training_text(viewer_cli
     page = viewer_client.get(pr.get_absolute_url()).content.decode()
     assert '<div class="add">+\treturn 2</div>' in page and '<div class="hunk">@@ -3,3 +3,3 @@' in page
     assert "Why two?" in page and "web/handler.go:4" in page
-    assert "&lt;INTENT:FIX&gt;" in page and 'class="sec-plan"' in page and 'class="sec-code"' in page
-    assert "&lt;SYNTAX_OK&gt; true" in page
+    assert "&lt;INTENT:FIX&gt;" in page  # the plan
+    # The training text is folded and loaded on demand from its own URL: the page itself stays small.
+    assert 'id="training-text-box"' in page and "&lt;SYNTAX_OK&gt;" not in page
+    text = viewer_client.get(reverse("corpus:pullrequest_training_text", args=[pr.pk])).content.decode()
+    assert 'class="sec-plan"' in text and 'class="sec-code"' in text and "&lt;SYNTAX_OK&gt; true" in text
+    assert "<html" not in text  # a fragment, not a page
     broken = viewer_client.get(corpus.get(number=3).get_absolute_url()).content.decode()
     assert "web/handler.go:" in broken and 'id="syntax-errors"><li class="bad small">' in broken
 

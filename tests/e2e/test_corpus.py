@@ -35,6 +35,7 @@ def test_import_search_read_curate_and_snapshot(operator_page, live_stack):
     expect(page.locator("h1")).to_contain_text("Fix nil map panic")
     expect(page.locator("#files .diff .add").first).to_be_visible()
     expect(page.locator("#plan")).to_contain_text("<INTENT:FIX>")
+    page.click("#training-text-box summary")  # folded; unfolding loads it
     expect(page.locator("#training-text .sec-code")).to_contain_text("<CODE>")
     expect(page.locator("#training-text")).to_contain_text("<PR_TITLE> Fix nil map panic")
     page.set_viewport_size({"width": 1400, "height": 900})
