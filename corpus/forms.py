@@ -8,7 +8,7 @@ from pathlib import Path
 from django import forms
 from django.core.exceptions import ValidationError
 
-from corpus import services
+from corpus.services import repositories
 
 
 def _name_error(exc: Exception) -> str:
@@ -45,7 +45,7 @@ class RepositoryNamesForm(forms.Form):
                 if not item:
                     continue
                 try:
-                    found.append(services.validate_repository_name(item))
+                    found.append(repositories.validate_repository_name(item))
                 except Exception:  # noqa: BLE001 - ValueError or ValidationError: the line as a whole is reported
                     # One error per line, quoting the line: "not a repo" is one mistake, not "'not' is not ...".
                     errors.append(
@@ -75,7 +75,7 @@ class SelectedRepositoriesForm(forms.Form):
         names = []
         for item in self.selected:
             try:
-                names.append(services.validate_repository_name(item))
+                names.append(repositories.validate_repository_name(item))
             except Exception as exc:  # noqa: BLE001
                 raise ValidationError(_name_error(exc)) from None
         if not names:
@@ -117,7 +117,7 @@ class GitImportForm(forms.Form):
         if not value:
             return ""
         try:
-            return services.validate_repository_name(value)
+            return repositories.validate_repository_name(value)
         except Exception as exc:  # noqa: BLE001
             raise ValidationError(_name_error(exc)) from None
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchRank
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import (
     Count,
     F,
@@ -24,8 +24,8 @@ from django.utils.functional import cached_property
 
 from corpus.models import Category, Intent, PullRequest, Repository
 from corpus.records import CommentRecord, FileRecord, PRRecord, SerializedRecord
+from corpus.search import search_query
 from corpus.serialize import serialize
-from corpus.services import SEARCH_CONFIG
 
 FILTER_KEYS = (
     "q",
@@ -134,20 +134,6 @@ def describe_filter(filters: dict) -> str:
 def included_q(prefix: str = "") -> Q:
     """In the training set: the PR is included and so is its repository."""
     return Q(**{f"{prefix}included": True, f"{prefix}repository__included": True})
-
-
-# A hyphen between two word characters joins words ("nil-pointer"); websearch_to_tsquery would turn such a word
-# into a phrase of its compound and its parts, which text written "nil pointer" never matches.
-_JOINING_HYPHEN = re.compile(r"(?<=\w)[-‐‑–](?=\w)")
-
-
-def normalize_search(text: str) -> str:
-    """The search as PostgreSQL should read it: 'nil-pointer' finds what 'nil pointer' finds."""
-    return _JOINING_HYPHEN.sub(" ", text)
-
-
-def search_query(text: str) -> SearchQuery:
-    return SearchQuery(normalize_search(text), search_type="websearch", config=SEARCH_CONFIG)
 
 
 def filtered_pull_requests(filters: dict, *, force_included: bool = False, rank: bool = False) -> QuerySet:
@@ -370,8 +356,6 @@ def corpus_stats(*, included_only: bool = True) -> dict:
     """Aggregates for the statistics page: every chart from one scan (GROUPING SETS), lengths bucketed in SQL.
 
     Lengths are bucketed on a log scale (a few huge PRs would squeeze every other one into the first bar)."""
-    from django.db import connection
-
     base = PullRequest.objects.filter(included_q()) if included_only else PullRequest.objects.all()
     bounds = base.aggregate(low=Min("serialized_chars"), high=Max("serialized_chars"))
     groups: dict[str, list[tuple]] = {name: [] for name in _DIMENSIONS}

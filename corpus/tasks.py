@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from corpus import services
 from corpus.models import FetchJob, Snapshot
+from corpus.services import fetch_jobs, snapshots
 from hrgc_site.jobs import Progress, run_job
 
 
 def run_fetch_job(job_id: int) -> str:
-    return run_job(FetchJob, job_id, services.run_fetch)
+    return run_job(FetchJob, job_id, fetch_jobs.run_fetch)
 
 
 def run_snapshot(snapshot_id: int) -> str:
     return run_job(
-        Snapshot, snapshot_id, lambda snapshot: services.write_snapshot(snapshot, progress=Progress(snapshot))
+        Snapshot, snapshot_id, lambda snapshot: snapshots.write_snapshot(snapshot, progress=Progress(snapshot))
     )

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
 
-from corpus import golang, selectors, services
+from corpus import golang, selectors
 from corpus.forms import (
     CurationForm,
     GitHubSettingsForm,
@@ -34,6 +34,7 @@ from corpus.models import (
     Snapshot,
     Source,
 )
+from corpus.services import curation, fetch_jobs, repositories, snapshots
 from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin, SortableListMixin
 from hrgc_site.roles import is_operator, operator_required
@@ -98,11 +99,11 @@ class RepositoryDetail(DetailView):
 def repository_fetch(request, pk: int):
     repository = get_object_or_404(Repository, pk=pk)
     if repository.source == Source.GIT:
-        job = services.create_fetch_job(
+        job = fetch_jobs.create_fetch_job(
             kind=Source.GIT, targets=[repository.provenance], user=request.user, git_repo_name=repository.full_name
         )
     else:
-        job = services.create_fetch_job(kind=Source.GITHUB, targets=[repository.full_name], user=request.user)
+        job = fetch_jobs.create_fetch_job(kind=Source.GITHUB, targets=[repository.full_name], user=request.user)
     messages.success(request, f"Fetch job #{job.pk} queued for {repository.full_name}.")
     return redirect(job)
 
@@ -115,7 +116,7 @@ def repository_curate(request, pk: int):
     if not form.is_valid():
         messages.error(request, _first_error(form))
     else:
-        services.set_repository_included(
+        curation.set_repository_included(
             repository=repository, included=form.cleaned_data["action"] == "include", reason=form.cleaned_data["reason"]
         )
         messages.success(request, f"{repository.full_name} {form.cleaned_data['action']}d.")
@@ -189,10 +190,10 @@ def _added_message(names: list[str], existing: set[str]) -> str:
 
 def _add_and_maybe_fetch(request, names: list[str], fetch_now: bool):
     existing = set(Repository.objects.filter(full_name__in=names).values_list("full_name", flat=True))
-    services.add_repositories(names=names)
+    repositories.add_repositories(names=names)
     added = _added_message(names, existing)
     if fetch_now:
-        job = services.create_fetch_job(kind=Source.GITHUB, targets=names, user=request.user)
+        job = fetch_jobs.create_fetch_job(kind=Source.GITHUB, targets=names, user=request.user)
         messages.success(request, f"{added}; fetch job #{job.pk} queued.")
         return redirect(job)
     messages.success(request, f"{added}.")
@@ -237,7 +238,7 @@ def import_git(request):
     if not form.is_valid():
         messages.error(request, _first_error(form))
         return redirect("corpus:add")
-    job = services.create_fetch_job(
+    job = fetch_jobs.create_fetch_job(
         kind=Source.GIT, targets=[form.cleaned_data["path"]], user=request.user, git_repo_name=form.cleaned_data["repo"]
     )
     messages.success(request, f"Import job #{job.pk} queued.")
@@ -247,7 +248,7 @@ def import_git(request):
 @require_POST
 @operator_required
 def import_sample(request):
-    job = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, user=request.user)
+    job = fetch_jobs.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, user=request.user)
     messages.success(
         request,
         f"Sample import job #{job.pk} queued: it builds three small Go repositories and "
@@ -265,7 +266,7 @@ def save_settings(request):
         return redirect("corpus:add")
     data = form.cleaned_data
     had_token = bool(GitHubSettings.load().token)
-    row = services.save_github_settings(
+    row = fetch_jobs.save_github_settings(
         api_url=data["api_url"],
         token=data["token"],
         clear_token=data["clear_token"],
@@ -302,7 +303,7 @@ fetchjob_progress = job_status_view(FetchJob)
 @operator_required
 def fetchjob_cancel(request, pk: int):
     job = get_object_or_404(FetchJob, pk=pk)
-    services.cancel_job(job=job)
+    fetch_jobs.cancel_job(job=job)
     messages.success(request, f"Asked fetch job #{job.pk} to stop.")
     return redirect(job)
 
@@ -312,7 +313,7 @@ def fetchjob_cancel(request, pk: int):
 def fetchjob_retry(request, pk: int):
     job = get_object_or_404(FetchJob, pk=pk)
     try:
-        new = services.retry_fetch_job(job=job, user=request.user)
+        new = fetch_jobs.retry_fetch_job(job=job, user=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect(job)
@@ -443,7 +444,7 @@ def pullrequest_curate(request, pk: int):
     if not form.is_valid():
         messages.error(request, _first_error(form))
         return redirect(pr)
-    event = services.curate_pull_requests(
+    event = curation.curate_pull_requests(
         pull_requests=PullRequest.objects.filter(pk=pr.pk),
         action=form.cleaned_data["action"],
         reason=form.cleaned_data["reason"],
@@ -482,7 +483,7 @@ def pullrequest_bulk_curate(request):
         scope = f"{len(ids)} selected"
     action = form.cleaned_data["action"]
     try:
-        event = services.curate_pull_requests(
+        event = curation.curate_pull_requests(
             pull_requests=queryset, action=action, reason=form.cleaned_data["reason"], user=request.user, scope=scope
         )
     except ValueError as exc:
@@ -524,7 +525,7 @@ class CurationHistory(ForgivingPaginationMixin, ListView):
 def curation_undo(request, pk: int):
     event = get_object_or_404(CurationEvent, pk=pk)
     try:
-        restored = services.undo_curation(event=event, user=request.user)
+        restored = curation.undo_curation(event=event, user=request.user)
         back = "is back to its" if restored == 1 else "are back to their"
         messages.success(request, f"Undone: {_count(restored, 'pull request')} {back} previous state.")
     except ValueError as exc:
@@ -588,7 +589,7 @@ def snapshot_create(request):
         filters = selectors.clean_filters(QueryDict(form.cleaned_data["filter_query"]))
         filters.pop("included", None)  # a snapshot is always the included set
     try:
-        snapshot = services.create_snapshot(
+        snapshot = snapshots.create_snapshot(
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
             filters=filters,

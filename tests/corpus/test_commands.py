@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from corpus.github.server import GitHubShapedServer
 from corpus.models import FetchJob, PullRequest, Repository, Snapshot
 from corpus.sample.story import sample_story
-from corpus.services import snapshot_file_sha256
+from corpus.services.snapshots import snapshot_file_sha256
 
 # The commands run the job the way the worker does (run_job), which manages its own connections.
 pytestmark = pytest.mark.django_db(transaction=True)

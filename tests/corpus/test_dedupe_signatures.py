@@ -8,10 +8,11 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from corpus import quality, services
+from corpus import quality
 from corpus.models import FetchJob, PullRequest, Repository, Source
 from corpus.records import FileRecord
 from corpus.selectors import pull_request_record
+from corpus.services import curation, dedupe, fetch_jobs, ingest
 from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
 from tests.corpus.test_services_ingest import AFTER, BEFORE, _record
@@ -39,7 +40,7 @@ def counted(monkeypatch):
 
 
 def _stored_text(pr: PullRequest) -> str:
-    return services.dedupe_text(pull_request_record(pr, with_comments=False))
+    return dedupe.dedupe_text(pull_request_record(pr, with_comments=False))
 
 
 def _expected_signature(pr: PullRequest) -> bytes:
@@ -48,7 +49,7 @@ def _expected_signature(pr: PullRequest) -> bytes:
 
 
 def test_signature_is_stored_at_ingest(repository):
-    services.store_pull_request(repository=repository, record=_record())
+    ingest.store_pull_request(repository=repository, record=_record())
     pr = PullRequest.objects.get()
     assert len(pr.minhash_signature) == quality.NUM_PERM * 4
     assert bytes(pr.minhash_signature) == _expected_signature(pr)
@@ -58,19 +59,19 @@ def test_signature_is_stored_at_ingest(repository):
     assert quality.signature_minhash(values).jaccard(quality.minhash(_stored_text(pr))) == 1.0
 
     docs_only = _record(number=8, files=[FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n+x\n")])
-    services.store_pull_request(repository=repository, record=docs_only)
+    ingest.store_pull_request(repository=repository, record=docs_only)
     assert bytes(PullRequest.objects.get(number=8).minhash_signature) == b""  # no identifiers: nothing to hash
 
 
 def test_unchanged_code_does_not_recompute(repository, counted):
-    services.store_pull_request(repository=repository, record=_record())
+    ingest.store_pull_request(repository=repository, record=_record())
     assert len(counted) == 1
     before = PullRequest.objects.get()
 
-    assert services.store_pull_request(repository=repository, record=_record()) == "unchanged"
+    assert ingest.store_pull_request(repository=repository, record=_record()) == "unchanged"
     edited = _record(title="Fix empty key in Get (v2)", body="other words", labels=["bug", "backport"])
-    assert services.store_pull_request(repository=repository, record=edited) == "updated"
-    services.dedupe_corpus()
+    assert ingest.store_pull_request(repository=repository, record=edited) == "updated"
+    dedupe.dedupe_corpus()
     assert len(counted) == 1
     after = PullRequest.objects.get()
     assert bytes(after.minhash_signature) == bytes(before.minhash_signature)
@@ -78,11 +79,11 @@ def test_unchanged_code_does_not_recompute(repository, counted):
 
 
 def test_changed_code_gets_a_new_signature(repository, counted):
-    services.store_pull_request(repository=repository, record=_record())
+    ingest.store_pull_request(repository=repository, record=_record())
     old = PullRequest.objects.get()
     changed = AFTER.replace("return k\n}", "return strings.ToUpper(k) + suffix(k, len(k))\n}")
     record = _record(files=[FileRecord("store/get.go", before=BEFORE, after=changed, patch="@@ -1 +1 @@\n+x\n")])
-    assert services.store_pull_request(repository=repository, record=record) == "updated"
+    assert ingest.store_pull_request(repository=repository, record=record) == "updated"
     assert len(counted) == 2
     new = PullRequest.objects.get()
     assert bytes(new.minhash_signature) != bytes(old.minhash_signature)
@@ -92,7 +93,7 @@ def test_changed_code_gets_a_new_signature(repository, counted):
 
 def _run(job: FetchJob):
     job = claim(FetchJob, job.pk)
-    status, message = services.run_fetch(job)
+    status, message = fetch_jobs.run_fetch(job)
     finish(job, status, message)
     return status, message
 
@@ -130,7 +131,7 @@ def _state() -> dict[int, tuple]:
 
 def test_dedupe_of_the_sample_matches_the_old_path(settings, tmp_path, counted):
     settings.DATA_DIR = tmp_path
-    job = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
+    job = fetch_jobs.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
     status, message = _run(job)
     assert status == JobStatus.FINISHED, message
     sample = list(
@@ -155,17 +156,17 @@ def test_dedupe_of_the_sample_matches_the_old_path(settings, tmp_path, counted):
             code = next(i for i, f in enumerate(files) if f.after and f.path.endswith(".go"))
             files[code] = dataclasses.replace(files[code], after=files[code].after + "\n// backported by the fork\n")
             record = dataclasses.replace(record, files=files)
-        services.store_pull_request(repository=fork, record=record)
+        ingest.store_pull_request(repository=fork, record=record)
     # A person let one copy in on purpose before dedupe ran: that stays.
     curated = PullRequest.objects.get(repository=fork, number=2)
     for action, reason in (("exclude", "checking the fork"), ("include", "")):
-        services.curate_pull_requests(
+        curation.curate_pull_requests(
             pull_requests=PullRequest.objects.filter(pk=curated.pk), action=action, reason=reason
         )
 
     calls_before_dedupe = len(counted)
     expected = _old_dedupe_plan()
-    result = services.dedupe_corpus()
+    result = dedupe.dedupe_corpus()
     assert len(counted) == calls_before_dedupe  # every signature came from the database
     assert result["exact"] >= 1 and result["near"] >= 1
     assert {
@@ -183,7 +184,7 @@ def test_dedupe_of_the_sample_matches_the_old_path(settings, tmp_path, counted):
     # Rows from before signatures were stored: dedupe computes the missing ones, keeps them, same results.
     stored = dict(PullRequest.objects.values_list("id", "minhash_signature"))
     PullRequest.objects.update(minhash_signature=None, minhash_text_hash="")
-    assert services.dedupe_corpus()["changed"] == 0
+    assert dedupe.dedupe_corpus()["changed"] == 0
     assert _state() == state
     exact = {pk for pk, (_, reason) in expected.items() if reason.startswith("exact")}
     distinct = set(PullRequest.objects.exclude(content_hash="").values_list("id", flat=True)) - exact
@@ -192,5 +193,5 @@ def test_dedupe_of_the_sample_matches_the_old_path(settings, tmp_path, counted):
     }
     assert refilled == {pk: bytes(stored[pk]) for pk in distinct}  # the same values ingest stored
     recomputed = len(counted)
-    assert services.dedupe_corpus()["changed"] == 0 and len(counted) == recomputed
+    assert dedupe.dedupe_corpus()["changed"] == 0 and len(counted) == recomputed
     assert PullRequest.objects.count() == len(state)  # never deletes

@@ -8,10 +8,10 @@ import time
 import pytest
 from django.db import connection
 
-from corpus import services
 from corpus.github.server import GitHubShapedServer
 from corpus.models import FetchJob, PullRequest
 from corpus.sample.story import sample_story
+from corpus.services import fetch_jobs
 from hrgc_site.jobs import claim
 from hrgc_site.models import JobStatus
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_job_waits_for_the_rate_limit_reset_and_says_until_when():
     story = sample_story()[:1]
     with GitHubShapedServer(story) as server:
-        job = services.create_fetch_job(
+        job = fetch_jobs.create_fetch_job(
             kind="github", targets=[story[0][0].full_name], api_url=server.base_url, enqueue=False
         )
         job = claim(FetchJob, job.pk)
@@ -30,7 +30,7 @@ def test_job_waits_for_the_rate_limit_reset_and_says_until_when():
 
         def fetch():
             try:
-                outcome["result"] = services.run_fetch(job)
+                outcome["result"] = fetch_jobs.run_fetch(job)
             finally:
                 connection.close()
 

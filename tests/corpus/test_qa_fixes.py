@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from corpus import services
 from corpus.forms import CurationForm, GitImportForm, RepositoryNamesForm
 from corpus.github.client import GitHubClient
 from corpus.github.server import GitHubShapedServer
@@ -25,6 +24,7 @@ from corpus.plans import extract_plan
 from corpus.records import FileRecord, PRRecord
 from corpus.sample.build_git import build_sample_repos
 from corpus.sample.story import sample_story
+from corpus.services import curation, fetch_jobs, ingest
 from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
 from tests.static_files import page_script
@@ -34,7 +34,7 @@ GO_BEFORE = "package web\n\nfunc handle() int {\n\treturn 1\n}\n"
 
 def _run(job: FetchJob, **options) -> tuple[FetchJob, str, str]:
     job = claim(FetchJob, job.pk)
-    status, message = services.run_fetch(job, **options)
+    status, message = fetch_jobs.run_fetch(job, **options)
     finish(job, status, message)  # as run_job does
     job.refresh_from_db()
     return job, status, message
@@ -63,13 +63,13 @@ def _as_git_import(pr: PRRecord) -> PRRecord:
 def test_sample_import_attaches_labels_and_comments_but_a_plain_clone_import_does_not(settings, tmp_path):
     settings.DATA_DIR = tmp_path
     clones = build_sample_repos(tmp_path / "sample-repos")
-    plain = services.create_fetch_job(kind=Source.GIT, targets=[str(clones[0])], enqueue=False)
+    plain = fetch_jobs.create_fetch_job(kind=Source.GIT, targets=[str(clones[0])], enqueue=False)
     _, status, message = _run(plain)
     assert status == JobStatus.FINISHED, message
     assert not PullRequest.objects.exclude(labels=[]).exists()
     assert not PullRequest.objects.filter(comment_count__gt=0).exists()
 
-    sample = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
+    sample = fetch_jobs.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
     job, status, message = _run(sample)
     assert status == JobStatus.FINISHED, message
     assert not job.errors
@@ -169,7 +169,7 @@ def test_import_view_queues_nothing_for_a_folder_that_is_not_a_clone(operator_cl
 
 @pytest.mark.django_db
 def test_a_git_import_whose_every_target_failed_ends_failed(tmp_path):
-    job = services.create_fetch_job(kind=Source.GIT, targets=[str(tmp_path)], enqueue=False)
+    job = fetch_jobs.create_fetch_job(kind=Source.GIT, targets=[str(tmp_path)], enqueue=False)
     job, status, message = _run(job)
     assert status == job.status == JobStatus.FAILED
     assert "every repository failed" in message and str(tmp_path) in job.errors
@@ -191,7 +191,7 @@ def _closed_port() -> int:
 @pytest.mark.django_db
 def test_fetch_with_the_api_unreachable_records_each_repository_and_fails():
     base = f"http://127.0.0.1:{_closed_port()}"
-    job = services.create_fetch_job(kind=Source.GITHUB, targets=["acme/one", "acme/two"], enqueue=False)
+    job = fetch_jobs.create_fetch_job(kind=Source.GITHUB, targets=["acme/one", "acme/two"], enqueue=False)
     job, status, message = _run(job, client=_quick_client(base))
     assert status == job.status == JobStatus.FAILED
     assert "Traceback" not in message and "\n" not in message and message.startswith("every repository failed")
@@ -209,7 +209,7 @@ def test_a_repository_whose_requests_keep_failing_does_not_stop_the_others():
     with GitHubShapedServer(story) as server:
         server.faults.update({"server_errors": 3})  # the first repository's 3 attempts
         targets = ["hrgc-samples/kvstore", "hrgc-samples/csvtool"]
-        job = services.create_fetch_job(kind=Source.GITHUB, targets=targets, enqueue=False)
+        job = fetch_jobs.create_fetch_job(kind=Source.GITHUB, targets=targets, enqueue=False)
         job, status, message = _run(job, client=_quick_client(server.base_url))
     assert status == JobStatus.FINISHED, message
     assert list(job.errors) == ["hrgc-samples/kvstore"] and "server error" in job.errors["hrgc-samples/kvstore"]
@@ -271,7 +271,7 @@ def _pr(number: int, title: str) -> PRRecord:
 def corpus(db):
     web = Repository.objects.create(full_name="acme/web", license_spdx="MIT")
     for number, title in [(1, "Fix the handler crash"), (2, "Add rate limiting middleware")]:
-        services.store_pull_request(repository=web, record=_pr(number, title))
+        ingest.store_pull_request(repository=web, record=_pr(number, title))
     return PullRequest.objects.order_by("number")
 
 
@@ -324,14 +324,14 @@ def test_apply_with_no_rows_ticked_says_what_to_do(operator_client, corpus):
 
 def test_including_included_rows_records_no_event(operator_client, corpus):
     ids = [pr.pk for pr in corpus]
-    assert services.curate_pull_requests(pull_requests=corpus, action="include") is None
+    assert curation.curate_pull_requests(pull_requests=corpus, action="include") is None
     response = operator_client.post(
         reverse("corpus:pullrequests_curate"), {"action": "include", "ids": ids}, follow=True
     )
     assert not CurationEvent.objects.exists() and "already included" in _messages(response)[0]
     # Only the rows that change are in an event (and in its undo).
-    services.curate_pull_requests(pull_requests=corpus.filter(number=1), action="exclude", reason="meh")
-    event = services.curate_pull_requests(pull_requests=corpus, action="include")
+    curation.curate_pull_requests(pull_requests=corpus.filter(number=1), action="exclude", reason="meh")
+    event = curation.curate_pull_requests(pull_requests=corpus, action="include")
     assert event.count == 1 and list(event.previous) == [str(corpus[0].pk)]
 
 

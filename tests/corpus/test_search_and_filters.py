@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from corpus import selectors, services
+from corpus import search, selectors
 from corpus.models import Repository
+from corpus.services import ingest
 from tests.corpus.test_views_corpus import _pr
 
 pytestmark = pytest.mark.django_db
@@ -15,9 +16,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def nil_prs():
     repo = Repository.objects.create(full_name="acme/web", license_spdx="MIT")
-    services.store_pull_request(repository=repo, record=_pr("acme/web", 1, "Fix nil pointer in handler", day=1))
-    services.store_pull_request(repository=repo, record=_pr("acme/web", 2, "Guard the nil pointer dereference", day=2))
-    services.store_pull_request(repository=repo, record=_pr("acme/web", 3, "Add rate limiting", day=3))
+    ingest.store_pull_request(repository=repo, record=_pr("acme/web", 1, "Fix nil pointer in handler", day=1))
+    ingest.store_pull_request(repository=repo, record=_pr("acme/web", 2, "Guard the nil pointer dereference", day=2))
+    ingest.store_pull_request(repository=repo, record=_pr("acme/web", 3, "Add rate limiting", day=3))
     return repo
 
 
@@ -34,8 +35,8 @@ def test_a_hyphenated_search_finds_what_the_spaced_one_finds(nil_prs):
 
 
 def test_normalize_search_only_touches_joining_hyphens():
-    assert selectors.normalize_search("nil-pointer -flaky") == "nil pointer -flaky"
-    assert selectors.normalize_search('"rate-limit" or x') == '"rate limit" or x'
+    assert search.normalize_search("nil-pointer -flaky") == "nil pointer -flaky"
+    assert search.normalize_search('"rate-limit" or x') == '"rate limit" or x'
 
 
 def test_filter_problems_name_each_bad_value():

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from corpus import services
 from corpus.github.server import GitHubShapedServer
 from corpus.models import FetchJob, GitHubSettings, PullRequest, Repository
 from corpus.records import RepoRecord
 from corpus.sample.story import sample_story
+from corpus.services import fetch_jobs
 from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
 
@@ -39,9 +39,9 @@ def server():
 
 
 def _run(targets, **options) -> tuple[FetchJob, str, str]:
-    job = services.create_fetch_job(kind="github", targets=targets, enqueue=False)
+    job = fetch_jobs.create_fetch_job(kind="github", targets=targets, enqueue=False)
     job = claim(FetchJob, job.pk)
-    status, message = services.run_fetch(job, **options)
+    status, message = fetch_jobs.run_fetch(job, **options)
     finish(job, status, message)  # as run_job does: the row ends, so it can be retried
     job.refresh_from_db()
     return job, status, message
@@ -98,9 +98,9 @@ def test_an_interrupted_fetch_retried_ends_complete_without_duplicates(server):
     assert 0 < partial < _story_counts()
 
     server.faults.revoke_token = False
-    retry = services.retry_fetch_job(job=first)
+    retry = fetch_jobs.retry_fetch_job(job=first)
     retry = claim(FetchJob, retry.pk)
-    status, message = services.run_fetch(retry)
+    status, message = fetch_jobs.run_fetch(retry)
     retry.refresh_from_db()
     assert status == JobStatus.FINISHED, message
     total = PullRequest.objects.count()

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from corpus import services
 from corpus.models import Comment, FetchJob, FileChange, PullRequest, Repository, Source
 from corpus.records import CommentRecord, FileRecord, PRRecord
+from corpus.services import curation, dedupe, fetch_jobs, ingest
 from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
 
@@ -60,8 +60,8 @@ def repository():
 
 
 def test_store_is_an_idempotent_upsert(repository):
-    assert services.store_pull_request(repository=repository, record=_record()) == "new"
-    assert services.store_pull_request(repository=repository, record=_record()) == "unchanged"
+    assert ingest.store_pull_request(repository=repository, record=_record()) == "new"
+    assert ingest.store_pull_request(repository=repository, record=_record()) == "unchanged"
     pr = PullRequest.objects.get()
     assert (pr.file_count, FileChange.objects.count(), Comment.objects.count()) == (3, 3, 2)
     assert pr.intent == "FIX" and pr.category in ("NAT", "MIX", "CODE") and pr.syntax_ok is True
@@ -70,7 +70,7 @@ def test_store_is_an_idempotent_upsert(repository):
     edited = _record(
         title="Fix empty key in Get (v2)", comments=[CommentRecord("issue", "bo", "edited", external_id="1")]
     )
-    assert services.store_pull_request(repository=repository, record=edited) == "updated"
+    assert ingest.store_pull_request(repository=repository, record=edited) == "updated"
     assert PullRequest.objects.count() == 1
     assert list(Comment.objects.values_list("body", flat=True)) == ["edited"]
     vendored = FileChange.objects.get(path="vendor/x/y.go")
@@ -82,7 +82,7 @@ def test_store_is_an_idempotent_upsert(repository):
 def test_search_vector_finds_title_body_comments_and_paths(repository):
     from corpus.selectors import filtered_pull_requests
 
-    services.store_pull_request(repository=repository, record=_record())
+    ingest.store_pull_request(repository=repository, record=_record())
     for query in ("empty key", "crashed", "panic", "get.go", "store"):
         assert filtered_pull_requests({"q": query}).count() == 1, query
     assert filtered_pull_requests({"q": "kubernetes"}).count() == 0
@@ -90,31 +90,31 @@ def test_search_vector_finds_title_body_comments_and_paths(repository):
 
 def test_nul_bytes_and_undecodable_text_are_stored_cleanly(repository):
     record = _record(body="bad\x00byte \udcff here")
-    services.store_pull_request(repository=repository, record=record)
+    ingest.store_pull_request(repository=repository, record=record)
     assert PullRequest.objects.get().body == "bad\ufffdbyte \ufffd here"
 
 
 def test_quality_exclusion_is_automatic_until_a_person_decides(repository):
     only_docs = _record(number=8, files=[FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n+x\n")])
-    services.store_pull_request(repository=repository, record=only_docs)
+    ingest.store_pull_request(repository=repository, record=only_docs)
     pr = PullRequest.objects.get(number=8)
     assert not pr.included and pr.excluded_reason == "quality: no Go changes"
-    services.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=pr.pk), action="include")
-    services.store_pull_request(repository=repository, record=dataclasses.replace(only_docs, body="edited"))
+    curation.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=pr.pk), action="include")
+    ingest.store_pull_request(repository=repository, record=dataclasses.replace(only_docs, body="edited"))
     assert PullRequest.objects.get(number=8).included
 
 
 def test_dedupe_flags_exact_and_near_duplicates_and_never_deletes(repository):
-    services.store_pull_request(repository=repository, record=_record(number=1))
-    services.store_pull_request(repository=repository, record=_record(number=2, title="Backport: fix empty key"))
+    ingest.store_pull_request(repository=repository, record=_record(number=1))
+    ingest.store_pull_request(repository=repository, record=_record(number=2, title="Backport: fix empty key"))
     near_after = AFTER.replace("none", "nothing")
     near = _record(
         number=3,
         title="Cherry-pick fix",
         files=[FileRecord("store/get.go", before=BEFORE, after=near_after, patch="@@ -1 +1 @@\n+x\n")],
     )
-    services.store_pull_request(repository=repository, record=near)
-    result = services.dedupe_corpus()
+    ingest.store_pull_request(repository=repository, record=near)
+    result = dedupe.dedupe_corpus()
     assert result["exact"] == 1 and result["near"] == 1
     first, second, third = PullRequest.objects.order_by("number")
     assert first.included and first.duplicate_of is None
@@ -125,14 +125,14 @@ def test_dedupe_flags_exact_and_near_duplicates_and_never_deletes(repository):
 
 def _run(job: FetchJob):
     job = claim(FetchJob, job.pk)
-    status, message = services.run_fetch(job)
+    status, message = fetch_jobs.run_fetch(job)
     finish(job, status, message)  # as run_job does: the row ends, so it can be retried
     return status, message
 
 
 def test_git_import_of_the_sample_is_complete_and_rerunnable(settings, tmp_path):
     settings.DATA_DIR = tmp_path
-    job = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
+    job = fetch_jobs.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
     status, message = _run(job)
     assert status == JobStatus.FINISHED, message
     job.refresh_from_db()
@@ -142,7 +142,7 @@ def test_git_import_of_the_sample_is_complete_and_rerunnable(settings, tmp_path)
     assert set(Repository.objects.values_list("license_spdx", flat=True)) == {"MIT", "Apache-2.0", "BSD-3-Clause"}
     assert Repository.objects.filter(state=Repository.State.OK, source=Source.GIT).count() == 3
 
-    again = services.retry_fetch_job(job=FetchJob.objects.get(pk=job.pk))
+    again = fetch_jobs.retry_fetch_job(job=FetchJob.objects.get(pk=job.pk))
     FetchJob.objects.filter(pk=again.pk).update(status=JobStatus.QUEUED)
     status, _ = _run(again)
     again.refresh_from_db()

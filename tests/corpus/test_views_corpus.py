@@ -9,7 +9,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from corpus import services
 from corpus.models import (
     CurationEvent,
     FetchJob,
@@ -19,6 +18,7 @@ from corpus.models import (
     Snapshot,
 )
 from corpus.records import CommentRecord, FileRecord, PRRecord
+from corpus.services import curation, fetch_jobs, ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -62,11 +62,9 @@ def _pr(repo: str, number: int, title: str, body: str = "", after: str | None = 
 def corpus():
     web = Repository.objects.create(full_name="acme/web", license_spdx="MIT")
     cli = Repository.objects.create(full_name="acme/cli", license_spdx="Apache-2.0")
-    services.store_pull_request(
-        repository=web, record=_pr("acme/web", 1, "Fix the handler crash", "It panicked.", day=1)
-    )
-    services.store_pull_request(repository=web, record=_pr("acme/web", 2, "Add rate limiting middleware", day=5))
-    services.store_pull_request(
+    ingest.store_pull_request(repository=web, record=_pr("acme/web", 1, "Fix the handler crash", "It panicked.", day=1))
+    ingest.store_pull_request(repository=web, record=_pr("acme/web", 2, "Add rate limiting middleware", day=5))
+    ingest.store_pull_request(
         repository=cli, record=_pr("acme/cli", 3, "Broken code", day=9, after="package web\nfunc handle( {\n")
     )
     return PullRequest.objects.order_by("number")
@@ -140,7 +138,7 @@ def test_bulk_exclude_with_reason_then_undo(operator_client, corpus):
 def test_viewers_get_403_on_every_post(viewer_client, corpus):
     pr, repo = corpus[0], corpus[0].repository
     job = FetchJob.objects.create(targets=["acme/web"])
-    event = services.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="x")
+    event = curation.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="x")
     posts = [
         reverse("corpus:add_names"),
         reverse("corpus:add_selected"),
@@ -243,7 +241,7 @@ def test_cancel_reaches_a_job_a_worker_claimed_after_the_page_was_read(operator_
     job = FetchJob.objects.create(targets=["acme/web"], status="queued")
     stale = FetchJob.objects.get(pk=job.pk)
     FetchJob.objects.filter(pk=job.pk).update(status="running")  # a worker claims it meanwhile
-    services.cancel_job(job=stale)
+    fetch_jobs.cancel_job(job=stale)
     job.refresh_from_db()
     assert job.cancel_requested and job.status == "stopping"
 
@@ -259,6 +257,6 @@ def test_retry_is_refused_while_the_job_still_runs(operator_client):
 
 def test_pull_request_page_lists_curation_events_without_loading_their_previous_states(viewer_client, corpus):
     pr = corpus[0]
-    services.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="bulk")
+    curation.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="bulk")
     events = viewer_client.get(pr.get_absolute_url()).context["events"]
     assert [e.reason for e in events] == ["bulk"] and "previous" in events[0].get_deferred_fields()

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from corpus.models import PullRequest, Snapshot
 from corpus.selectors import filtered_pull_requests
-from corpus.services import snapshot_file_sha256
+from corpus.services.snapshots import snapshot_file_sha256
 
 pytestmark = pytest.mark.e2e
 SCREENSHOT = Path(__file__).resolve().parents[2] / "static" / "screenshots" / "pr.png"

@@ -36,7 +36,7 @@ def kill_cluster(live_stack, name: str) -> None:
 
 
 def test_fetch_killed_mid_job_then_retried_stores_every_pr_once(live_stack):
-    from corpus.services import create_fetch_job, retry_fetch_job
+    from corpus.services.fetch_jobs import create_fetch_job, retry_fetch_job
 
     story = sample_story()
     expected = {
@@ -75,7 +75,7 @@ def test_fetch_killed_mid_job_then_retried_stores_every_pr_once(live_stack):
 
 
 def test_training_killed_mid_run_resumes_from_its_checkpoint_without_duplicate_points(live_stack, dataset_files):  # noqa: F811
-    from training.services_runs import create_run, resume_run
+    from training.services.runs import create_run, resume_run
 
     dataset = make_dataset(dataset_files, name="killed-ds")
     overrides = {**FAST, "max_steps": "80", "save_steps": "10", "eval_steps": "20"}

@@ -99,6 +99,6 @@ def test_enqueue_queues_for_a_worker(snapshot):
     tokenizer = TokenizerVersion.objects.get()
     assert f"queued tokenizer queued-tok (id {tokenizer.pk})" in out and tokenizer.status == JobStatus.QUEUED
     tasks = {task.task_id(): task for task in OrmQ.objects.all()}
-    assert tasks[tokenizer.task_id].func() == "training.tasks_data.train_tokenizer_task"
+    assert tasks[tokenizer.task_id].func() == "training.tasks.tokenizers.train_tokenizer_task"
     with pytest.raises(CommandError, match="tokenizer queued-tok is queued, not finished"):
         run("build_dataset", "snap-cli", "queued-tok")

@@ -15,10 +15,11 @@ from django_q.models import OrmQ
 
 from hrgc_site.models import JobStatus
 from tests.training.data_fixtures import make_snapshot
-from training import services_data
 from training.dataset import load_meta
 from training.models import DatasetBuild, TrainingRun
-from training.tasks_data import build_dataset_task, train_tokenizer_task
+from training.services import datasets, tokenizers
+from training.tasks.datasets import build_dataset_task
+from training.tasks.tokenizers import train_tokenizer_task
 
 # Tasks run the way the worker runs them (run_job), which manages its own connections: no wrapping transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def tokenizer(settings, tmp_path):
     settings.DATA_DIR = tmp_path
     snapshot = make_snapshot(tmp_path)
-    tokenizer = services_data.create_tokenizer(snapshot=snapshot, name="tok-400", vocab_size=400, enqueue_task=False)
+    tokenizer = tokenizers.create_tokenizer(snapshot=snapshot, name="tok-400", vocab_size=400, enqueue_task=False)
     assert train_tokenizer_task(tokenizer.pk) == JobStatus.FINISHED
     tokenizer.refresh_from_db()
     return tokenizer
@@ -36,7 +37,7 @@ def tokenizer(settings, tmp_path):
 
 @pytest.fixture
 def built(tokenizer):
-    dataset = services_data.create_dataset(
+    dataset = datasets.create_dataset(
         snapshot=tokenizer.snapshot, tokenizer=tokenizer, name="ds-a", processes=1, seq_len=256, enqueue_task=False
     )
     assert build_dataset_task(dataset.pk) == JobStatus.FINISHED
@@ -61,7 +62,7 @@ def test_operator_builds_a_dataset_from_the_form(operator_client, tokenizer):
     assert response.status_code == 302 and response["Location"] == dataset.get_absolute_url()
     assert (dataset.status, dataset.processes, dataset.seq_len) == ("queued", 1, 128)
     queued = [task for task in OrmQ.objects.all() if task.task_id() == dataset.task_id]
-    assert queued and queued[0].func() == "training.tasks_data.build_dataset_task"
+    assert queued and queued[0].func() == "training.tasks.datasets.build_dataset_task"
     assert 'data-active="1"' in operator_client.get(dataset.get_absolute_url()).content.decode()
 
     assert build_dataset_task(dataset.pk) == JobStatus.FINISHED
@@ -125,7 +126,7 @@ def test_dataset_page_shows_stats_split_lineage_and_a_coloured_sample(viewer_cli
     # Decoded, the runs are a whole record as the dataset cut it from a snapshot PR, each run in its section.
     text = "".join(html.unescape(chunk) for _, _, chunk in runs)
     assert text.startswith("<s><REPO> ") and text.endswith("</COMMENTS>\n</s>")
-    titles = {item.parts.title for item in services_data.snapshot_items(built.snapshot)}
+    titles = {item.parts.title for item in datasets.snapshot_items(built.snapshot)}
     assert text.split("<PR_TITLE> ", 1)[1].split("\n", 1)[0] in titles
     for section, _, chunk in runs:
         opening = {"plan": "<PLAN>", "code": "<CODE>", "validate": "<VALIDATE>"}.get(section)
@@ -140,7 +141,7 @@ def test_dataset_page_shows_stats_split_lineage_and_a_coloured_sample(viewer_cli
 
 
 def test_stop_a_queued_build_and_delete_rules(operator_client, built):
-    queued = services_data.create_dataset(
+    queued = datasets.create_dataset(
         snapshot=built.snapshot, tokenizer=built.tokenizer, name="ds-q", processes=1, enqueue_task=False
     )
     assert operator_client.post(reverse("training:dataset_stop", args=[queued.pk])).status_code == 302
@@ -148,7 +149,7 @@ def test_stop_a_queued_build_and_delete_rules(operator_client, built):
     assert queued.status == JobStatus.STOPPED and queued.cancel_requested
     assert build_dataset_task(queued.pk) == "skipped"  # a stopped row is never picked up again
 
-    orphan = services_data.create_dataset(
+    orphan = datasets.create_dataset(
         snapshot=built.snapshot, tokenizer=built.tokenizer, name="ds-orphan", processes=1, enqueue_task=False
     )
     long_ago = timezone.now() - timedelta(minutes=10)
@@ -199,6 +200,6 @@ def test_stop_reaches_a_build_a_worker_claimed_after_the_page_was_read():
     DatasetBuild.objects.filter(pk=dataset.pk).update(status=JobStatus.QUEUED)
     stale = DatasetBuild.objects.get(pk=dataset.pk)
     DatasetBuild.objects.filter(pk=dataset.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
-    services_data.stop_dataset(stale)
+    datasets.stop_dataset(stale)
     dataset.refresh_from_db()
     assert dataset.cancel_requested and dataset.status == JobStatus.RUNNING

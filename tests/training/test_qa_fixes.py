@@ -15,16 +15,17 @@ from django.utils.html import escape
 
 from hrgc_site.models import JobStatus
 from tests.static_files import page_script
-from training import services_data
 from training.data import read_meta
 from training.dataset import build_dataset, val_score
 from training.devices import current_memory_bytes, peak_memory_bytes
 from training.engine import train
-from training.forms_data import DatasetForm, TokenizerForm
-from training.forms_runs import SETTING_HELP, RunForm
+from training.forms.datasets import DatasetForm
+from training.forms.runs import SETTING_HELP, RunForm
+from training.forms.tokenizers import TokenizerForm
 from training.hrm.config import RunConfig, preset
 from training.models import DatasetBuild, MetricPoint, TokenizerVersion, TrainingRun
-from training.services_runs import MAX_PARAMETERS, create_run, differing_hyperparameters
+from training.services import datasets
+from training.services.runs import MAX_PARAMETERS, create_run, differing_hyperparameters
 
 from .test_dataset import make_record, model  # noqa: F401
 from .test_engine import Recorder, small_config
@@ -155,9 +156,9 @@ def test_dataset_page_shows_the_actual_split_share_and_warns_when_far_off(viewer
     assert f"{share * 100:.1f}%" in page and 'id="split-warning"' in page
     assert "only 6 repositories: a split by repository cannot be closer to 95/5" in page
     assert (
-        services_data.split_share(
-            {"train": {"tokens": 950, "repos": ["a"] * 30}, "val": {"tokens": 50, "repos": ["b"]}}
-        )["warning"]
+        datasets.split_share({"train": {"tokens": 950, "repos": ["a"] * 30}, "val": {"tokens": 50, "repos": ["b"]}})[
+            "warning"
+        ]
         == ""
     )
 

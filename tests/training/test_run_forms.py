@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from training.forms_runs import RunForm
+from training.forms.runs import RunForm
 from training.hrm.config import preset
 from training.models import TrainingRun
-from training.services_runs import parameter_count
+from training.services.runs import parameter_count
 
 from .test_run_support import dataset_files, make_dataset  # noqa: F401
 

@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 from hrgc_site.jobs import run_job
 from training.models import Checkpoint, MetricPoint, RunLogLine, TrainingRun
 from training.sampling import held_out_prompts, prompt_from_text
-from training.services_runs import create_run, request_stop, resume_run
-from training.tasks_runs import execute_run, train_run
+from training.services.runs import create_run, request_stop, resume_run
+from training.tasks.runs import execute_run, train_run
 
 from .test_run_support import FAST, dataset_files, make_dataset, serialized_records  # noqa: F401
 

@@ -15,7 +15,7 @@ from django_q.models import OrmQ
 
 from hrgc_site.jobs import enqueue
 from training.models import MetricPoint, TrainingRun
-from training.services_runs import (
+from training.services.runs import (
     OVERVIEW_POINTS,
     create_run,
     downsample,
@@ -139,7 +139,7 @@ def test_a_run_with_100k_points_is_served_downsampled_and_fast(operator_client, 
 
 def test_dead_worker_is_detected_and_offered_for_resume(operator_client, dataset):
     run = new_run(dataset, name="killed")
-    enqueue(run, "training.tasks_runs.train_run", cluster="long")
+    enqueue(run, "training.tasks.runs.train_run", cluster="long")
     stale = timezone.now() - timedelta(minutes=5)
     TrainingRun.objects.filter(pk=run.pk).update(
         status="running", heartbeat_at=stale, started_at=stale, worker="host:123"

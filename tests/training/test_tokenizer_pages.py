@@ -11,9 +11,9 @@ from django_q.models import OrmQ
 
 from hrgc_site.models import JobStatus
 from tests.training.data_fixtures import GO, make_snapshot
-from training import services_data
 from training.models import DatasetBuild, TokenizerVersion
-from training.tasks_data import train_tokenizer_task
+from training.services import tokenizers
+from training.tasks.tokenizers import train_tokenizer_task
 from training.tokenizer import Tokenizer
 
 # Tasks run the way the worker runs them (run_job), which manages its own connections: no wrapping transaction.
@@ -33,7 +33,7 @@ def snapshot(data_dir):
 
 @pytest.fixture
 def trained(snapshot):
-    tokenizer = services_data.create_tokenizer(snapshot=snapshot, name="tok-400", vocab_size=400, enqueue_task=False)
+    tokenizer = tokenizers.create_tokenizer(snapshot=snapshot, name="tok-400", vocab_size=400, enqueue_task=False)
     assert train_tokenizer_task(tokenizer.pk) == JobStatus.FINISHED
     tokenizer.refresh_from_db()
     return tokenizer
@@ -50,7 +50,7 @@ def test_operator_trains_a_tokenizer_from_the_form(operator_client, snapshot, dj
     assert response.status_code == 302 and response["Location"] == tokenizer.get_absolute_url()
     assert tokenizer.status == JobStatus.QUEUED and tokenizer.task_id
     queued = [task for task in OrmQ.objects.all() if task.task_id() == tokenizer.task_id]
-    assert queued and queued[0].func() == "training.tasks_data.train_tokenizer_task"
+    assert queued and queued[0].func() == "training.tasks.tokenizers.train_tokenizer_task"
     assert queued[0].task["args"] == (tokenizer.pk,)
 
     card = operator_client.get(reverse("training:tokenizer_status", args=[tokenizer.pk])).content.decode()
@@ -88,7 +88,7 @@ def test_form_rejects_bad_input_and_unfinished_snapshots(operator_client, snapsh
 
 
 def test_too_large_vocabulary_fails_with_the_size_that_works_and_retries(operator_client, snapshot):
-    tokenizer = services_data.create_tokenizer(snapshot=snapshot, name="too-big", vocab_size=50_000, enqueue_task=False)
+    tokenizer = tokenizers.create_tokenizer(snapshot=snapshot, name="too-big", vocab_size=50_000, enqueue_task=False)
     assert train_tokenizer_task(tokenizer.pk) == JobStatus.FAILED
     tokenizer.refresh_from_db()
     works = tokenizer.suggested_vocab_size
@@ -140,7 +140,7 @@ def test_encode_endpoint_round_trips_code_and_marks_special_tokens(viewer_client
 
 
 def test_encode_refuses_an_unfinished_tokenizer(operator_client, snapshot):
-    tokenizer = services_data.create_tokenizer(snapshot=snapshot, name="later", vocab_size=400, enqueue_task=False)
+    tokenizer = tokenizers.create_tokenizer(snapshot=snapshot, name="later", vocab_size=400, enqueue_task=False)
     response = operator_client.get(reverse("training:tokenizer_encode", args=[tokenizer.pk]), {"text": "x"})
     assert response.status_code == 409 and "no trained model" in response.json()["error"]
 
@@ -193,7 +193,7 @@ def test_a_version_whose_worker_died_can_be_retried_and_bad_sizes_are_refused(op
 
     from django.utils import timezone
 
-    tokenizer = services_data.create_tokenizer(snapshot=snapshot, name="orphan", vocab_size=400, enqueue_task=False)
+    tokenizer = tokenizers.create_tokenizer(snapshot=snapshot, name="orphan", vocab_size=400, enqueue_task=False)
     long_ago = timezone.now() - timedelta(minutes=10)
     TokenizerVersion.objects.filter(pk=tokenizer.pk).update(
         status=JobStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago

@@ -13,10 +13,10 @@ from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.models import JobStatus
 from hrgc_site.roles import is_operator, operator_required
-from training import services_data
 from training.dataset import SPLITS
-from training.forms_data import DatasetForm
+from training.forms.datasets import DatasetForm
 from training.models import DatasetBuild
+from training.services import datasets, tokenizers
 
 
 class DatasetList(ForgivingPaginationMixin, ListView):
@@ -31,7 +31,7 @@ class DatasetList(ForgivingPaginationMixin, ListView):
         context = super().get_context_data(**kwargs)
         if is_operator(self.request.user):
             initial = {}
-            tokenizer = services_data.finished_tokenizers().first()
+            tokenizer = tokenizers.finished_tokenizers().first()
             if tokenizer:  # the newest tokenizer and the snapshot it was trained on: the usual pair
                 initial = {"tokenizer": tokenizer.pk, "snapshot": tokenizer.snapshot_id}
             context.setdefault("form", DatasetForm(initial=initial))
@@ -44,7 +44,7 @@ class DatasetList(ForgivingPaginationMixin, ListView):
         form = DatasetForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            dataset = services_data.create_dataset(
+            dataset = datasets.create_dataset(
                 snapshot=data["snapshot"],
                 tokenizer=data["tokenizer"],
                 name=data["name"],
@@ -71,12 +71,12 @@ class DatasetDetail(DetailView):
         context["runs"] = dataset.runs.all()[:20]
         if dataset.status != JobStatus.FINISHED:
             return context
-        meta = services_data.dataset_meta(dataset)
-        splits = services_data.split_summary(meta)
+        meta = datasets.dataset_meta(dataset)
+        splits = datasets.split_summary(meta)
         context.update(
             meta=meta,
             splits=splits,
-            split_share=services_data.split_share(splits),
+            split_share=datasets.split_share(splits),
             section_share=sorted((meta.get("section_share") or {}).items(), key=lambda item: -item[1]),
         )
         split = self.request.GET.get("split", "train")
@@ -90,11 +90,11 @@ class DatasetDetail(DetailView):
             sample_split=split,
             sample_index=index,
             sample_records=records,
-            sample_max=max(dataset.seq_len, services_data.SAMPLE_MAX_TOKENS),
+            sample_max=max(dataset.seq_len, datasets.SAMPLE_MAX_TOKENS),
         )
         if index < records:
             try:
-                context["sample"] = services_data.dataset_sample(dataset, split=split, index=index)
+                context["sample"] = datasets.dataset_sample(dataset, split=split, index=index)
             except (FileNotFoundError, IndexError) as error:
                 context["sample_error"] = str(error)
         return context
@@ -107,7 +107,7 @@ dataset_status = job_status_view(DatasetBuild)
 @operator_required
 def dataset_stop(request, pk: int):
     dataset = get_object_or_404(DatasetBuild, pk=pk)
-    services_data.stop_dataset(dataset)
+    datasets.stop_dataset(dataset)
     messages.info(request, f"Asked dataset {dataset.name} to stop.")
     return redirect(dataset)
 
@@ -117,8 +117,8 @@ def dataset_stop(request, pk: int):
 def dataset_delete(request, pk: int):
     dataset = get_object_or_404(DatasetBuild, pk=pk)
     try:
-        services_data.delete_dataset(dataset)
-    except services_data.InUse as error:
+        datasets.delete_dataset(dataset)
+    except tokenizers.InUse as error:
         messages.error(request, str(error))
         return redirect(dataset)
     messages.success(request, f"Deleted dataset {dataset.name} and its files.")

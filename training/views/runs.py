@@ -17,11 +17,11 @@ from hrgc_site.listing import SortableListMixin
 from hrgc_site.models import split_message
 from hrgc_site.roles import is_operator, operator_required
 from training.curves import SMOOTHING_WINDOW
-from training.forms_runs import RunForm, field_name, setting_fields
+from training.forms.runs import RunForm, field_name, setting_fields
 from training.hrm.config import FAMILIES, PRESETS
 from training.models import DatasetBuild, MetricPoint, TrainingRun
 from training.selectors import run_health
-from training.services_runs import (
+from training.services.runs import (
     RESUMABLE,
     RunActionError,
     base_config,

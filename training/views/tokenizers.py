@@ -20,9 +20,9 @@ from django.views.generic import DetailView, ListView
 from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.roles import is_operator, operator_required
-from training import services_data
-from training.forms_data import RetryTokenizerForm, TokenizerForm
+from training.forms.tokenizers import RetryTokenizerForm, TokenizerForm
 from training.models import TokenizerVersion
+from training.services import tokenizers
 
 
 class TokenizerList(ForgivingPaginationMixin, ListView):
@@ -45,7 +45,7 @@ class TokenizerList(ForgivingPaginationMixin, ListView):
             raise PermissionDenied("Operators only: ask an administrator to add you to the operators group.")
         form = TokenizerForm(request.POST)
         if form.is_valid():
-            tokenizer = services_data.create_tokenizer(
+            tokenizer = tokenizers.create_tokenizer(
                 snapshot=form.cleaned_data["snapshot"],
                 name=form.cleaned_data["name"],
                 vocab_size=form.cleaned_data["vocab_size"],
@@ -68,7 +68,7 @@ class TokenizerDetail(DetailView):
         context = super().get_context_data(**kwargs)
         tokenizer = self.object
         context["datasets"] = tokenizer.datasets.all()[:20]
-        context["can_retry"] = services_data.can_retry(tokenizer)
+        context["can_retry"] = tokenizers.can_retry(tokenizer)
         context["retry_size"] = tokenizer.suggested_vocab_size or tokenizer.vocab_size
         return context
 
@@ -106,7 +106,7 @@ def tokenizer_encode(request, pk: int):
     if not isinstance(text, str):
         return JsonResponse({"error": "text must be a string"}, status=400)
     try:
-        return JsonResponse(services_data.encode_text(tokenizer, text))
+        return JsonResponse(tokenizers.encode_text(tokenizer, text))
     except FileNotFoundError as error:
         return JsonResponse({"error": str(error)}, status=409)
     except ValueError as error:
@@ -118,7 +118,7 @@ def tokenizer_download(request, pk: int, kind: str):
     """The version's .model or .vocab file, nothing else; readable by viewers."""
     tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
     try:
-        file_path, filename = services_data.tokenizer_file(tokenizer, kind)
+        file_path, filename = tokenizers.tokenizer_file(tokenizer, kind)
     except FileNotFoundError as error:
         raise Http404(str(error)) from error
     return FileResponse(
@@ -143,8 +143,8 @@ def tokenizer_retry(request, pk: int):
         context.update(retry_size=request.POST.get("vocab_size", ""), retry_errors=form.errors.get("vocab_size", []))
         return render(request, TokenizerDetail.template_name, context, status=400)
     try:
-        services_data.retry_tokenizer(tokenizer=tokenizer, vocab_size=form.cleaned_data["vocab_size"])
-    except services_data.InUse as error:
+        tokenizers.retry_tokenizer(tokenizer=tokenizer, vocab_size=form.cleaned_data["vocab_size"])
+    except tokenizers.InUse as error:
         messages.error(request, str(error))
     else:
         messages.success(
@@ -158,8 +158,8 @@ def tokenizer_retry(request, pk: int):
 def tokenizer_delete(request, pk: int):
     tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
     try:
-        services_data.delete_tokenizer(tokenizer)
-    except services_data.InUse as error:
+        tokenizers.delete_tokenizer(tokenizer)
+    except tokenizers.InUse as error:
         messages.error(request, str(error))
         return redirect(tokenizer)
     messages.success(request, f"Deleted tokenizer {tokenizer.name} and its files.")

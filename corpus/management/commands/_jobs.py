@@ -13,9 +13,9 @@ def run_or_enqueue(command, job: FetchJob, *, queue: bool, **options) -> None:
         enqueue(job, "corpus.tasks.run_fetch_job")
         command.stdout.write(f"queued fetch job #{job.pk}; a worker (manage.py qcluster) runs it")
         return
-    from corpus import services
+    from corpus.services import fetch_jobs
 
-    status = run_job(FetchJob, job.pk, lambda row: services.run_fetch(row, echo=command.stdout.write, **options))
+    status = run_job(FetchJob, job.pk, lambda row: fetch_jobs.run_fetch(row, echo=command.stdout.write, **options))
     job.refresh_from_db()
     for key, message in job.errors.items():
         command.stderr.write(f"  {key}: {message}")

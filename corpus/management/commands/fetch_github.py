@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from corpus import services
 from corpus.management.commands._jobs import run_or_enqueue
 from corpus.models import GitHubSettings, Source
+from corpus.services import fetch_jobs, repositories
 
 
 class Command(BaseCommand):
@@ -24,11 +24,11 @@ class Command(BaseCommand):
         names = []
         for name in repos:
             try:
-                names.append(services.validate_repository_name(name))
+                names.append(repositories.validate_repository_name(name))
             except Exception as exc:  # noqa: BLE001 - ValueError or ValidationError, said clearly
                 raise CommandError(str(getattr(exc, "message", exc))) from None
-        services.add_repositories(names=names)
-        job = services.create_fetch_job(kind=Source.GITHUB, targets=names, api_url=api_url.rstrip("/"), enqueue=False)
+        repositories.add_repositories(names=names)
+        job = fetch_jobs.create_fetch_job(kind=Source.GITHUB, targets=names, api_url=api_url.rstrip("/"), enqueue=False)
         self.stdout.write(
             f"fetch job #{job.pk}: {len(names)} repositories from {api_url or GitHubSettings.load().effective_api_url}"
         )

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from corpus import services
 from corpus.management.commands._jobs import run_or_enqueue
 from corpus.models import Source
+from corpus.services import fetch_jobs, repositories
 
 
 class Command(BaseCommand):
@@ -23,8 +23,8 @@ class Command(BaseCommand):
             raise CommandError(f"{path} is not a directory")
         if repo:
             try:
-                repo = services.validate_repository_name(repo)
+                repo = repositories.validate_repository_name(repo)
             except Exception as exc:  # noqa: BLE001
                 raise CommandError(str(getattr(exc, "message", exc))) from None
-        job = services.create_fetch_job(kind=Source.GIT, targets=[str(clone)], git_repo_name=repo, enqueue=False)
+        job = fetch_jobs.create_fetch_job(kind=Source.GIT, targets=[str(clone)], git_repo_name=repo, enqueue=False)
         run_or_enqueue(self, job, queue=enqueue)

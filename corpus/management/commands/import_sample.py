@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand
 
-from corpus import services
 from corpus.management.commands._jobs import run_or_enqueue
 from corpus.models import Source
+from corpus.services import fetch_jobs
 
 
 class Command(BaseCommand):
@@ -14,5 +14,5 @@ class Command(BaseCommand):
         parser.add_argument("--enqueue", action="store_true", help="queue the job for a worker instead")
 
     def handle(self, *args, enqueue, **options):
-        job = services.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
+        job = fetch_jobs.create_fetch_job(kind=Source.GIT, targets=[], build_sample=True, enqueue=False)
         run_or_enqueue(self, job, queue=enqueue)

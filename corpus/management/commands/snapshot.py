@@ -3,8 +3,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from corpus import services
 from corpus.models import Snapshot
+from corpus.services import snapshots
 from hrgc_site.jobs import run_job
 
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
                 )
             return
         try:
-            snap = services.create_snapshot(
+            snap = snapshots.create_snapshot(
                 name=options["name"], description=options["description"], enqueue=options["enqueue"]
             )
         except ValidationError as exc:
@@ -36,7 +36,7 @@ class Command(BaseCommand):
         if options["enqueue"]:
             self.stdout.write(f"queued snapshot {snap.name}")
             return
-        status = run_job(Snapshot, snap.pk, services.write_snapshot)
+        status = run_job(Snapshot, snap.pk, snapshots.write_snapshot)
         snap.refresh_from_db()
         if status != "finished":
             raise CommandError(f"snapshot {snap.name} {status}: {snap.message.splitlines()[0]}")

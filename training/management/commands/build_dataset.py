@@ -6,10 +6,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from hrgc_site.models import JobStatus
-from training import services_data
 from training.management.commands.train_tokenizer import finished_snapshot, unique_name
 from training.models import DatasetBuild, TokenizerVersion
-from training.tasks_data import build_dataset_task
+from training.services import datasets, tokenizers
+from training.tasks.datasets import build_dataset_task
 
 
 class Command(BaseCommand):
@@ -26,12 +26,12 @@ class Command(BaseCommand):
     def handle(self, *args, snapshot, tokenizer, name, processes, seq_len, enqueue, **options):
         snapshot = finished_snapshot(snapshot)
         try:
-            tokenizer = services_data.resolve_tokenizer(tokenizer)
+            tokenizer = tokenizers.resolve_tokenizer(tokenizer)
         except TokenizerVersion.DoesNotExist as error:
             raise CommandError(str(error)) from error
         name = name or unique_name(DatasetBuild, f"{snapshot.name}-{tokenizer.name}")
         try:
-            dataset = services_data.create_dataset(
+            dataset = datasets.create_dataset(
                 snapshot=snapshot,
                 tokenizer=tokenizer,
                 name=name,

@@ -13,8 +13,8 @@ from hrgc_site.jobs import run_job
 from hrgc_site.models import JobStatus
 from training.hrm.config import FAMILIES, PRESETS
 from training.models import DatasetBuild, TrainingRun, name_validator
-from training.services_runs import base_config, create_run, parameter_count
-from training.tasks_runs import execute_run
+from training.services.runs import base_config, create_run, parameter_count
+from training.tasks.runs import execute_run
 
 
 def find_dataset(spec: str) -> DatasetBuild:

@@ -7,9 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from corpus.models import Snapshot
 from hrgc_site.models import JobStatus
-from training import services_data
 from training.models import TokenizerVersion
-from training.tasks_data import train_tokenizer_task
+from training.services import tokenizers
+from training.tasks.tokenizers import train_tokenizer_task
 
 
 def unique_name(model, base: str) -> str:
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         snapshot = finished_snapshot(snapshot)
         name = name or unique_name(TokenizerVersion, f"{snapshot.name}-{vocab_size}")
         try:
-            tokenizer = services_data.create_tokenizer(
+            tokenizer = tokenizers.create_tokenizer(
                 snapshot=snapshot, name=name, vocab_size=vocab_size, enqueue_task=enqueue
             )
         except ValidationError as error:

@@ -9,6 +9,7 @@ import shutil
 from functools import lru_cache
 
 import numpy as np
+import torch
 from django.conf import settings
 from django.db import transaction
 from django.db.models import ProtectedError
@@ -18,11 +19,12 @@ from hrgc_site.jobs import enqueue, mark_dead
 from hrgc_site.jobs import forget_queued_task as remove_queued_task
 from hrgc_site.models import JobStatus
 from training.data import read_meta
-from training.hrm.config import RunConfig, preset
+from training.hrm.config import ModelConfig, RunConfig, preset
+from training.hrm.model import build_model
 from training.models import DatasetBuild, MetricPoint, TrainingRun
 
 log = logging.getLogger(__name__)
-TASK = "training.tasks_runs.train_run"
+TASK = "training.tasks.runs.train_run"
 OVERVIEW_POINTS = 1500  # per metric: what the charts draw of a long run (W&B's figure)
 RESUMABLE = (JobStatus.STOPPED, JobStatus.DEAD, JobStatus.FAILED)
 # Far above the 20-30 M models this tool is for; a run above it would not fit any one machine's memory.
@@ -50,11 +52,6 @@ def base_config(family: str, preset_name: str, dataset: DatasetBuild | None) -> 
 
 @lru_cache(maxsize=64)
 def _parameter_count(model_json: str) -> int:
-    import torch
-
-    from training.hrm.config import ModelConfig
-    from training.hrm.model import build_model
-
     # On the meta device no memory is allocated: counting a 30 M model costs milliseconds.
     with torch.device("meta"):
         model = build_model(ModelConfig(**json.loads(model_json)))

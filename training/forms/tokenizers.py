@@ -1,4 +1,4 @@
-"""Forms that start tokenizer trainings and dataset builds."""
+"""Forms that start and retry tokenizer trainings."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
-from training import services_data
-from training.models import DatasetBuild, TokenizerVersion
+from training.models import TokenizerVersion
+from training.services.tokenizers import finished_snapshots
 
 
 def _default_name(prefix: str) -> str:
@@ -35,7 +35,7 @@ class TokenizerForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["snapshot"].queryset = services_data.finished_snapshots()
+        self.fields["snapshot"].queryset = finished_snapshots()
         self.fields["snapshot"].empty_label = None
         self.fields["name"].initial = _default_name("tok")
         self.fields["vocab_size"].help_text = (
@@ -48,23 +48,3 @@ class TokenizerForm(forms.ModelForm):
 class RetryTokenizerForm(forms.Form):
     # The same bounds as TokenizerVersion.vocab_size's validators.
     vocab_size = forms.IntegerField(min_value=300, max_value=1_000_000)
-
-
-class DatasetForm(forms.ModelForm):
-    class Meta:
-        model = DatasetBuild
-        fields = ("snapshot", "tokenizer", "name", "processes", "seq_len")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["snapshot"].queryset = services_data.finished_snapshots()
-        self.fields["snapshot"].empty_label = None
-        tokenizer = self.fields["tokenizer"]
-        tokenizer.queryset = services_data.finished_tokenizers()
-        tokenizer.empty_label = None
-        tokenizer.label_from_instance = lambda t: f"{t.name} ({t.vocab_size:,} pieces, {t.snapshot})"
-        self.fields["name"].initial = _default_name("ds")
-        self.fields["processes"].help_text = "Tokenizer processes working in parallel."
-        self.fields["seq_len"].label = "Sequence length"
-        self.fields["seq_len"].help_text = "Tokens per packed training sequence (gpt family)."
-        match_model_limits(self)

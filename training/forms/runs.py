@@ -18,7 +18,7 @@ from training.hrm.config import (
     TrainConfig,
 )
 from training.models import DatasetBuild, TrainingRun, name_validator
-from training.services_runs import (
+from training.services.runs import (
     SIZE_SETTINGS,
     base_config,
     dataset_problem,

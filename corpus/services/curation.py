@@ -1,0 +1,102 @@
+"""Curation: which pull requests and repositories are in the training set, by rule or by a person's choice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from corpus.models import CurationEvent, PullRequest, Repository
+
+# Quality flags that keep a PR out of the training set until a person says otherwise.
+BLOCKING_FLAGS = ("empty title", "no Go changes", "only vendored files", "only generated files", "very large change")
+
+
+def automatic_reason(pr: PullRequest) -> str:
+    """Why the automatic rules leave this PR out ('' when they keep it)."""
+    if pr.duplicate_reason:
+        return pr.duplicate_reason
+    blocking = [flag for flag in pr.quality_flags if flag.startswith(BLOCKING_FLAGS)]
+    return f"quality: {blocking[0]}" if blocking else ""
+
+
+def apply_automatic_inclusion(pr: PullRequest) -> None:
+    """Quality and duplicate rules decide inclusion until a person has curated the PR."""
+    if pr.curated_at is not None:
+        return
+    reason = automatic_reason(pr)
+    pr.included = not reason
+    pr.excluded_reason = reason[:500]
+
+
+@transaction.atomic
+def set_repository_included(*, repository: Repository, included: bool, reason: str = "") -> Repository:
+    """Include or exclude a whole repository; its PRs keep their own choice for when it comes back."""
+    if not included and not reason.strip():
+        raise ValueError("Say why the repository is excluded.")
+    repository.included = included
+    repository.excluded_reason = "" if included else reason.strip()[:300]
+    repository.save(update_fields=["included", "excluded_reason"])
+    return repository
+
+
+@transaction.atomic
+def curate_pull_requests(
+    *, pull_requests, action: str, reason: str = "", user=None, scope: str = ""
+) -> CurationEvent | None:
+    """Include or exclude many PRs at once as one undoable event (who, when, scope, previous states).
+
+    PRs already in the wanted state are left alone; None (and no event) when that is all of them."""
+    if action not in ("include", "exclude"):
+        raise ValueError("action must be include or exclude")
+    reason = reason.strip()
+    if action == "exclude" and not reason:
+        raise ValueError("Say why these pull requests are excluded.")
+    rows = list(pull_requests.select_for_update().values_list("id", "included", "excluded_reason", "curated_at"))
+    if not rows:
+        raise ValueError("No pull requests matched.")
+    if action == "include":
+        rows = [row for row in rows if not row[1]]
+    else:
+        rows = [row for row in rows if row[1] or row[2] != reason[:500]]
+    if not rows:
+        return None
+    now = timezone.now()
+    previous = {
+        str(pk): [included, excluded, curated.isoformat() if curated else None]
+        for pk, included, excluded, curated in rows
+    }
+    ids = [row[0] for row in rows]
+    if action == "include":
+        PullRequest.objects.filter(pk__in=ids).update(included=True, excluded_reason="", curated_at=now)
+    else:
+        PullRequest.objects.filter(pk__in=ids).update(included=False, excluded_reason=reason[:500], curated_at=now)
+    return CurationEvent.objects.create(
+        action=action,
+        reason=reason[:500],
+        scope=scope[:1000],
+        previous=previous,
+        count=len(ids),
+        user=user if user and user.is_authenticated else None,
+    )
+
+
+@transaction.atomic
+def undo_curation(*, event: CurationEvent, user=None) -> int:
+    """Put back each PR's state from before the event; returns how many PRs changed back."""
+    event = CurationEvent.objects.select_for_update().get(pk=event.pk)
+    if event.undone_at is not None:
+        raise ValueError("This change was already undone.")
+    restored = 0
+    for pk, state in event.previous.items():
+        included, excluded, curated = (list(state) + [None])[:3]
+        restored += PullRequest.objects.filter(pk=int(pk)).update(
+            included=included,
+            excluded_reason=excluded or ("" if included else "excluded"),
+            curated_at=datetime.fromisoformat(curated) if curated else None,
+        )
+    event.undone_at = timezone.now()
+    event.undone_by = user if user and user.is_authenticated else None
+    event.save(update_fields=["undone_at", "undone_by"])
+    return restored

@@ -1,0 +1,460 @@
+"""Fetch jobs: the GitHub settings, queueing, retrying and cancelling jobs, and their bodies (the worker
+and the commands run the same code): a pass over the GitHub API, or an import from local git clones."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from corpus.github.client import GitHubClient, GitHubError, NotFound, RetriesExhausted, TokenRejected
+from corpus.github.fetch import fetch_pull_requests, fetch_repository, list_merged_pulls
+from corpus.gitimport import GitImportError, iter_pull_requests, read_repository
+from corpus.licenses import license_allowed
+from corpus.models import FetchJob, GitHubSettings, Repository, Source
+from corpus.records import PRRecord
+from corpus.sample.build_git import build_sample_repos
+from corpus.sample.story import sample_story
+from corpus.services.dedupe import dedupe_corpus
+from corpus.services.ingest import store_pull_request
+from corpus.services.repositories import (
+    add_repositories,
+    set_repository_state,
+    upsert_repository,
+    validate_repository_name,
+)
+from hrgc_site.jobs import Progress, mark_dead
+from hrgc_site.jobs import enqueue as enqueue_task
+from hrgc_site.models import JobStatus
+
+
+@transaction.atomic
+def save_github_settings(
+    *, api_url: str, token: str | None, clear_token: bool, allowed_licenses: str, go_only: bool
+) -> GitHubSettings:
+    """Save the fetch settings; a blank token keeps the stored one (it is never shown back)."""
+    row = GitHubSettings.load()
+    row.api_url = api_url.strip()
+    if clear_token:
+        row.token = ""
+    elif token:
+        row.token = token.strip()
+    row.allowed_licenses = ",".join(s.strip() for s in allowed_licenses.split(",") if s.strip())
+    row.go_only = go_only
+    row.save()
+    return row
+
+
+def create_fetch_job(
+    *,
+    kind: str,
+    targets: list[str],
+    user=None,
+    git_repo_name: str = "",
+    api_url: str = "",
+    build_sample: bool = False,
+    retry_of: FetchJob | None = None,
+    enqueue: bool = True,
+) -> FetchJob:
+    """A queued fetch/import job; queued on the worker once the surrounding transaction commits."""
+    job = FetchJob.objects.create(
+        kind=kind,
+        targets=list(targets),
+        git_repo_name=git_repo_name,
+        api_url=api_url,
+        build_sample=build_sample,
+        retry_of=retry_of,
+        repos_total=len(targets),
+        created_by=user if user and user.is_authenticated else None,
+        message="queued",
+    )
+    if enqueue:
+        transaction.on_commit(lambda: enqueue_task(job, "corpus.tasks.run_fetch_job"))
+    return job
+
+
+def retry_fetch_job(*, job: FetchJob, user=None) -> FetchJob:
+    """A new job for the same targets; stored PRs are skipped, so it resumes where the old one stopped."""
+    if job.looks_dead:
+        mark_dead(job)  # its worker is gone: the old row says so and its queue entry never runs again
+    elif job.is_active:
+        raise ValueError(f"fetch job #{job.pk} is {job.status}; cancel it or wait until it ends before retrying")
+    return create_fetch_job(
+        kind=job.kind,
+        targets=job.targets,
+        user=user,
+        git_repo_name=job.git_repo_name,
+        api_url=job.api_url,
+        build_sample=job.build_sample,
+        retry_of=job,
+    )
+
+
+def cancel_job(*, job) -> None:
+    """Ask a running job to stop (it checks between PRs); a queued one stops before it starts."""
+    model = type(job)
+    # Conditional on the row, not on `job`: a worker may have claimed it since the page was read.
+    if model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.STOPPED, cancel_requested=True, finished_at=timezone.now(), message="cancelled"
+    ):
+        return
+    model.objects.filter(pk=job.pk).update(cancel_requested=True)
+    model.objects.filter(pk=job.pk, status__in=[JobStatus.RUNNING, JobStatus.WAITING]).update(status=JobStatus.STOPPING)
+
+
+class _Run:
+    """Counters and messages of one fetch/import job, written through the throttled Progress."""
+
+    def __init__(self, job: FetchJob, echo: Callable[[str], None] | None = None):
+        self.job = job
+        self.progress = Progress(job)
+        self.echo = echo or (lambda line: None)
+        self.errors: dict[str, str] = dict(job.errors or {})
+        self.counts = {
+            "prs_new": job.prs_new,
+            "prs_updated": job.prs_updated,
+            "prs_skipped": job.prs_skipped,
+            "files": job.files,
+            "repos_done": job.repos_done,
+        }
+        self.repos_failed = 0
+
+    def say(self, message: str, force: bool = False) -> None:
+        self.echo(message)
+        self.progress.update(force=force, message=message[:2000])
+
+    def error(self, key: str, message: str) -> None:
+        self.errors[key] = message[:1000]
+        self.echo(f"{key}: {message}")
+        self.progress.update(force=True, errors=self.errors)
+
+    def give_up(self, key: str, message: str) -> None:
+        """One target (a repository or a clone) failed as a whole: say why and go on to the next."""
+        self.error(key, message)
+        self.repos_failed += 1
+        self.counts["repos_done"] += 1
+
+    def every_target_failed(self, targets: int) -> bool:
+        return targets > 0 and self.repos_failed >= targets
+
+    def stored(self, outcome: str, files: int) -> None:
+        key = {"new": "prs_new", "updated": "prs_updated"}.get(outcome, "prs_skipped")
+        self.counts[key] += 1
+        self.counts["files"] += files
+        self.update()
+
+    def update(self, force: bool = False, **fields) -> bool:
+        total = max(1, self.job.repos_total)
+        return self.progress.update(
+            force=force, progress=min(1.0, self.counts["repos_done"] / total), **self.counts, **fields
+        )
+
+    def summary(self) -> str:
+        c = self.counts
+        text = (
+            f"{c['repos_done']} of {self.job.repos_total} repositories; {c['prs_new']} new PRs, "
+            f"{c['prs_updated']} updated, {c['prs_skipped']} skipped; {c['files']} files"
+        )
+        return text + (f"; {len(self.errors)} errors" if self.errors else "")
+
+
+def _github_time(value) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+
+def _licence_blocked(repository: Repository, allowed: list[str]) -> str:
+    if license_allowed(repository.license_spdx, set(allowed)):
+        return ""
+    return f"skipped: licence {repository.license_spdx or 'none'} is not allowed"
+
+
+def _github_failure(exc: Exception, api_url: str) -> str:
+    """One line for a failed request: a dropped connection or a server that kept failing names the API asked."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, RetriesExhausted):
+        # The last reason ends with the wait before a retry that never came.
+        text = re.sub(r": retry \d+/\d+ in [\d.]+ s$", "", text)
+        return f"{text} (is {api_url} reachable?)"[:1000]
+    return f"{type(exc).__name__}: {text}"[:1000]
+
+
+class GitHubFetch:
+    """One fetch job's pass over its repositories through the GitHub API; `run` returns (status, message).
+
+    Per repository: read it, check its licence, list its merged PRs changed since the last complete pass,
+    fetch those not stored at their current version, then mark it done. A repository that fails is noted
+    (on it and on the job) and the pass goes on with the next; a rejected token ends the job."""
+
+    def __init__(self, job: FetchJob, *, token: str | None = None, echo=None, client=None):
+        self.job = job
+        self.config = GitHubSettings.load()
+        self.run_state = _Run(job, echo)
+        self.main_thread = threading.current_thread()
+        if client is None:
+            client = GitHubClient(
+                job.api_url or self.config.effective_api_url,
+                token or self.config.effective_token or None,
+                on_wait=self.on_wait,
+            )
+        self.client = client
+        self.allowed = self.config.allowed_license_list
+
+    def run(self) -> tuple[str, str]:
+        run = self.run_state
+        try:
+            for target in self.job.targets:
+                if run.progress.should_stop() or self.fetch_target(target) == "stopped":
+                    return JobStatus.STOPPED, "stopped by user; " + run.summary()
+        except TokenRejected:
+            self.counters(force=True)
+            return JobStatus.FAILED, "token rejected: set a valid token on the corpus settings form or GITHUB_TOKEN"
+        finally:
+            self.client.close()
+        self.counters(force=True)
+        if run.every_target_failed(len(self.job.targets)):
+            return JobStatus.FAILED, "every repository failed (see the errors); " + run.summary()
+        dedupe_corpus()
+        return JobStatus.FINISHED, run.summary()
+
+    def fetch_target(self, target: str) -> str:
+        """One repository of the job: "done", "failed" or "stopped" (TokenRejected goes up to end the job)."""
+        run = self.run_state
+        try:
+            name = validate_repository_name(target)
+        except Exception as exc:  # noqa: BLE001 - ValueError or ValidationError: a bad name, said clearly
+            run.give_up(target, str(getattr(exc, "message", exc)))
+            return "failed"
+        run.say(f"{name}: reading the repository", force=True)
+        try:
+            repo_record = fetch_repository(self.client, name)
+        except NotFound:
+            repository = add_repositories(names=[name])[0]
+            set_repository_state(
+                repository=repository, state=Repository.State.MISSING, message="not found on GitHub (404)"
+            )
+            run.give_up(name, "not found (404): the repository does not exist or the token cannot see it")
+            self.counters(force=True)
+            return "failed"
+        except TokenRejected:
+            raise
+        except GitHubError as exc:  # the API unreachable, or still failing after the retries
+            self.give_up_on(add_repositories(names=[name])[0], exc)
+            return "failed"
+        repository = upsert_repository(record=repo_record, full_name=name)
+        blocked = _licence_blocked(repository, self.allowed)
+        if blocked:
+            set_repository_state(repository=repository, state=Repository.State.LICENSE, message=blocked)
+            run.give_up(name, blocked)
+            return "failed"
+        listed_at = timezone.now()
+        try:
+            summaries, etag = list_merged_pulls(
+                self.client, name, updated_since=repository.pulls_updated_since, etag=repository.pulls_etag or None
+            )
+        except TokenRejected:
+            raise
+        except GitHubError as exc:
+            self.give_up_on(repository, exc)
+            return "failed"
+        todo = self.not_stored(repository, summaries)
+        run.say(f"{name}: {len(summaries)} merged PRs listed, {len(todo)} to fetch", force=True)
+        failed: list[str] = []
+        try:
+            outcome = fetch_pull_requests(
+                self.client,
+                name,
+                todo,
+                on_result=partial(self.store, repository),
+                on_error=partial(self.pull_request_failed, name, failed),
+                concurrency=self.config.concurrency,
+                should_stop=run.progress.should_stop,
+                go_only=self.config.go_only,
+                max_file_bytes=self.config.max_file_bytes,
+                max_patch_bytes=self.config.max_file_bytes,
+            )
+        except TokenRejected:
+            raise
+        except GitHubError as exc:
+            self.give_up_on(repository, exc)
+            return "failed"
+        if outcome.stopped:
+            return "stopped"
+        self.finish_repository(repository, todo=todo, failed=failed, listed_at=listed_at, etag=etag)
+        return "done"
+
+    def not_stored(self, repository: Repository, summaries: list[dict]) -> list[dict]:
+        """The listed PRs not already stored at this version (a retried job resumes here); the rest count as skipped."""
+        known = dict(repository.pull_requests.values_list("number", "source_updated_at"))
+        todo = []
+        for summary in summaries:
+            stored = known.get(summary["number"])
+            if stored is not None and stored == _github_time(summary.get("updated_at")):
+                self.run_state.counts["prs_skipped"] += 1
+            else:
+                todo.append(summary)
+        return todo
+
+    def store(self, repository: Repository, record, summary: dict) -> None:
+        run = self.run_state
+        if record is None:
+            run.counts["prs_skipped"] += 1
+            self.counters()
+            return
+        outcome = store_pull_request(
+            repository=repository,
+            record=record,
+            fetch_job=self.job,
+            source_updated_at=_github_time(summary.get("updated_at")),
+        )
+        run.stored(outcome, len(record.files))
+        self.counters()
+
+    def pull_request_failed(self, name: str, failed: list[str], summary: dict, exc: Exception) -> None:
+        failed.append(str(summary.get("number")))
+        self.run_state.error(f"{name}#{summary.get('number')}", _github_failure(exc, self.client.base_url))
+        self.counters()
+
+    def finish_repository(
+        self, repository: Repository, *, todo: list[dict], failed: list[str], listed_at: datetime, etag
+    ) -> None:
+        run = self.run_state
+        complete = not failed
+        if todo and len(failed) == len(todo):
+            run.repos_failed += 1  # not one of its PRs came: the repository failed (each PR's error is listed)
+        Repository.objects.filter(pk=repository.pk).update(
+            state=Repository.State.OK if complete else Repository.State.ERROR,
+            state_message="" if complete else f"{len(failed)} PRs failed: #{', #'.join(failed[:20])}",
+            last_fetched_at=timezone.now(),
+            # Only a complete pass moves the incremental mark: a failed PR is asked for again next time.
+            **({"pulls_updated_since": listed_at - timedelta(minutes=5), "pulls_etag": etag or ""} if complete else {}),
+        )
+        run.counts["repos_done"] += 1
+        self.counters(force=True)
+
+    def give_up_on(self, repository: Repository, exc: Exception) -> None:
+        """This repository failed (its reason is kept on it and on the job); the job goes on with the next."""
+        message = _github_failure(exc, self.client.base_url)
+        set_repository_state(repository=repository, state=Repository.State.ERROR, message=message)
+        self.run_state.give_up(repository.full_name, message)
+        self.counters(force=True)
+
+    def on_wait(self, seconds: float, reason: str) -> None:
+        """The client waits out a rate limit or a retry: the job shows as waiting until then."""
+        until = timezone.now() + timedelta(seconds=seconds)
+        FetchJob.objects.filter(pk=self.job.pk).update(
+            status=JobStatus.WAITING, waiting_until=until, message=reason[:2000], heartbeat_at=timezone.now()
+        )
+        self.run_state.echo(reason)
+        if threading.current_thread() is not self.main_thread:
+            connection.close()  # the pool's threads must not keep database connections open
+
+    def counters(self, **fields) -> bool:
+        """Write the counters and the API budget (a waiting job is running again once it reports)."""
+        client = self.client
+        reset = client.rate_limit_reset
+        waiting = {}
+        if FetchJob.objects.filter(pk=self.job.pk, status=JobStatus.WAITING).exists():
+            waiting = {"status": JobStatus.RUNNING, "waiting_until": None}
+        return self.run_state.update(
+            api_requests=client.requests_made,
+            rate_limit_remaining=client.rate_limit_remaining,
+            rate_limit_reset=datetime.fromtimestamp(reset, tz=UTC) if reset else None,
+            **waiting,
+            **fields,
+        )
+
+
+def run_github_fetch(
+    job: FetchJob, *, token: str | None = None, echo: Callable[[str], None] | None = None, client=None
+) -> tuple[str, str]:
+    """Fetch the job's repositories from the GitHub API; returns (status, message) for run_job."""
+    return GitHubFetch(job, token=token, echo=echo, client=client).run()
+
+
+def run_git_import(job: FetchJob, *, echo: Callable[[str], None] | None = None) -> tuple[str, str]:
+    """Import merged PRs from local clones (the job's targets); the sample job builds its clones first."""
+    config = GitHubSettings.load()
+    run = _Run(job, echo)
+    targets = list(job.targets)
+    discussion: dict[tuple[str, int], PRRecord] = {}
+    if job.build_sample:
+        run.say("building the sample git repositories", force=True)
+        targets = [str(p) for p in build_sample_repos(Path(settings.DATA_DIR) / "sample-repos")]
+        FetchJob.objects.filter(pk=job.pk).update(targets=targets, repos_total=len(targets))
+        job.targets, job.repos_total = targets, len(targets)
+        # Git holds no discussion: the sample's labels, reviews and comments come from its story, the same
+        # data the GitHub-shaped server serves, matched by repository and PR number.
+        discussion = {(repo.full_name, pull.number): pull for repo, pulls in sample_story() for pull in pulls}
+    for target in targets:
+        if run.progress.should_stop():
+            return JobStatus.STOPPED, "stopped by user; " + run.summary()
+        try:
+            name_override = job.git_repo_name or None
+            if name_override:
+                name_override = validate_repository_name(name_override)
+            repo_record = read_repository(Path(target), name_override)
+            full_name = validate_repository_name(repo_record.full_name)
+        except (GitImportError, ValueError, OSError) as exc:
+            run.give_up(target, str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a ValidationError from the name check
+            run.give_up(target, str(getattr(exc, "message", exc)))
+            continue
+        repository = upsert_repository(record=repo_record, full_name=full_name, source=Source.GIT)
+        blocked = _licence_blocked(repository, config.allowed_license_list)
+        if blocked:
+            set_repository_state(repository=repository, state=Repository.State.LICENSE, message=blocked)
+            run.give_up(full_name, blocked)
+            continue
+        run.say(f"{full_name}: reading merged pull requests from {target}", force=True)
+        # The sample is small enough to read again whole, so PRs stored before it carried discussion get it.
+        known = set() if job.build_sample else set(repository.pull_requests.values_list("number", flat=True))
+        run.counts["prs_skipped"] += len(known)
+        try:
+            for record in iter_pull_requests(
+                Path(target),
+                full_name,
+                known_numbers=known,
+                go_only=config.go_only,
+                max_file_bytes=config.max_file_bytes,
+                max_patch_bytes=config.max_file_bytes,
+            ):
+                story = discussion.get((full_name, record.number))
+                if story is not None:
+                    record = dataclasses.replace(record, labels=list(story.labels), comments=list(story.comments))
+                outcome = store_pull_request(repository=repository, record=record, fetch_job=job)
+                run.stored(outcome, len(record.files))
+                if run.progress.cancel_requested:
+                    return JobStatus.STOPPED, "stopped by user; " + run.summary()
+        except GitImportError as exc:
+            set_repository_state(repository=repository, state=Repository.State.ERROR, message=str(exc))
+            run.give_up(full_name, str(exc))
+            continue
+        Repository.objects.filter(pk=repository.pk).update(
+            state=Repository.State.OK, state_message="", last_fetched_at=timezone.now()
+        )
+        run.counts["repos_done"] += 1
+        run.update(force=True)
+    if run.every_target_failed(len(targets)):
+        run.update(force=True)
+        return JobStatus.FAILED, "every repository failed (see the errors); " + run.summary()
+    run.say("looking for duplicates", force=True)
+    dedupe_corpus()
+    run.update(force=True)
+    return JobStatus.FINISHED, run.summary()
+
+
+def run_fetch(job: FetchJob, **options) -> tuple[str, str]:
+    return run_git_import(job, **options) if job.kind == Source.GIT else run_github_fetch(job, **options)

@@ -1,0 +1,54 @@
+"""Repositories: names, rows created on request, what a fetcher learned about them, their fetch state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from corpus.github.fetch import validate_full_name
+from corpus.models import Repository, Source, full_name_validator
+from corpus.records import RepoRecord
+from corpus.services.ingest import clean_text
+
+
+def validate_repository_name(name: str) -> str:
+    """'owner/name' from a name or github.com URL; ValidationError-style ValueError otherwise."""
+    full_name = validate_full_name(name)
+    full_name_validator(full_name)
+    return full_name
+
+
+@transaction.atomic
+def add_repositories(*, names: Iterable[str], source: str = Source.GITHUB) -> list[Repository]:
+    """Create the repositories that are not there yet; returns every named repository, in order."""
+    repositories = []
+    for name in names:
+        repository, _ = Repository.objects.get_or_create(full_name=name, defaults={"source": source})
+        repositories.append(repository)
+    return repositories
+
+
+@transaction.atomic
+def upsert_repository(*, record: RepoRecord, full_name: str | None = None, source: str = Source.GITHUB) -> Repository:
+    """Store what a fetcher learned about a repository, keeping the person's include/exclude choice."""
+    name = full_name or record.full_name
+    repository, _ = Repository.objects.select_for_update().get_or_create(full_name=name, defaults={"source": source})
+    repository.source = source
+    repository.license_spdx = record.license_spdx[:64]
+    repository.stars = record.stars
+    repository.default_branch = record.default_branch[:200]
+    repository.description = clean_text(record.description) or ""
+    repository.is_fork = record.is_fork
+    repository.is_archived = record.is_archived
+    repository.provenance = record.provenance[:500]
+    if record.head_commit:
+        repository.provenance_commit = record.head_commit[:64]
+    repository.save()
+    return repository
+
+
+@transaction.atomic
+def set_repository_state(*, repository: Repository, state: str, message: str = "") -> None:
+    Repository.objects.filter(pk=repository.pk).update(state=state, state_message=message[:500])
+    repository.state, repository.state_message = state, message[:500]

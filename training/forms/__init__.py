@@ -1,0 +1,1 @@
+"""Training forms by subject: tokenizers, datasets, runs (as training/views/)."""

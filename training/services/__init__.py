@@ -1,0 +1,1 @@
+"""Training services by subject: tokenizers, datasets, runs (as training/views/)."""
