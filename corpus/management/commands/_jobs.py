@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from corpus.models import FetchJob
+from corpus.services import fetch_jobs
 from hrgc_site.jobs import enqueue, run_job
 
 
@@ -13,8 +14,6 @@ def run_or_enqueue(command, job: FetchJob, *, queue: bool, **options) -> None:
         enqueue(job, "corpus.tasks.run_fetch_job")
         command.stdout.write(f"queued fetch job #{job.pk}; a worker (manage.py qcluster) runs it")
         return
-    from corpus.services import fetch_jobs
-
     status = run_job(FetchJob, job.pk, lambda row: fetch_jobs.run_fetch(row, echo=command.stdout.write, **options))
     job.refresh_from_db()
     for key, message in job.errors.items():
