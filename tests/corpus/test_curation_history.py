@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from corpus import services
 from corpus.models import PullRequest
+from corpus.services import curation
 from tests.corpus.test_views_corpus import corpus  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_history_entry_lists_its_pull_requests(viewer_client, corpus):  # noqa: F811
-    services.curate_pull_requests(
+    curation.curate_pull_requests(
         pull_requests=PullRequest.objects.filter(repository__full_name="acme/web"), action="exclude", reason="toy"
     )
     page = viewer_client.get(reverse("corpus:curation")).content.decode()
@@ -27,6 +27,6 @@ def test_a_big_entry_names_a_few_and_counts_the_rest(viewer_client, corpus, monk
     from corpus import views
 
     monkeypatch.setattr(views, "HISTORY_PRS_SHOWN", 2)
-    services.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="all")
+    curation.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="all")
     page = viewer_client.get(reverse("corpus:curation")).content.decode()
     assert "and 1 more" in page
