@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from corpus.records import SECTION_LABELS
@@ -257,7 +256,6 @@ def evaluate(model: torch.nn.Module, dataset_dir: Path, config: RunConfig, devic
     batches = TokenBatches(
         dataset_dir, "val", config.model.block_size, t.batch_size, device, seed=t.seed + EVAL_SEED_OFFSET
     )
-    weights = section_weights_at(t.max_steps, t)
     loss_sums = torch.zeros(len(SECTION_LABELS), dtype=torch.float64)
     token_counts = torch.zeros(len(SECTION_LABELS), dtype=torch.float64)
     was_training = model.training
@@ -265,13 +263,9 @@ def evaluate(model: torch.nn.Module, dataset_dir: Path, config: RunConfig, devic
     for _ in range(t.eval_iters):
         x, y, sections = batches.next_batch()
         with autocast_context(device, t.fp16):
-            logits, _, _ = model(x, y, sections, weights)
-        targets = y.reshape(-1)
-        token_loss = F.cross_entropy(
-            logits.float().reshape(-1, logits.size(-1)), targets, ignore_index=-1, reduction="none"
-        )
+            token_loss = model.token_losses(x, y).reshape(-1)  # in chunks: a batch's logits are never held
         # Padding (target -1) after the last record of a row counts in no section.
-        valid = targets >= 0
+        valid = y.reshape(-1) >= 0
         labels, token_loss = sections.reshape(-1)[valid], token_loss[valid]
         loss_sums += torch.bincount(labels, weights=token_loss, minlength=len(SECTION_LABELS)).double().cpu()
         token_counts += torch.bincount(labels, minlength=len(SECTION_LABELS)).double().cpu()

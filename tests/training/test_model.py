@@ -38,7 +38,9 @@ def test_forward_shapes(family):
     model = build_model(tiny(family))
     idx = torch.randint(0, VOCAB, (3, 20))
     logits, loss, section_losses = model(idx, idx, torch.zeros_like(idx), {"other": 1.0})
-    assert logits.shape == (3, 20, VOCAB) and loss.dim() == 0 and set(section_losses) == {"other"}
+    assert logits is None and loss.dim() == 0 and set(section_losses) == {"other"}  # the loss came in chunks
+    logits, _, _ = model(idx, idx, torch.zeros_like(idx), {"other": 1.0}, all_logits=True)
+    assert logits.shape == (3, 20, VOCAB)
     logits, loss, section_losses = model(idx)
     assert logits.shape == (3, 1, VOCAB) and loss is None and section_losses == {}
     assert model(idx, all_logits=True)[0].shape == (3, 20, VOCAB)

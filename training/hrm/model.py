@@ -62,8 +62,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from corpus.records import SECTION_LABELS
 from training.hrm.config import ModelConfig
+from training.hrm.loss import chunked_section_weighted_loss, linear_cross_entropy, section_weighted_loss
 
 INIT_STD = 0.02
 EMBEDDING_SCALE = 1.0 / INIT_STD  # transformers' HrmTextConfig default: 1 / initializer_range
@@ -175,44 +175,6 @@ class Stack(nn.Module):
         return self.final_norm(x)
 
 
-def section_weighted_loss(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    sections: torch.Tensor | None,
-    section_weights: dict[str, float] | None,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Weighted mean of the per-section mean cross-entropies, and each present section's mean (detached).
-
-    Targets of -1 are ignored. A section absent from the batch (or missing from the weights) drops
-    out and the remaining weights renormalise. Without sections or weights: the plain token mean."""
-    token_loss = F.cross_entropy(
-        logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1, reduction="none"
-    )
-    valid = targets.reshape(-1) != -1
-    if sections is None:
-        return token_loss[valid].mean(), {}
-    labels, losses = sections.reshape(-1)[valid].long(), token_loss[valid]
-    n_labels = len(SECTION_LABELS)
-    sums = torch.zeros(n_labels, device=losses.device).index_add_(0, labels, losses)
-    counts = torch.bincount(labels, minlength=n_labels)
-    means = sums / counts.clamp(min=1)
-    names = {index: name for name, index in SECTION_LABELS.items()}
-    # One host sync per call: which sections are present decides the dict's keys.
-    present = [index for index, count in enumerate(counts.tolist()) if count]
-    section_losses = {names[index]: means[index].detach() for index in present}
-    if section_weights is None:
-        return losses.mean(), section_losses
-    unknown = set(section_weights) - set(SECTION_LABELS)
-    if unknown:
-        raise ValueError(f"unknown sections in loss weights: {sorted(unknown)}")
-    weights = torch.tensor(
-        [float(section_weights.get(names[i], 0.0)) for i in range(n_labels)], device=losses.device
-    ) * (counts > 0)
-    if float(weights.sum()) == 0.0:
-        return losses.mean(), section_losses  # only zero-weighted sections present: fall back to the mean
-    return (weights * means).sum() / weights.sum(), section_losses
-
-
 class LanguageModel(nn.Module):
     """What both families share: the head, the loss, optimiser groups and parameter counts."""
 
@@ -242,17 +204,31 @@ class LanguageModel(nn.Module):
         sections: torch.Tensor | None = None,
         section_weights: dict[str, float] | None = None,
         all_logits: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
-        """Logits [B, T, V] and the section-weighted loss; without targets, the last position's logits
-        [B, 1, V] only (or all of them with `all_logits`), loss None and no section losses."""
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """With targets: the section-weighted loss and each present section's mean loss, computed in row
+        chunks that never hold a batch's logits (logits None), unless `all_logits` asks for the logits
+        [B, T, V] too (the plain computation). Without targets: the last position's logits [B, 1, V]
+        (or all of them with `all_logits`), loss None and no section losses."""
         if idx.size(1) > self.config.block_size:
             raise ValueError(f"sequence of {idx.size(1)} tokens exceeds block_size {self.config.block_size}")
         hidden = self.hidden_states(idx)
         if targets is None:
             return self.lm_head(hidden if all_logits else hidden[:, -1:, :]), None, {}
-        logits = self.lm_head(hidden)
-        loss, section_losses = section_weighted_loss(logits, targets, sections, section_weights)
-        return logits, loss, section_losses
+        if all_logits:
+            logits = self.lm_head(hidden)
+            return logits, *section_weighted_loss(logits, targets, sections, section_weights)
+        loss, section_losses = chunked_section_weighted_loss(
+            hidden, self.lm_head.weight, targets, sections, section_weights
+        )
+        return None, loss, section_losses
+
+    @torch.no_grad()
+    def token_losses(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-token cross-entropy [B, T] (0 where the target is -1), in chunks, without the logits."""
+        hidden = self.hidden_states(idx)
+        flat = hidden.reshape(-1, hidden.size(-1))
+        coefficients = torch.zeros(flat.size(0), device=flat.device)
+        return linear_cross_entropy(flat, self.lm_head.weight, targets, coefficients)[1].view_as(targets)
 
     def optim_groups(
         self, weight_decay: float, planner_lr_multiplier: float, generator_lr_multiplier: float
@@ -348,6 +324,34 @@ class GPT(LanguageModel):
         for layer in self.layers:
             x = layer(x, cos, sin)
         return self.norm(x)
+
+
+def estimate_flops_per_token(config: ModelConfig, seq_len: int) -> float:
+    """Training FLOPs per token (forward + backward), counted per matmul as nanoGPT's estimate_mfu does.
+
+    A matmul costs 2 FLOPs per multiply-add forward and twice that backward (input and weight gradients).
+    Attention's two matmuls (QK^T, then AV) count the whole sequence as nanoGPT does, not the causal half.
+    Elementwise work, norms, softmax and the embedding lookup are left out. hrm runs its stacks
+    n_layer x h_cycles x (l_cycles + 1) times forward, and backward only the steps that carry gradient
+    (transformers' L_bp_cycles routing: every H step, the last L_bp_cycles[h] L steps of H cycle h)."""
+    c, i = config.n_embd, config.intermediate_size
+    block = 4 * c * c + 3 * c * i + 2 * seq_len * c  # q, k, v, o projections; gate, up, down; QK^T and AV
+    head = c * config.vocab_size  # lm_head, the largest single matmul at a 50K vocabulary
+    if config.family == "hrm":
+        block += c * c  # the attention output gate
+        forward_blocks = config.n_layer * config.h_cycles * (config.l_cycles + 1)
+        if config.full_backprop:
+            backward_blocks = forward_blocks
+        else:
+            h, l_cycles = config.h_cycles, config.l_cycles
+            with_grad = [1] * max(0, h - len(L_BP_CYCLES)) + list(L_BP_CYCLES)
+            l_steps = sum(min(l_cycles, with_grad[cycle]) for cycle in range(h))
+            backward_blocks = config.n_layer * (h + l_steps)
+    else:
+        forward_blocks = backward_blocks = config.n_layer
+    forward_macs = forward_blocks * block + head
+    backward_macs = 2 * (backward_blocks * block + head)
+    return 2.0 * (forward_macs + backward_macs)
 
 
 def build_model(cfg: ModelConfig) -> LanguageModel:
