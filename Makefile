@@ -14,7 +14,7 @@ TORCH_VERSION := 2.13.0
 HRGC_TORCH_INDEX ?=
 WHEELS := $(HOME)/.cache/hrgc/wheels
 
-.PHONY: run test e2e unit lint bench-fetch bench-dataset bench-train bench-corpus clean-test
+.PHONY: run test e2e unit lint check-imports bench-fetch bench-dataset bench-train bench-corpus clean-test
 
 run: $(VENV)/.installed
 	$(PY) manage.py serve
@@ -51,6 +51,10 @@ e2e: $(VENV)/.installed-test $(CHROMIUM)
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The ML and data modules load without Django (the README's rule), each in a fresh interpreter.
+check-imports: $(VENV)/.installed
+	$(PY) .ci/check_domain_imports.py
 
 bench-fetch: $(VENV)/.installed-test
 	$(PY) bench/fetch.py
