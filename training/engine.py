@@ -33,6 +33,7 @@ from training.devices import (
     reset_peak_memory,
 )
 from training.hrm.config import RunConfig, TrainConfig, preset
+from training.hrm.model import build_model
 
 Report = Callable[[str, dict], None]
 SampleFn = Callable[[torch.nn.Module, int], dict]
@@ -278,6 +279,240 @@ def evaluate(model: torch.nn.Module, dataset_dir: Path, config: RunConfig, devic
     return result
 
 
+@dataclass
+class TrainState:
+    """What a checkpoint holds and a resumed run continues from: the model, its optimizer, the data
+    stream, and the counters (as the HRM reference's TrainState)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    train_batches: TokenBatches
+    step: int = 0
+    tokens: int = 0
+    elapsed_before: float = 0.0  # seconds trained before this process (earlier processes of a resumed run)
+    last_loss: float | None = None
+    last_val_loss: float | None = None
+    best_val_loss: float | None = None
+    best_step: int | None = None
+
+
+@dataclass
+class RunContext:
+    """What stays fixed while one process trains: where, on what, and where reports and checkpoints go."""
+
+    config: RunConfig
+    dataset_dir: Path
+    out_dir: Path
+    meta: dict[str, Any]
+    ddp: Distributed
+    device: torch.device
+    report: Report
+    train_model: torch.nn.Module  # what the step calls: the model, compiled and/or DDP-wrapped
+    eval_model: torch.nn.Module  # the model, compiled when asked: never DDP-wrapped
+    writer: Any
+    tokens_per_step: int
+    started: float = 0.0  # time.perf_counter() when this process began its steps
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    def elapsed(self, state: TrainState) -> float:
+        return state.elapsed_before + time.perf_counter() - self.started
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor  # the step's mean loss, kept on the device until it is read
+    section_sums: dict[str, Any]  # per section: the sum of the micro-batches' losses
+    section_counts: dict[str, int]  # and how many micro-batches had that section
+    lr: float
+    grad_norm: torch.Tensor
+
+
+@dataclass
+class LogWindow:
+    """Throughput and memory between two metric reports."""
+
+    seconds: float = 0.0
+    tokens: int = 0
+    memory_peak: int = 0  # this run's peak: the largest memory sample of its log steps (CUDA counts its own)
+
+
+def init_train_state(config: RunConfig, dataset_dir: Path, ddp: Distributed, device: torch.device) -> TrainState:
+    """Fresh weights, optimizer and data stream; the same seed on every rank gives identical initial weights
+    (DDP also broadcasts rank 0's)."""
+    t = config.train
+    random.seed(t.seed)
+    np.random.seed(t.seed)
+    torch.manual_seed(t.seed)
+    model = build_model(config.model).to(device)
+    optimizer = _make_optimizer(model, t, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, t.fp16))
+    block_size = config.model.block_size
+    train_batches = TokenBatches(dataset_dir, "train", block_size, t.batch_size, device, t.seed, ddp.rank)
+    # Opening the val split now makes a missing or too-small one fail before training, not at the first eval.
+    TokenBatches(dataset_dir, "val", block_size, t.batch_size, device, t.seed)
+    torch.manual_seed(t.seed + ddp.rank)  # dropout masks differ across ranks
+    return TrainState(model, optimizer, scaler, train_batches)
+
+
+def resume_train_state(state: TrainState, out_dir: Path, ddp: Distributed, seed: int, report: Report) -> Path | None:
+    """Continue from the latest checkpoint in `out_dir`, if any: weights, optimizer, RNG streams, counters."""
+    latest = find_latest_checkpoint(out_dir)
+    if latest is None:
+        return None
+    saved = load_checkpoint(latest)
+    _resume_from(saved, state.model, state.optimizer, state.scaler, state.train_batches, ddp, seed, report)
+    state.step, state.tokens, state.elapsed_before = saved["step"], saved["tokens"], saved["elapsed"]
+    state.last_loss, state.last_val_loss = saved["loss"], saved["val_loss"]
+    # Checkpoints written before the best was tracked know only their own validation loss.
+    state.best_val_loss = saved.get("best_val_loss", state.last_val_loss)
+    state.best_step = saved.get("best_step", state.step if state.last_val_loss is not None else None)
+    report("log", {"message": f"resumed from {latest} at step {state.step}"})
+    return latest
+
+
+def train_step(state: TrainState, run: RunContext) -> StepResult:
+    """One optimizer step: `gradient_accumulation_steps` micro-batches, clipped, scaled, applied."""
+    t = run.config.train
+    lr = learning_rate_at(state.step, t)
+    for group in state.optimizer.param_groups:
+        group["lr"] = lr * group["lr_multiplier"]
+    weights = section_weights_at(state.step, t)
+
+    accumulation = t.gradient_accumulation_steps
+    step_loss = torch.zeros((), device=run.device)
+    section_sums: dict[str, Any] = {}
+    section_counts: dict[str, int] = {}
+    for micro_step in range(accumulation):
+        x, y, sections = state.train_batches.next_batch()
+        # Gradients are all-reduced once per step, on the last micro-batch.
+        last_micro = micro_step == accumulation - 1
+        sync = nullcontext() if (last_micro or not run.ddp.enabled) else run.train_model.no_sync()
+        with sync:
+            with autocast_context(run.device, t.fp16):
+                _, loss, section_losses = run.train_model(x, y, sections, weights)
+            state.scaler.scale(loss / accumulation).backward()
+        step_loss += loss.detach() / accumulation
+        for name, value in section_losses.items():
+            section_sums[name] = section_sums.get(name, 0.0) + value
+            section_counts[name] = section_counts.get(name, 0) + 1
+
+    state.scaler.unscale_(state.optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(
+        state.model.parameters(), t.grad_clip if t.grad_clip > 0 else float("inf")
+    )
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.optimizer.zero_grad(set_to_none=True)
+    state.step += 1
+    state.tokens += run.tokens_per_step
+    return StepResult(step_loss, section_sums, section_counts, lr, grad_norm)
+
+
+def report_metrics(state: TrainState, run: RunContext, result: StepResult, window: LogWindow) -> None:
+    """The step's metrics (loss, per-section losses, rate, memory) to `report` and TensorBoard."""
+    state.last_loss = float(result.loss)  # under DDP: rank 0's share of the batch, as nanoGPT reports
+    memory_now = current_memory_bytes(run.device)
+    window.memory_peak = peak_memory_bytes(run.device, max(window.memory_peak, memory_now))
+    metrics = {
+        "step": state.step,
+        "tokens": state.tokens,
+        "elapsed": run.elapsed(state),
+        "loss": state.last_loss,
+        **{f"loss_{name}": float(total) / result.section_counts[name] for name, total in result.section_sums.items()},
+        "lr": result.lr,
+        "grad_norm": float(result.grad_norm),
+        "tokens_per_sec": window.tokens / window.seconds if window.seconds > 0 else 0.0,
+        "memory": window.memory_peak,
+        "memory_now": memory_now,
+    }
+    run.report("metrics", metrics)
+    _write_scalars(run.writer, "train", metrics, state.step)
+    window.seconds, window.tokens = 0.0, 0
+
+
+def run_eval(state: TrainState, run: RunContext) -> bool:
+    """Measure the validation loss (on rank 0); True on every rank when it is the best so far."""
+    new_best = False
+    if run.ddp.is_main:
+        result = evaluate(run.eval_model, run.dataset_dir, run.config, run.device)
+        state.last_val_loss = result["val_loss"]
+        new_best = is_new_best(state.last_val_loss, state.best_val_loss)
+        if new_best:
+            state.best_val_loss, state.best_step = state.last_val_loss, state.step
+        run.report("eval", {"step": state.step, "tokens": state.tokens, **result})
+        _write_scalars(run.writer, "val", result, state.step)
+    return _any_rank(new_best, run.ddp, run.device)
+
+
+def save(state: TrainState, run: RunContext, step_loss: torch.Tensor | None) -> Path:
+    """A checkpoint at the current step: every rank contributes its RNG state; rank 0 writes the file and
+    removes the checkpoints the retention policy no longer keeps."""
+    rng_states = _gather_rng_states(state.train_batches, run.ddp)
+    path = checkpoint_path(run.out_dir, state.step)
+    if run.ddp.is_main:
+        size = save_checkpoint(
+            path,
+            {
+                "model": state.model.state_dict(),
+                "optimizer": state.optimizer.state_dict(),
+                "scaler": state.scaler.state_dict(),
+                "step": state.step,
+                "tokens": state.tokens,
+                "elapsed": run.elapsed(state),
+                "loss": float(step_loss) if step_loss is not None else state.last_loss,
+                "val_loss": state.last_val_loss,
+                "best_val_loss": state.best_val_loss,
+                "best_step": state.best_step,
+                "rng": rng_states,
+                "config": run.config.to_dict(),
+                "dataset_meta": run.meta,
+                "world_size": run.ddp.world_size,
+            },
+        )
+        run.report(
+            "checkpoint", {"step": state.step, "path": str(path), "size": size, "best": state.best_step == state.step}
+        )
+        _remove_superseded(state, run)
+        if run.writer is not None:
+            run.writer.flush()
+    return path
+
+
+def _remove_superseded(state: TrainState, run: RunContext) -> None:
+    saved = {}
+    for found in run.checkpoint_dir.glob("step_*.pt"):
+        digits = found.stem.removeprefix("step_")
+        if digits.isdigit():
+            saved[int(digits)] = found
+    for old in checkpoints_to_remove(list(saved), best_step=state.best_step, save_steps=run.config.train.save_steps):
+        saved[old].unlink(missing_ok=True)
+        run.report("checkpoint_removed", {"step": old, "path": str(saved[old])})
+
+
+def _report_setup(run: RunContext, model: torch.nn.Module) -> None:
+    config, ddp, t = run.config, run.ddp, run.config.train
+    info = device_info(run.device)
+    run.report(
+        "log",
+        {
+            "message": f"device {info['type']} ({info['name']}), torch {info['torch_version']}, "
+            f"cuda {info['cuda_version']}, hip {info['hip_version']}, world size {ddp.world_size}"
+        },
+    )
+    run.report("log", {"message": f"model {config.model.family}: {model.num_parameters():,} parameters"})
+    run.report(
+        "log",
+        {
+            "message": f"tokens per step {run.tokens_per_step:,} = batch {t.batch_size} x block "
+            f"{config.model.block_size} x accumulation {t.gradient_accumulation_steps} x ranks {ddp.world_size}"
+        },
+    )
+
+
 def train(
     config: RunConfig,
     dataset_dir: Path,
@@ -292,10 +527,6 @@ def train(
 
     With `resume`, continues exactly from the latest checkpoint in `out_dir`. `should_stop()` is asked
     after every optimizer step; a stop saves a checkpoint and returns status "stopped"."""
-    from training.hrm.model import (
-        build_model,  # the model module is heavy; import when training
-    )
-
     config.validate()
     t = config.train
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
@@ -312,213 +543,66 @@ def train(
                 f"model vocab_size {config.model.vocab_size} is smaller than the dataset's {meta['vocab_size']}"
             )
 
-        # Same seed on every rank: identical initial weights (DDP also broadcasts rank 0's).
-        random.seed(t.seed)
-        np.random.seed(t.seed)
-        torch.manual_seed(t.seed)
-        model = build_model(config.model).to(device)
-        optimizer = _make_optimizer(model, t, device)
-        scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, t.fp16))
-        block_size = config.model.block_size
-        train_batches = TokenBatches(dataset_dir, "train", block_size, t.batch_size, device, t.seed, ddp.rank)
-        # Opening the val split now makes a missing or too-small one fail before training, not at the first eval.
-        TokenBatches(dataset_dir, "val", block_size, t.batch_size, device, t.seed)
-        torch.manual_seed(t.seed + ddp.rank)  # dropout masks differ across ranks
-
-        step, tokens, elapsed_before = 0, 0, 0.0
-        last_loss: float | None = None
-        last_val_loss: float | None = None
-        best_val_loss: float | None = None
-        best_step: int | None = None
+        # State: fresh, then the latest checkpoint's when resuming.
+        state = init_train_state(config, dataset_dir, ddp, device)
         checkpoint_dir = out_dir / "checkpoints"
         if ddp.is_main:
             checkpoint_dir.mkdir(parents=True, exist_ok=True)
             _remove_partial_checkpoints(checkpoint_dir)
-        latest = find_latest_checkpoint(out_dir) if resume else None
-        if latest is not None:
-            state = load_checkpoint(latest)
-            _resume_from(state, model, optimizer, scaler, train_batches, ddp, t.seed, report)
-            step, tokens, elapsed_before = state["step"], state["tokens"], state["elapsed"]
-            last_loss, last_val_loss = state["loss"], state["val_loss"]
-            # Checkpoints written before the best was tracked know only their own validation loss.
-            best_val_loss = state.get("best_val_loss", last_val_loss)
-            best_step = state.get("best_step", step if last_val_loss is not None else None)
-            report("log", {"message": f"resumed from {latest} at step {step}"})
+        latest = resume_train_state(state, out_dir, ddp, t.seed, report) if resume else None
 
-        eval_model = torch.compile(model) if t.compile else model
+        # The run: the model as the steps call it, where reports go.
+        eval_model = torch.compile(state.model) if t.compile else state.model
         train_model: torch.nn.Module = eval_model
         if ddp.enabled:
             train_model = DistributedDataParallel(
                 eval_model, device_ids=[device.index] if device.type == "cuda" else None
             )
-        writer = _tensorboard_writer(out_dir, step) if ddp.is_main else None
-
-        accumulation = t.gradient_accumulation_steps
-        tokens_per_step = t.batch_size * block_size * accumulation * ddp.world_size
-        info = device_info(device)
-        report(
-            "log",
-            {
-                "message": f"device {info['type']} ({info['name']}), torch {info['torch_version']}, "
-                f"cuda {info['cuda_version']}, hip {info['hip_version']}, world size {ddp.world_size}"
-            },
+        writer = _tensorboard_writer(out_dir, state.step) if ddp.is_main else None
+        tokens_per_step = t.batch_size * config.model.block_size * t.gradient_accumulation_steps * ddp.world_size
+        run = RunContext(
+            config, dataset_dir, out_dir, meta, ddp, device, report, train_model, eval_model, writer, tokens_per_step
         )
-        report("log", {"message": f"model {config.model.family}: {model.num_parameters():,} parameters"})
-        report(
-            "log",
-            {
-                "message": f"tokens per step {tokens_per_step:,} = batch {t.batch_size} x block {block_size}"
-                f" x accumulation {accumulation} x ranks {ddp.world_size}"
-            },
-        )
+        _report_setup(run, state.model)
 
-        def save(at_step: int) -> Path:
-            """Every rank contributes its RNG state; rank 0 writes the file."""
-            rng_states = _gather_rng_states(train_batches, ddp)
-            path = checkpoint_path(out_dir, at_step)
-            if ddp.is_main:
-                size = save_checkpoint(
-                    path,
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        "step": at_step,
-                        "tokens": tokens,
-                        "elapsed": elapsed_before + time.perf_counter() - start,
-                        "loss": float(step_loss) if step_loss is not None else last_loss,
-                        "val_loss": last_val_loss,
-                        "best_val_loss": best_val_loss,
-                        "best_step": best_step,
-                        "rng": rng_states,
-                        "config": config.to_dict(),
-                        "dataset_meta": meta,
-                        "world_size": ddp.world_size,
-                    },
-                )
-                report(
-                    "checkpoint",
-                    {
-                        "step": at_step,
-                        "path": str(path),
-                        "size": size,
-                        "best": best_step == at_step,
-                    },
-                )
-                _remove_superseded(at_step)
-                if writer is not None:
-                    writer.flush()
-            return path
-
-        def _remove_superseded(at_step: int) -> None:
-            saved = {}
-            for found in checkpoint_dir.glob("step_*.pt"):
-                digits = found.stem.removeprefix("step_")
-                if digits.isdigit():
-                    saved[int(digits)] = found
-            for old in checkpoints_to_remove(list(saved), best_step=best_step, save_steps=t.save_steps):
-                saved[old].unlink(missing_ok=True)
-                report("checkpoint_removed", {"step": old, "path": str(saved[old])})
-
-        def run_eval() -> bool:
-            """Measure the validation loss; True on every rank when it is the best so far."""
-            nonlocal last_val_loss, best_val_loss, best_step
-            new_best = False
-            if ddp.is_main:
-                result = evaluate(eval_model, dataset_dir, config, device)
-                last_val_loss = result["val_loss"]
-                new_best = is_new_best(last_val_loss, best_val_loss)
-                if new_best:
-                    best_val_loss, best_step = last_val_loss, step
-                report("eval", {"step": step, "tokens": tokens, **result})
-                _write_scalars(writer, "val", result, step)
-            return _any_rank(new_best, ddp, device)
-
-        start = time.perf_counter()
+        # The loop: step, then report, evaluate, sample, save and stop as the config says.
+        run.started = time.perf_counter()
         saved_path = latest
-        saved_step = step if latest is not None else -1
-        window_time, window_tokens = 0.0, 0
+        saved_step = state.step if latest is not None else -1
+        window = LogWindow()
         reset_peak_memory(device)
-        memory_peak = 0  # this run's peak: the largest memory sample of its log steps (CUDA counts its own)
-        step_loss: torch.Tensor | None = None  # this step's mean loss, kept on the device until it is read
+        step_loss: torch.Tensor | None = None
         status = "finished"
-        model.train()
-        while step < t.max_steps:
+        state.model.train()
+        while state.step < t.max_steps:
             step_start = time.perf_counter()
-            lr = learning_rate_at(step, t)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_multiplier"]
-            weights = section_weights_at(step, t)
-
-            step_loss = torch.zeros((), device=device)
-            section_sums: dict[str, Any] = {}
-            section_counts: dict[str, int] = {}
-            for micro_step in range(accumulation):
-                x, y, sections = train_batches.next_batch()
-                # Gradients are all-reduced once per step, on the last micro-batch.
-                last_micro = micro_step == accumulation - 1
-                sync = nullcontext() if (last_micro or not ddp.enabled) else train_model.no_sync()
-                with sync:
-                    with autocast_context(device, t.fp16):
-                        _, loss, section_losses = train_model(x, y, sections, weights)
-                    scaler.scale(loss / accumulation).backward()
-                step_loss += loss.detach() / accumulation
-                for name, value in section_losses.items():
-                    section_sums[name] = section_sums.get(name, 0.0) + value
-                    section_counts[name] = section_counts.get(name, 0) + 1
-
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                model.parameters(), t.grad_clip if t.grad_clip > 0 else float("inf")
-            )
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            tokens += tokens_per_step
-            window_tokens += tokens_per_step
-
-            logging_now = step % t.logging_steps == 0 or step == t.max_steps
+            result = train_step(state, run)
+            step_loss = result.loss
+            window.tokens += tokens_per_step
+            logging_now = state.step % t.logging_steps == 0 or state.step == t.max_steps
             if logging_now and device.type == "cuda":
                 torch.cuda.synchronize(device)  # count queued GPU work inside this window's time
-            window_time += time.perf_counter() - step_start
+            window.seconds += time.perf_counter() - step_start
 
             if logging_now:
-                last_loss = float(step_loss)  # under DDP: rank 0's share of the batch, as nanoGPT reports
-                memory_now = current_memory_bytes(device)
-                memory_peak = peak_memory_bytes(device, max(memory_peak, memory_now))
-                metrics = {
-                    "step": step,
-                    "tokens": tokens,
-                    "elapsed": elapsed_before + time.perf_counter() - start,
-                    "loss": last_loss,
-                    **{f"loss_{name}": float(total) / section_counts[name] for name, total in section_sums.items()},
-                    "lr": lr,
-                    "grad_norm": float(grad_norm),
-                    "tokens_per_sec": window_tokens / window_time if window_time > 0 else 0.0,
-                    "memory": memory_peak,
-                    "memory_now": memory_now,
-                }
-                report("metrics", metrics)
-                _write_scalars(writer, "train", metrics, step)
-                window_time, window_tokens = 0.0, 0
+                report_metrics(state, run, result, window)
             new_best = False
-            if step % t.eval_steps == 0 or step == t.max_steps:
-                new_best = run_eval()
-            if sample_fn is not None and ddp.is_main and step % t.validation_frequency == 0:
-                report("samples", {"step": step, **_sample(sample_fn, model, step, device)})
-            if should_save(step, save_steps=t.save_steps, max_steps=t.max_steps, new_best=new_best):
-                saved_path, saved_step = save(step), step
-            if _any_rank(should_stop(), ddp, device) and step < t.max_steps:
+            if state.step % t.eval_steps == 0 or state.step == t.max_steps:
+                new_best = run_eval(state, run)
+            if sample_fn is not None and ddp.is_main and state.step % t.validation_frequency == 0:
+                report("samples", {"step": state.step, **_sample(sample_fn, state.model, state.step, device)})
+            if should_save(state.step, save_steps=t.save_steps, max_steps=t.max_steps, new_best=new_best):
+                saved_path, saved_step = save(state, run, step_loss), state.step
+            if _any_rank(should_stop(), ddp, device) and state.step < t.max_steps:
                 status = "stopped"
                 break
 
         if step_loss is not None:
-            last_loss = float(step_loss)
-        if saved_step != step:
-            saved_path = save(step)
-        report("log", {"message": f"{status} at step {step} after {tokens:,} tokens"})
-        return TrainResult(status, step, tokens, last_loss, last_val_loss, saved_path)
+            state.last_loss = float(step_loss)
+        if saved_step != state.step:
+            saved_path = save(state, run, step_loss)
+        report("log", {"message": f"{status} at step {state.step} after {state.tokens:,} tokens"})
+        return TrainResult(status, state.step, state.tokens, state.last_loss, state.last_val_loss, saved_path)
     finally:
         if writer is not None:
             writer.close()
