@@ -33,11 +33,16 @@ class ExportForm(forms.Form):
 class PlaygroundForm(forms.Form):
     model = forms.ModelChoiceField(queryset=ExportedModel.objects.none(), empty_label=None)
     title = forms.CharField(max_length=300, initial="Fix nil pointer in handler")
+    # Prompt sizes are bounded: the playground runs in the web process, for viewers too.
     body = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), initial="This fixes a panic when r == nil"
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        initial="This fixes a panic when r == nil",
     )
     code_before = forms.CharField(
         required=False,
+        max_length=20_000,
         widget=forms.Textarea(attrs={"rows": 8}),
         strip=False,
         initial="func handle(r *Request) {\n\tprocess(r)\n}\n",

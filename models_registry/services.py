@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -251,6 +253,70 @@ def final_metrics(run: TrainingRun) -> dict:
     }
 
 
+# The playground runs llama.cpp inside the web process, for viewers too: bounded so that nobody can take
+# the machine. At most PLAYGROUND_CONCURRENCY generations per web process at once (others get 429), each
+# on PLAYGROUND_THREADS threads (half the CPUs unless set) and for at most PLAYGROUND_SECONDS; the form
+# bounds iterations, tokens per attempt and prompt size.
+def _env_number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+PLAYGROUND_THREADS = max(1, int(_env_number("HRGC_PLAYGROUND_THREADS", max(1, (os.cpu_count() or 2) // 2))))
+PLAYGROUND_CONCURRENCY = max(1, int(_env_number("HRGC_PLAYGROUND_CONCURRENCY", 1)))
+PLAYGROUND_SECONDS = max(1.0, _env_number("HRGC_PLAYGROUND_SECONDS", 120))
+_slots = threading.BoundedSemaphore(PLAYGROUND_CONCURRENCY)
+
+
+class PlaygroundBusy(Exception):
+    pass
+
+
+class Generation:
+    """One playground generation holding a slot: iterate it for the events; the slot is given back when
+    the events end, the time limit stops them, or the response is closed (the browser went away)."""
+
+    def __init__(self, events: Iterator[dict], seconds: float = PLAYGROUND_SECONDS, *, slot=None):
+        self._events, self._seconds, self._slot = events, seconds, slot
+        self._released = False
+
+    def __iter__(self) -> Iterator[dict]:
+        deadline = time.monotonic() + self._seconds
+        try:
+            for event in self._events:
+                yield event
+                if time.monotonic() > deadline and event.get("type") != "done":
+                    yield {
+                        "type": "error",
+                        "message": f"stopped at the playground's limit of {self._seconds:.0f} s per generation",
+                    }
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+        if self._slot is not None:
+            self._slot.release()
+
+
+def start_playground(**options) -> Generation:
+    """A generation for the playground form's cleaned data, or PlaygroundBusy when every slot is taken."""
+    if not _slots.acquire(blocking=False):
+        raise PlaygroundBusy(
+            "The playground is busy with another generation; try again when it ends "
+            f"(at most {PLAYGROUND_CONCURRENCY} at once, HRGC_PLAYGROUND_CONCURRENCY)."
+        )
+    return Generation(playground_events(**options), PLAYGROUND_SECONDS, slot=_slots)
+
+
 # Loading a GGUF takes a moment; a web process keeps the two it used last.
 _loaded: OrderedDict[str, object] = OrderedDict()
 _loaded_lock = threading.Lock()
@@ -263,7 +329,7 @@ def _gguf_model(path: str):
         if path in _loaded:
             _loaded.move_to_end(path)
             return _loaded[path]
-        model = GGUFModel(Path(path))
+        model = GGUFModel(Path(path), n_threads=PLAYGROUND_THREADS)
         _loaded[path] = model
         while len(_loaded) > 2:
             _loaded.popitem(last=False)

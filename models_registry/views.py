@@ -112,22 +112,35 @@ def playground(request):
     )
 
 
+class _EventLines:
+    """The generation's events as NDJSON lines; closing the response gives the playground slot back even
+    when the browser left before the first line."""
+
+    def __init__(self, generation):
+        self.generation = generation
+
+    def __iter__(self):
+        try:
+            for event in self.generation:
+                yield json.dumps(event) + "\n"
+        except Exception as error:  # noqa: BLE001 - the browser must hear why it stopped
+            yield json.dumps({"type": "error", "message": f"{type(error).__name__}: {error}"}) + "\n"
+
+    def close(self) -> None:
+        self.generation.close()
+
+
 @require_POST
 def playground_generate(request):
     """Stream the refinement loop's events as newline-delimited JSON while llama.cpp generates."""
     form = PlaygroundForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"errors": form.errors}, status=400)
-    events = services.playground_events(**form.cleaned_data)
-
-    def lines():
-        try:
-            for event in events:
-                yield json.dumps(event) + "\n"
-        except Exception as error:  # noqa: BLE001 - the browser must hear why it stopped
-            yield json.dumps({"type": "error", "message": f"{type(error).__name__}: {error}"}) + "\n"
-
-    response = StreamingHttpResponse(lines(), content_type="application/x-ndjson")
+    try:
+        generation = services.start_playground(**form.cleaned_data)
+    except services.PlaygroundBusy as busy:
+        return JsonResponse({"errors": {"playground": [str(busy)]}}, status=429)
+    response = StreamingHttpResponse(_EventLines(generation), content_type="application/x-ndjson")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

@@ -91,3 +91,20 @@ def test_refinement_loop_on_the_gguf_follows_the_pytorch_model(tokenizer, export
     assert [event["n"] for event in theirs if event["type"] == "iteration"] == list(
         range(1, theirs[-1]["iterations"] + 1)
     )
+
+
+def test_the_playground_loads_models_on_a_bounded_number_of_threads(exported, tmp_path):
+    """The playground runs llama.cpp in the web process: on PLAYGROUND_THREADS (half the CPUs by default),
+    never on every CPU of the machine."""
+    import os
+
+    from models_registry import services
+
+    _, runtime = exported
+    loaded = services._gguf_model(str(runtime.path))
+    try:
+        assert loaded._llm.n_threads == services.PLAYGROUND_THREADS
+        if not os.environ.get("HRGC_PLAYGROUND_THREADS"):
+            assert services.PLAYGROUND_THREADS == max(1, (os.cpu_count() or 2) // 2)
+    finally:
+        services._loaded.pop(str(runtime.path), None)
