@@ -124,6 +124,21 @@ class TrainingRun(BackgroundJob):
     def directory(self) -> Path:
         return settings.DATA_DIR / "runs" / f"{self.pk}-{self.name}"
 
+    def disk_usage(self) -> dict[str, int]:
+        """Bytes the run's directory holds on disk: in all, and in checkpoint files (the bulk: a seed-preset
+        checkpoint with optimizer state is about 360 MB; keep_last_checkpoints bounds how many stay)."""
+        total = checkpoints = 0
+        if self.directory.is_dir():
+            for path in self.directory.rglob("*"):
+                try:
+                    size = path.stat().st_size if path.is_file() else 0
+                except OSError:  # removed by the training process meanwhile
+                    continue
+                total += size
+                if path.parent.name == "checkpoints":
+                    checkpoints += size
+        return {"total": total, "checkpoints": checkpoints}
+
 
 class MetricPoint(models.Model):
     """One logged step of a run; unique per (run, kind, step) so a resumed run never doubles points."""

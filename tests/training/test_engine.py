@@ -178,6 +178,28 @@ def test_stopped_run_resumes_to_the_same_losses(dataset, tmp_path):
     assert resumed.final_val_loss == pytest.approx(uninterrupted.final_val_loss, abs=1e-6)
 
 
+@pytest.mark.slow
+def test_a_compiled_run_trains_and_resumes_exactly(dataset, tmp_path):
+    """torch.compile on the CPU (CI has no GPU): the compiled model trains, and a stopped run resumes to the
+    losses of an uninterrupted one."""
+    config = small_config(compile="on", max_steps="6", save_steps="100", eval_steps="100")
+    whole = Recorder()
+    train(config, dataset, tmp_path / "whole", report=whole)
+    first = Recorder()
+    stopped = train(
+        config, dataset, tmp_path / "split", report=first, should_stop=lambda: len(first.of("metrics")) >= 3
+    )
+    assert stopped.status == "stopped" and stopped.step == 3
+    second = Recorder()
+    resumed = train(config, dataset, tmp_path / "split", report=second)
+
+    assert resumed.step == 6 and [m["step"] for m in second.of("metrics")] == [4, 5, 6]
+    whole_losses = {m["step"]: m["loss"] for m in whole.of("metrics")}
+    for m in first.of("metrics") + second.of("metrics"):
+        assert m["loss"] == pytest.approx(whole_losses[m["step"]], abs=1e-6)
+    assert whole_losses[6] < whole_losses[1]
+
+
 def test_stop_leaves_only_whole_checkpoints(dataset, tmp_path):
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
@@ -299,6 +321,18 @@ def test_the_best_checkpoint_by_validation_loss_is_saved_and_kept(dataset, tmp_p
     assert state["best_step"] == best_step
     removed = [c["step"] for c in recorder.of("checkpoint_removed")]
     assert sorted(removed + files) == sorted({c["step"] for c in saved})
+
+
+def test_keep_last_checkpoints_prunes_the_grid_but_keeps_the_best(dataset, tmp_path):
+    config = small_config(max_steps="12", eval_steps="6", save_steps="2", keep_last_checkpoints="2")
+    recorder = Recorder()
+    train(config, dataset, tmp_path, report=recorder)
+
+    best_step = min(recorder.of("eval"), key=lambda e: e["val_loss"])["step"]
+    files = sorted(int(p.stem.removeprefix("step_")) for p in (tmp_path / "checkpoints").glob("step_*.pt"))
+    assert files == sorted({best_step, 10, 12})
+    assert [c["step"] for c in recorder.of("checkpoint")] == [2, 4, 6, 8, 10, 12]
+    assert sorted(c["step"] for c in recorder.of("checkpoint_removed")) == [s for s in (2, 4, 6, 8) if s != best_step]
 
 
 def test_a_resumed_run_remembers_its_best_validation_loss(dataset, tmp_path):

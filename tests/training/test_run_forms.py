@@ -45,7 +45,7 @@ def test_unchanged_settings_make_no_overrides_and_changed_ones_do(dataset_files)
 
     form = RunForm(form_data(dataset, train__max_steps="60", model__n_embd="128", train__compile="on"))
     assert form.is_valid(), form.errors
-    assert form.overrides == {"train.max_steps": 60, "model.n_embd": 128, "train.compile": True}
+    assert form.overrides == {"train.max_steps": 60, "model.n_embd": 128, "train.compile": "on"}
     assert form.config.train.max_steps == 60 and form.config.model.n_embd == 128
 
 

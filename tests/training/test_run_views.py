@@ -235,3 +235,14 @@ def test_malformed_ids_are_answered_without_a_server_error(operator_client, data
     assert preview.status_code == 200 and preview.json()["parameter_count"]
     response = operator_client.post(reverse("training:run_new"), {"parent": "abc", "name": "x"})
     assert response.status_code == 200 and response.context["form"].errors
+
+
+def test_run_page_shows_the_disk_the_run_uses(operator_client, dataset):
+    run = new_run(dataset, name="on-disk", keep_last_checkpoints=2)
+    (run.directory / "checkpoints").mkdir(parents=True)
+    (run.directory / "checkpoints" / "step_0000010.pt").write_bytes(b"x" * 3000)
+    (run.directory / "tb").mkdir()
+    (run.directory / "tb" / "events").write_bytes(b"x" * 1000)
+    assert run.disk_usage() == {"total": 4000, "checkpoints": 3000}
+    html = operator_client.get(run.get_absolute_url()).content.decode()
+    assert '<dd id="run-disk">3.9\xa0KB · checkpoints 2.9\xa0KB · keeps last 2</dd>' in html

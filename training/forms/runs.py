@@ -9,6 +9,7 @@ from django import forms
 
 from hrgc_site.models import JobStatus
 from training.hrm.config import (
+    COMPILE_CHOICES,
     FAMILIES,
     MODEL_LIMITS,
     PRESETS,
@@ -31,6 +32,7 @@ SECTIONS = {"model": ModelConfig, "train": TrainConfig}
 # Settings only the hrm family reads (gpt has no planner/generator stacks or cycles): hidden on a gpt form.
 HRM_ONLY = ("h_cycles", "l_cycles", "full_backprop", "planner_lr_multiplier", "generator_lr_multiplier")
 DEVICE_CHOICES = [(d, d) for d in ("auto", "cpu", "cuda", "mps")]
+CHOICES = {"device": DEVICE_CHOICES, "compile": [(c, c) for c in COMPILE_CHOICES]}
 # One line per setting: what it does (the seed's hyperparameter table, then ours).
 SETTING_HELP = {
     "n_embd": "Width of every hidden state (embedding size).",
@@ -74,7 +76,8 @@ SETTING_HELP = {
     "sample_max_tokens": "Longest sample, in tokens.",
     "seed": "Random seed of weights and batches: same seed, same run.",
     "device": "Where it trains: auto picks CUDA, then MPS, then CPU.",
-    "compile": "torch.compile the model (slow start, faster steps on a GPU).",
+    "compile": "torch.compile the model: auto compiles on a GPU only (slow start, faster steps there).",
+    "keep_last_checkpoints": "Keep only the newest N checkpoints besides the best and the latest (0: keep all).",
     "num_threads": "CPU threads for PyTorch (0: its default).",
 }
 
@@ -153,9 +156,9 @@ class RunForm(forms.Form):
                 help_text=help_text,
                 widget=forms.CheckboxInput(attrs=attrs),
             )
-        if name == "device":
+        if name in CHOICES:
             return forms.ChoiceField(
-                choices=DEVICE_CHOICES,
+                choices=CHOICES[name],
                 initial=default,
                 label=label,
                 help_text=help_text,
@@ -182,7 +185,9 @@ class RunForm(forms.Form):
             attrs.update(min="1", max=str(MODEL_LIMITS[name]))
         elif section == "train" and name in TRAIN_AT_LEAST_ONE:
             attrs["min"] = "1"
-        elif name in ("warmup_steps", "refinement_warmup", "dropout") or name.endswith("_loss_weight"):
+        elif name in ("warmup_steps", "refinement_warmup", "dropout", "keep_last_checkpoints") or name.endswith(
+            "_loss_weight"
+        ):
             attrs["min"] = "0"
         # Bounds the browser's min/max cannot say (they are inclusive): run_form.js checks these.
         if name == "dropout":

@@ -90,6 +90,7 @@ def section_weighted_loss(
     return (coefficients * token_losses).sum(), section_means(token_losses, sections, valid, counts)
 
 
+@torch.compiler.disable  # host syncs (which sections are present) and a chunk loop: eager under torch.compile
 def chunked_section_weighted_loss(
     hidden: torch.Tensor,
     weight: torch.Tensor,

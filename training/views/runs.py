@@ -131,6 +131,7 @@ class RunDetail(DetailView):
             memory_label=memory_label(run),
             overfitting=run_health([run])[run.pk]["overfitting"],
             best_checkpoint_step=best_checkpoint_step(run),
+            disk=run.disk_usage(),
         )
         context["message_head"], context["message_detail"] = split_message(run.message)
         return context
