@@ -376,3 +376,16 @@ def test_cuda_when_present_is_picked_described_and_trains():
     assert torch.isfinite(loss).item()
     assert all(p.grad is not None and p.grad.device.type == "cuda" for p in model.parameters() if p.requires_grad)
     assert peak_memory_bytes(device) > 0
+
+
+def test_compile_setting_auto_compiles_on_cuda_only_and_old_bools_still_read():
+    from training.engine import compile_wanted
+    from training.hrm.config import RunConfig
+
+    assert compile_wanted("auto", torch.device("cuda")) and not compile_wanted("auto", torch.device("cpu"))
+    assert compile_wanted("on", torch.device("cpu")) and not compile_wanted("off", torch.device("cuda"))
+    assert RunConfig.from_dict({"train": {"compile": True}}).train.compile == "on"
+    assert RunConfig.from_dict({"train": {"compile": False}}).train.compile == "off"
+    assert RunConfig().train.compile == "auto"
+    with pytest.raises(ValueError, match="compile must be auto, on or off"):
+        small_config(compile="sometimes")
