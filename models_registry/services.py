@@ -13,7 +13,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from hrgc_site.jobs import Progress, enqueue
+from hrgc_site.jobs import Progress, enqueue_on_commit
 from hrgc_site.models import JobStatus
 from models_registry.models import ExportedModel
 from training.models import TrainingRun
@@ -41,7 +41,7 @@ def create_export(*, run: TrainingRun, step: int | None, format: str, quant: str
 @transaction.atomic
 def request_export(*, run: TrainingRun, step: int | None, format: str, quant: str, user=None) -> ExportedModel:
     export = create_export(run=run, step=step, format=format, quant=quant, user=user)
-    transaction.on_commit(lambda: enqueue(export, "models_registry.tasks.export_task"))
+    enqueue_on_commit(export, "models_registry.tasks.export_task")
     return export
 
 
