@@ -525,9 +525,15 @@ class CurationHistory(ForgivingPaginationMixin, ListView):
 def curation_undo(request, pk: int):
     event = get_object_or_404(CurationEvent, pk=pk)
     try:
-        restored = curation.undo_curation(event=event, user=request.user)
+        restored, skipped = curation.undo_curation(event=event, user=request.user)
         back = "is back to its" if restored == 1 else "are back to their"
-        messages.success(request, f"Undone: {_count(restored, 'pull request')} {back} previous state.")
+        text = f"Undone: {_count(restored, 'pull request')} {back} previous state."
+        if skipped:
+            text += (
+                f" {_count(skipped, 'pull request')} {'was' if skipped == 1 else 'were'} skipped: curated again "
+                "since, so the later decision stands (undo it first to go further back)."
+            )
+        messages.success(request, text)
     except ValueError as exc:
         messages.error(request, str(exc))
     return redirect("corpus:curation")

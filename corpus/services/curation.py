@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -73,6 +74,7 @@ def curate_pull_requests(
     else:
         PullRequest.objects.filter(pk__in=ids).update(included=False, excluded_reason=reason[:500], curated_at=now)
     return CurationEvent.objects.create(
+        created_at=now,  # the PRs' curated_at: undo tells this event's decisions from later ones by it
         action=action,
         reason=reason[:500],
         scope=scope[:1000],
@@ -82,14 +84,33 @@ def curate_pull_requests(
     )
 
 
+class UndoResult(NamedTuple):
+    restored: int  # PRs put back to their state from before the event
+    skipped: int  # PRs a later decision changed since: left as that decision made them
+
+
 @transaction.atomic
-def undo_curation(*, event: CurationEvent, user=None) -> int:
-    """Put back each PR's state from before the event; returns how many PRs changed back."""
+def undo_curation(*, event: CurationEvent, user=None) -> UndoResult:
+    """Put back each PR's state from before the event, except PRs curated again after it: undoing an old
+    event never overwrites a later decision (undo the later one first, or curate those PRs again).
+
+    Refused (ValueError) when every PR of the event has a later decision: there is nothing left to undo."""
     event = CurationEvent.objects.select_for_update().get(pk=event.pk)
     if event.undone_at is not None:
         raise ValueError("This change was already undone.")
+    ids = [int(pk) for pk in event.previous]
+    rows = PullRequest.objects.select_for_update().filter(pk__in=ids)
+    # The event stamped its PRs with its own time; a later decision stamped them later.
+    later = set(rows.filter(curated_at__gt=event.created_at).values_list("pk", flat=True))
+    if ids and len(later) == len(ids):
+        raise ValueError(
+            f"Nothing undone: all {_count(len(ids), 'pull request')} of this change were curated again since. "
+            "Undo those later changes first, or curate the pull requests directly."
+        )
     restored = 0
     for pk, state in event.previous.items():
+        if int(pk) in later:
+            continue
         included, excluded, curated = (list(state) + [None])[:3]
         restored += PullRequest.objects.filter(pk=int(pk)).update(
             included=included,
@@ -99,4 +120,8 @@ def undo_curation(*, event: CurationEvent, user=None) -> int:
     event.undone_at = timezone.now()
     event.undone_by = user if user and user.is_authenticated else None
     event.save(update_fields=["undone_at", "undone_by"])
-    return restored
+    return UndoResult(restored, len(later))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
