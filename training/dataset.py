@@ -36,6 +36,7 @@ from corpus.records import SECTION_LABELS, SerializedRecord
 from corpus.serialize import FIT_WHOLE, RecordParts, split_records
 from corpus.tags import PLAN_END
 from training.augment import controller_examples
+from training.record_index import record_start
 from training.tokenizer import Tokenizer
 
 META_FILE = "meta.json"
@@ -563,7 +564,8 @@ def decode_sample(
     path = out_dir / f"{split}.bin"
     tokens = np.memmap(path, dtype=meta["dtype"], mode="r") if path.stat().st_size else np.zeros(0, meta["dtype"])
     # Each record starts with the only <s> it holds and ends with its only </s>.
-    start = _find(tokens, meta["bos_id"], 0, nth=index) if index >= 0 else None
+    # The record index finds it without reading the split from its start (training/record_index.py).
+    start = record_start(out_dir, split, tokens, meta["bos_id"], index)
     if start is None:
         raise IndexError(f"{split} has no record {index}")
     eos = _find(tokens[: start + length] if length else tokens, meta["eos_id"], start)

@@ -6,6 +6,7 @@ subprocesses against the test database (and a real GitHub-shaped server and a re
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +68,8 @@ def test_the_readme_pipeline_from_the_command_line(tmp_path):
     manage("build_dataset", "cli-snap", "latest", "--processes", "2", env=env)
     dataset = DatasetBuild.objects.get()
     assert dataset.status == JobStatus.FINISHED and dataset.tokenizer == tokenizer
+    # The build writes the record index the dataset page reads samples through.
+    assert (Path(dataset.path) / "train.starts.u64").stat().st_size > 0
 
     args = ["train", dataset.name, "--family", "hrm", "--preset", "tiny", "--name", "cli-run"]
     for key, value in TRAIN_SETTINGS.items():

@@ -24,6 +24,7 @@ from training.dataset import (
     load_meta,
 )
 from training.models import DatasetBuild, TokenizerVersion
+from training.record_index import write_record_index
 from training.services.tokenizers import InUse, _enqueue_on_commit, _user
 
 DATASET_TASK = "training.tasks.datasets.build_dataset_task"
@@ -93,6 +94,7 @@ def run_dataset_build(dataset: DatasetBuild, progress: Progress) -> tuple[str, s
         )
     except BuildStopped:
         return JobStatus.STOPPED, "stopped before it was complete; nothing was kept"
+    write_record_index(dataset.directory)  # the dataset page reads record N without scanning to it
     meta = stats.to_meta()
     train, val = stats.splits["train"], stats.splits["val"]
     DatasetBuild.objects.filter(pk=dataset.pk).update(
