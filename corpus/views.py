@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
@@ -106,6 +107,15 @@ def repository_fetch(request, pk: int):
         job = fetch_jobs.create_fetch_job(kind=Source.GITHUB, targets=[repository.full_name], user=request.user)
     messages.success(request, f"Fetch job #{job.pk} queued for {repository.full_name}.")
     return redirect(job)
+
+
+@require_POST
+@operator_required
+def repository_drop_clone(request, pk: int):
+    repository = get_object_or_404(Repository, pk=pk)
+    freed = repositories.drop_repository_clone(repository=repository)
+    messages.success(request, f"Clone of {repository.full_name} deleted ({filesizeformat(freed)} freed).")
+    return redirect(repository)
 
 
 @require_POST
@@ -229,6 +239,42 @@ def add_selected(request):
         messages.error(request, _first_error(form))
         return redirect(reverse("corpus:add") + "?" + urlencode({"q": request.POST.get("q", "")}))
     return _add_and_maybe_fetch(request, form.cleaned_data["names"], form.cleaned_data["fetch_now"])
+
+
+@require_POST
+@operator_required
+def add_search(request):
+    """Every match of a search (up to the limit, allowed licences only) as one crawl: one fetch job."""
+    from corpus.github.client import GitHubError
+    from corpus.github.crawl import search_sliced
+
+    query = request.POST.get("q", "").strip()
+    try:
+        limit = max(1, min(5000, int(request.POST.get("limit") or 1000)))
+    except ValueError:
+        limit = 1000
+    row = GitHubSettings.load()
+    client = row.client(max_retries=2, timeout=30)
+    try:
+        found, total, note = search_sliced(client, query, limit=limit, allowed_licenses=row.allowed_license_list)
+    except (GitHubError, ValueError, OSError) as exc:
+        messages.error(request, f"The search failed: {exc}")
+        return redirect(reverse("corpus:add") + "?" + urlencode({"q": query}))
+    finally:
+        client.close()
+    if not found:
+        messages.error(request, f"No repository with an allowed licence matches “{query}”.")
+        return redirect(reverse("corpus:add") + "?" + urlencode({"q": query}))
+    names = [r.full_name for r in found]
+    for record in found:
+        repositories.upsert_repository(record=record)
+    job = fetch_jobs.create_fetch_job(kind=Source.GITHUB, targets=names, user=request.user)
+    messages.success(
+        request,
+        f"Crawl of {_count(len(names), 'repository', 'repositories')} queued as fetch job #{job.pk} "
+        f"({total} match the search){'; ' + note if note else ''}.",
+    )
+    return redirect(job)
 
 
 @require_POST

@@ -132,7 +132,7 @@ class GitRunner:
                 )
             except gitcmd.GitError as exc:
                 message = _without_token(_last_lines(str(exc).encode()), self.token)
-            if not network or attempt >= self.retries:
+            if not network or attempt >= self.retries or not transient(message):
                 raise GitFailed(message)
             attempt += 1
             wait = random.uniform(0, self.backoff * 2**attempt)
@@ -166,7 +166,7 @@ def ensure_clone(runner: GitRunner, root: Path, full_name: str, *, partial: bool
                     runner.run(*args, "--", url, str(staging), network=False)
                     break
                 except GitFailed as exc:
-                    if attempt >= runner.retries:
+                    if attempt >= runner.retries or not transient(str(exc)):
                         raise
                     wait = random.uniform(0, runner.backoff * 2 ** (attempt + 1))
                     if runner._on_wait is not None:
@@ -237,6 +237,27 @@ def fetch_objects(runner: GitRunner, clone: Clone, oids: Iterable[str], present:
         present.update(batch)
     clone.bytes_received += max(0, disk_usage(clone.path / "objects") - size)
     return len(missing)
+
+
+# Failures worth another try: the server's 5xx, a pack cut off, a dropped or refused connection.
+_TRANSIENT = (
+    "returned error: 5",
+    "early EOF",
+    "RPC failed",
+    "unexpected disconnect",
+    "transfer closed",
+    "Connection refused",
+    "Connection reset",
+    "timed out",
+    "Could not resolve host",
+    "the remote end hung up",
+    "cannot run git",
+)
+
+
+def transient(message: str) -> bool:
+    """True for a git failure another try may cure; a 401/403/404 or a bad repository is final."""
+    return any(marker in message for marker in _TRANSIENT)
 
 
 def _last_lines(stderr: bytes, count: int = 3) -> str:

@@ -379,7 +379,14 @@ class GitHubFetch:
 def run_github_fetch(
     job: FetchJob, *, token: str | None = None, echo: Callable[[str], None] | None = None, client=None
 ) -> tuple[str, str]:
-    """Fetch the job's repositories from the GitHub API; returns (status, message) for run_job."""
+    """Fetch the job's repositories from the GitHub API; returns (status, message) for run_job.
+
+    GraphQL + git unless GITHUB_FETCH_METHOD is "rest" (corpus.services.github_graphql)."""
+    if settings.GITHUB_FETCH_METHOD != "rest":
+        from corpus.services.github_graphql import GraphQLFetch
+
+        return GraphQLFetch(job, token=token, echo=echo, client=client).run()
+    FetchJob.objects.filter(pk=job.pk).update(method="REST")
     return GitHubFetch(job, token=token, echo=echo, client=client).run()
 
 

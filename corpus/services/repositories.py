@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
+from corpus.github.clones import drop_clone
 from corpus.github.fetch import validate_full_name
 from corpus.models import Repository, Source, full_name_validator
 from corpus.records import RepoRecord
@@ -52,3 +55,15 @@ def upsert_repository(*, record: RepoRecord, full_name: str | None = None, sourc
 def set_repository_state(*, repository: Repository, state: str, message: str = "") -> None:
     Repository.objects.filter(pk=repository.pk).update(state=state, state_message=message[:500])
     repository.state, repository.state_message = state, message[:500]
+
+
+def clones_root() -> Path:
+    """Where fetch jobs keep the repositories' clones (one bare clone per repository)."""
+    return Path(settings.DATA_DIR) / "clones"
+
+
+def drop_repository_clone(*, repository: Repository) -> int:
+    """Delete a repository's clone (the next fetch clones it again); returns the bytes freed."""
+    freed = drop_clone(clones_root(), repository.full_name)
+    Repository.objects.filter(pk=repository.pk).update(clone_bytes=None, clone_partial=False, cloned_at=None)
+    return freed

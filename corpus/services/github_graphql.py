@@ -1,0 +1,247 @@
+"""The fetch job through GraphQL + git: metadata and discussion from GraphQL, the code from a clone.
+
+Per repository: one light probe (metadata and the newest update: an unchanged repository costs
+that one query), its clone made or fetched, then pages of merged PRs whose cursor is saved on the
+repository after each page, so a killed worker's retry resumes there with the clone it left.
+REST takes over for the rest of the job when GraphQL is refused, and for a repository whose
+clone cannot be made; the job's `method` says which and why. The GraphQL points come from one
+budget per token in the database, shared by every worker."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+
+from corpus.budget import DatabaseBudget
+from corpus.github.client import GitHubError, NotFound, TokenRejected, UnsafeURL, check_api_url
+from corpus.github.clones import GitFailed, GitRunner, disk_usage, ensure_clone, git_url_for
+from corpus.github.fetch_graphql import GraphQLOutcome, fetch_merged_pulls, probe_repository
+from corpus.github.graphql import GraphQLClient, GraphQLUnavailable
+from corpus.models import FetchJob, Repository, allowed_github_hosts
+from corpus.services.fetch_jobs import GitHubFetch, _licence_blocked
+from corpus.services.repositories import (
+    add_repositories,
+    clones_root,
+    set_repository_state,
+    upsert_repository,
+    validate_repository_name,
+)
+
+GRAPHQL_METHOD = "GraphQL + git"
+
+
+class GraphQLFetch(GitHubFetch):
+    """GitHubFetch that reads each repository through GraphQL + git (REST when that cannot be had)."""
+
+    def __init__(self, job: FetchJob, **options):
+        super().__init__(job, **options)
+        self.budget = DatabaseBudget(self.client.base_url, self.client.token)
+        self.gql = GraphQLClient(self.client, budget=self.budget)
+        self.rest_reason = ""  # set when GraphQL is refused: REST for the rest of the job
+        self.rest_repos: dict[str, str] = {}  # repository -> why it went through REST
+        self.git_bytes = 0
+        self.progress_rows: dict[str, dict] = dict(job.repo_progress or {})
+        git_base = git_url_for(self.client.base_url, settings.GITHUB_GIT_URL)
+        try:
+            check_api_url(git_base, allowed_github_hosts())
+        except UnsafeURL as exc:
+            self.rest_reason = f"git host refused: {exc}"
+        # The API's token goes to the git host derived from that API, or to the one the operator named.
+        self.runner = GitRunner(git_base, self.client.token, on_wait=self.on_wait)
+
+    # --- the pass ---------------------------------------------------------------------------
+
+    def run(self) -> tuple[str, str]:
+        try:
+            limits = self.client.rate_limit()["resources"].get("graphql") or {}
+            self.budget.observe(limits.get("remaining"), limits.get("reset"))
+        except TokenRejected:
+            pass  # the first real request says so, and the job fails there
+        except GitHubError:
+            pass  # no /rate_limit: the first answer tells the budget
+        self.say_method()
+        return super().run()
+
+    def fetch_target(self, target: str) -> str:
+        if self.rest_reason:
+            return self.through_rest(target, "")
+        try:
+            name = validate_repository_name(target)
+        except Exception:  # noqa: BLE001 - the REST path reports a bad name the same way
+            return super().fetch_target(target)
+        run = self.run_state
+        run.say(f"{name}: reading the repository (GraphQL)", force=True)
+        self.row(name, state="reading")
+        try:
+            probe = probe_repository(self.gql, name)
+        except GraphQLUnavailable as exc:
+            self.rest_reason = f"GraphQL refused ({exc.status or 'no status'})"
+            self.say_method()
+            return self.through_rest(name, "")
+        except NotFound:
+            repository = add_repositories(names=[name])[0]
+            set_repository_state(
+                repository=repository, state=Repository.State.MISSING, message="not found on GitHub (404)"
+            )
+            run.give_up(name, "not found (404): the repository does not exist or the token cannot see it")
+            self.row(name, state="missing")
+            self.counters(force=True)
+            return "failed"
+        except TokenRejected:
+            raise
+        except GitHubError as exc:
+            self.give_up_on(add_repositories(names=[name])[0], exc)
+            self.row(name, state="error")
+            return "failed"
+        repository = upsert_repository(record=probe.repo, full_name=name)
+        blocked = _licence_blocked(repository, self.allowed)
+        if blocked:
+            set_repository_state(repository=repository, state=Repository.State.LICENSE, message=blocked)
+            run.give_up(name, blocked)
+            self.row(name, state="licence")
+            return "failed"
+        mark = repository.pulls_updated_since
+        unchanged = probe.merged_total == 0 or (
+            mark is not None and probe.newest_update is not None and probe.newest_update <= mark
+        )
+        if unchanged and not repository.pulls_cursor:
+            Repository.objects.filter(pk=repository.pk).update(
+                state=Repository.State.OK, state_message="", last_fetched_at=timezone.now()
+            )
+            run.say(f"{name}: nothing merged or updated since the last fetch", force=True)
+            run.counts["repos_done"] += 1
+            self.row(name, state="unchanged")
+            self.counters(force=True)
+            return "done"
+        run.say(f"{name}: {probe.merged_total} merged PRs; updating its clone", force=True)
+        self.row(name, state="cloning")
+        try:
+            clone = ensure_clone(self.runner, clones_root(), name)
+        except GitFailed as exc:
+            return self.through_rest(name, f"clone failed: {exc}")
+        self.git_bytes += clone.bytes_received
+        self.note_clone(repository, clone)
+        known = dict(repository.pull_requests.values_list("number", "source_updated_at"))
+        failed: list[str] = []
+        self.row(name, state="fetching")
+        if repository.pulls_cursor:
+            run.say(f"{name}: resuming after the last stored page", force=True)
+        try:
+            outcome = fetch_merged_pulls(
+                self.gql,
+                self.runner,
+                clone,
+                name,
+                on_result=lambda record, node: self.store(
+                    repository, record, {"number": node.get("number"), "updated_at": node.get("updatedAt")}
+                ),
+                on_error=lambda node, exc: self.pull_request_failed(name, failed, node, exc),
+                on_page=lambda cursor, outcome: self.page_done(repository, clone, cursor, outcome),
+                after=repository.pulls_cursor or None,
+                updated_since=mark,
+                known=known,
+                should_stop=run.progress.should_stop,
+                go_only=self.config.go_only,
+                max_file_bytes=self.config.max_file_bytes,
+                max_patch_bytes=self.config.max_file_bytes,
+                page_size=settings.GITHUB_GRAPHQL_PAGE_SIZE,
+            )
+        except TokenRejected:
+            raise
+        except (GitHubError, GitFailed) as exc:
+            self.give_up_on(repository, exc)
+            self.row(name, state="error")
+            return "failed"
+        run.counts["prs_skipped"] += outcome.known
+        if outcome.stopped:
+            self.row(name, state="stopped")
+            return "stopped"
+        complete = not failed and outcome.complete
+        Repository.objects.filter(pk=repository.pk).update(
+            state=Repository.State.OK if not failed else Repository.State.ERROR,
+            state_message="" if not failed else f"{len(failed)} PRs failed: #{', #'.join(failed[:20])}",
+            last_fetched_at=timezone.now(),
+            pulls_cursor="",
+            clone_bytes=disk_usage(clone.path),
+            # Only a complete pass moves the incremental mark: a failed PR is asked for again next time.
+            **({"pulls_updated_since": probe.newest_update} if complete else {}),
+        )
+        if failed and outcome.fetched == 0 and outcome.skipped == 0:
+            run.repos_failed += 1
+        run.counts["repos_done"] += 1
+        self.row(name, state="done" if not failed else "errors")
+        self.counters(force=True)
+        return "done"
+
+    def through_rest(self, name: str, why: str) -> str:
+        if why:
+            self.rest_repos[name] = why
+            self.run_state.say(f"{name}: REST instead of GraphQL + git ({why})", force=True)
+            self.say_method()
+        self.row(name, state="fetching", method="REST")
+        result = super().fetch_target(name)
+        self.row(name, state={"done": "done", "failed": "error", "stopped": "stopped"}.get(result, result))
+        return result
+
+    # --- bookkeeping --------------------------------------------------------------------------
+
+    def page_done(self, repository: Repository, clone, cursor: str | None, outcome: GraphQLOutcome) -> None:
+        """A page is stored: its cursor goes on the repository (a killed worker resumes after it)."""
+        self.git_bytes += clone.bytes_received
+        clone.bytes_received = 0
+        Repository.objects.filter(pk=repository.pk).update(pulls_cursor=cursor or "")
+        self.row(repository.full_name, pages=outcome.pages)
+        self.counters()
+
+    def note_clone(self, repository: Repository, clone) -> None:
+        Repository.objects.filter(pk=repository.pk).update(
+            clone_bytes=disk_usage(clone.path), clone_partial=clone.partial, cloned_at=timezone.now()
+        )
+        clone.bytes_received = 0
+
+    def row(self, name: str, **fields) -> None:
+        """The crawl's line for one repository: state, PRs stored, points and requests spent, git bytes."""
+        row = self.progress_rows.setdefault(
+            name,
+            {"state": "queued", "prs": 0, "points": 0, "requests": 0, "git_bytes": 0, "method": GRAPHQL_METHOD},
+        )
+        row.update(fields)
+        if "prs_base" not in row:
+            row["prs_base"] = self.run_state.counts["prs_new"] + self.run_state.counts["prs_updated"]
+            row["points_base"], row["requests_base"] = self.gql.points_spent, self.client.requests_made
+            row["git_base"] = self.git_bytes
+        stored = self.run_state.counts["prs_new"] + self.run_state.counts["prs_updated"]
+        row["prs"] = stored - row["prs_base"]
+        row["points"] = self.gql.points_spent - row["points_base"]
+        row["requests"] = self.client.requests_made - row["requests_base"]
+        row["git_bytes"] = self.git_bytes - row["git_base"]
+        if row["state"] in ("done", "unchanged", "error", "errors", "missing", "licence", "stopped"):
+            for key in ("prs_base", "points_base", "requests_base", "git_base"):
+                row.pop(key, None)
+
+    def say_method(self) -> None:
+        if self.rest_reason:
+            method = f"REST ({self.rest_reason})"
+        else:
+            method = GRAPHQL_METHOD
+            if self.rest_repos:
+                method += f"; REST for {len(self.rest_repos)} repositories ({next(iter(self.rest_repos.values()))})"
+        FetchJob.objects.filter(pk=self.job.pk).update(method=method[:300])
+        self.run_state.echo(f"method: {method}")
+
+    def counters(self, **fields) -> bool:
+        public = {
+            name: {k: v for k, v in row.items() if not k.endswith("_base")} for name, row in self.progress_rows.items()
+        }
+        return super().counters(
+            graphql_points=self.gql.points_spent, git_bytes=self.git_bytes, repo_progress=public, **fields
+        )
+
+    def give_up_on(self, repository: Repository, exc: Exception) -> None:
+        if isinstance(exc, GitFailed):
+            message = f"git: {exc}"[:1000]
+            set_repository_state(repository=repository, state=Repository.State.ERROR, message=message)
+            self.run_state.give_up(repository.full_name, message)
+            self.counters(force=True)
+            return
+        super().give_up_on(repository, exc)
