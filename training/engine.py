@@ -34,6 +34,7 @@ from training.devices import (
 )
 from training.hrm.config import RunConfig, TrainConfig, preset
 from training.hrm.model import build_model
+from training.ranks import RankLog
 
 Report = Callable[[str, dict], None]
 SampleFn = Callable[[torch.nn.Module, int], dict]
@@ -542,9 +543,14 @@ def train(
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     ddp, device = _init_distributed(t.device)
     writer = None
+    # Under torchrun every rank keeps a heartbeat and its own log in the run directory (the run page lists them).
+    ranks = RankLog(out_dir, ddp.rank, ddp.local_rank, ddp.world_size) if ddp.enabled else None
+    outcome = "failed"
     try:
         if not ddp.is_main:
             report = _report_nothing
+        if ranks is not None:
+            report, should_stop = ranks.wrap_report(report), ranks.wrap_stop(should_stop)
         if t.num_threads > 0:
             torch.set_num_threads(t.num_threads)
         meta = read_meta(dataset_dir)
@@ -612,8 +618,11 @@ def train(
         if saved_step != state.step:
             saved_path = save(state, run, step_loss)
         report("log", {"message": f"{status} at step {state.step} after {state.tokens:,} tokens"})
+        outcome = status
         return TrainResult(status, state.step, state.tokens, state.last_loss, state.last_val_loss, saved_path)
     finally:
+        if ranks is not None:
+            ranks.finish(outcome)
         if writer is not None:
             writer.close()
         if ddp.owns_process_group and dist.is_initialized():
@@ -665,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
     parser.add_argument("--no-resume", action="store_true", help="start fresh even if checkpoints exist")
     parser.add_argument("--stop-file", type=Path, help="stop cooperatively (with a checkpoint) once this exists")
+    parser.add_argument("--samples", action="store_true", help="generate samples every validation_frequency steps")
     args = parser.parse_args(argv)
 
     if args.config:
@@ -679,14 +689,24 @@ def main(argv: list[str] | None = None) -> int:
         overrides[key] = value
     config = config.with_overrides(overrides)
     stop_file = args.stop_file
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    sample_fn = None
+    if args.samples and is_main:
+        from training.sampling import make_sample_fn  # the Go parser and generation: only when asked
+
+        try:
+            sample_fn = make_sample_fn(args.dataset, config.train)
+        except (OSError, ValueError) as exc:  # sampling is a bonus; training goes on without it
+            print_report("log", {"message": f"no sample generations: {exc}"})
     result = train(
         config,
         args.dataset,
         args.out,
         resume=not args.no_resume,
         should_stop=(lambda: stop_file.exists()) if stop_file else (lambda: False),
+        sample_fn=sample_fn,
     )
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_main:
         print_report("result", {**result.__dict__, "checkpoint_path": str(result.checkpoint_path)})
     return 0
 

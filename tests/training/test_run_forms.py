@@ -167,3 +167,15 @@ def test_absurd_model_sizes_are_refused_before_anything_is_built():
         preset("hrm", "tiny").with_overrides({"n_layer": "1000000"})
     with pytest.raises(ValueError, match="n_embd must be at most"):
         preset("gpt", "tiny").with_overrides({"model.n_embd": "1048576"})
+
+
+def test_processes_nodes_and_rendezvous_are_run_settings(dataset_files):  # noqa: F811
+    dataset = make_dataset(dataset_files)
+    form = RunForm(form_data(dataset, train__nproc_per_node="2"))
+    assert form.is_valid(), form.errors
+    assert form.overrides == {"train.nproc_per_node": 2} and form.config.train.rdzv_endpoint == ""
+    form = RunForm(form_data(dataset, train__nproc_per_node="2", train__nnodes="2"))
+    assert not form.is_valid() and "rendezvous" in str(form.errors["train__rdzv_endpoint"])
+    form = RunForm(form_data(dataset, train__nnodes="2", train__rdzv_endpoint="10.0.0.5:29500"))
+    assert form.is_valid(), form.errors
+    assert form.config.train.nnodes == 2 and form.config.train.rdzv_endpoint == "10.0.0.5:29500"

@@ -79,6 +79,9 @@ SETTING_HELP = {
     "compile": "torch.compile the model: auto compiles on a GPU only (slow start, faster steps there).",
     "keep_last_checkpoints": "Keep only the newest N checkpoints besides the best and the latest (0: keep all).",
     "num_threads": "CPU threads for PyTorch (0: its default).",
+    "nproc_per_node": "Processes per node (one per GPU): above one in all, the worker launches torchrun (DDP).",
+    "nnodes": "Nodes taking part; the others join with the command the run page shows.",
+    "rdzv_endpoint": "Rendezvous address host:port of the first node (needed with several nodes).",
 }
 
 
@@ -175,7 +178,13 @@ class RunForm(forms.Form):
                 help_text=help_text,
                 widget=forms.NumberInput(attrs={**attrs, "step": "any"}),
             )
-        return forms.CharField(initial=default, label=label, help_text=help_text, widget=forms.TextInput(attrs=attrs))
+        return forms.CharField(
+            initial=default,
+            required=default != "",  # an empty default (rdzv_endpoint) may stay empty
+            label=label,
+            help_text=help_text,
+            widget=forms.TextInput(attrs=attrs),
+        )
 
     @staticmethod
     def _set_limits(section: str, name: str, field: forms.Field) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -29,6 +30,8 @@ TRAIN_AT_LEAST_ONE = (
     "logging_steps",
     "eval_iters",
     "max_refinement_iterations",
+    "nproc_per_node",
+    "nnodes",
 )
 
 
@@ -91,6 +94,11 @@ class TrainConfig:
     # Checkpoints on the save_steps grid kept besides the best by validation loss and the latest (0: all).
     keep_last_checkpoints: int = 0
     num_threads: int = 0  # 0: torch default
+    # Processes (DDP ranks) per node and nodes: more than one in all launches the run with torchrun; several
+    # nodes meet at the c10d rendezvous `rdzv_endpoint` (host:port of the first node).
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    rdzv_endpoint: str = ""
 
     def __post_init__(self):
         setting = str(self.compile).strip().lower()
@@ -190,6 +198,8 @@ class RunConfig:
             found.append(("device", "device must be auto, cpu, cuda or mps"))
         if t.compile not in COMPILE_CHOICES:
             found.append(("compile", "compile must be auto, on or off"))
+        if t.nnodes > 1 and not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", t.rdzv_endpoint.strip()):
+            found.append(("rdzv_endpoint", "several nodes need a rendezvous address host:port (the first node's)"))
         if t.keep_last_checkpoints < 0:
             found.append(("keep_last_checkpoints", "keep_last_checkpoints cannot be negative (0 keeps all)"))
         weight_names = ("plan_loss_weight", "code_loss_weight", "refinement_loss_weight", "other_loss_weight")

@@ -174,7 +174,11 @@ def create_run(
         parent=parent,
         max_steps=t.max_steps,
         parameter_count=parameter_count(config),
-        tokens_per_step=t.batch_size * config.model.block_size * t.gradient_accumulation_steps,
+        tokens_per_step=t.batch_size
+        * config.model.block_size
+        * t.gradient_accumulation_steps
+        * t.nproc_per_node
+        * t.nnodes,
         created_by=user if user is not None and user.is_authenticated else None,
         message="queued until a worker takes it",
     )

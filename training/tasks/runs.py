@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from django.db.models import Min
 
 from hrgc_site.jobs import Progress, run_job
 from hrgc_site.models import JobStatus
-from training import engine
+from training import engine, launch
 from training.devices import device_info, pick_device
 from training.hrm.config import RunConfig
 from training.models import Checkpoint, MetricPoint, RunLogLine, TrainingRun
+from training.ranks import clear_ranks
 from training.sampling import make_sample_fn
 from training.services.runs import mark_dead_runs
 
@@ -202,30 +204,22 @@ def execute_run(
 ) -> tuple[str, str]:
     """The task body: train the run's config on its dataset, resuming from the run directory's checkpoints."""
     config = RunConfig.from_dict(run.config)
-    dataset_dir = run.dataset.directory
-    out_dir = run.directory
-    out_dir.mkdir(parents=True, exist_ok=True)
+    run.directory.mkdir(parents=True, exist_ok=True)
     info = device_info(pick_device(config.train.device))
-    TrainingRun.objects.filter(pk=run.pk).update(device=f"{info['type']} · {info['name']}")
+    processes = launch.world_size(config)
+    where = f" × {processes} processes" + (f" on {config.train.nnodes} nodes" if config.train.nnodes > 1 else "")
+    TrainingRun.objects.filter(pk=run.pk).update(
+        device=f"{info['type']} · {info['name']}" + (where if processes > 1 else "")
+    )
     recorder = RunRecorder(run, echo=echo, interrupted=interrupted)
     recorder.report(
         "log", {"message": f"worker {run.worker} took the run" + (f" (resume #{run.resumes})" if run.resumes else "")}
     )
     try:
-        try:
-            sample_fn = make_sample_fn(dataset_dir, config.train)
-        except (OSError, ValueError) as exc:  # sampling is a bonus; training goes on without it
-            recorder.report("log", {"message": f"no sample generations: {exc}"})
-            sample_fn = None
-        result = engine.train(
-            config,
-            dataset_dir,
-            out_dir,
-            report=recorder.report,
-            should_stop=recorder.should_stop,
-            resume=True,
-            sample_fn=sample_fn,
-        )
+        if launch.is_distributed(config):
+            result = train_with_torchrun(run, config, recorder)
+        else:
+            result = train_in_process(run, config, recorder)
     finally:
         recorder.close()
     TrainingRun.objects.filter(pk=run.pk).update(
@@ -235,6 +229,45 @@ def execute_run(
     if result.status == "stopped":
         return JobStatus.STOPPED, f"stopped at step {result.step:,}{loss}; resume continues from its checkpoint"
     return JobStatus.FINISHED, f"finished at step {result.step:,}{loss}"
+
+
+def train_in_process(run: TrainingRun, config: RunConfig, recorder: RunRecorder) -> engine.TrainResult:
+    """One process: the engine runs in this worker, with sample generations."""
+    dataset_dir = run.dataset.directory
+    try:
+        sample_fn = make_sample_fn(dataset_dir, config.train)
+    except (OSError, ValueError) as exc:  # sampling is a bonus; training goes on without it
+        recorder.report("log", {"message": f"no sample generations: {exc}"})
+        sample_fn = None
+    return engine.train(
+        config,
+        dataset_dir,
+        run.directory,
+        report=recorder.report,
+        should_stop=recorder.should_stop,
+        resume=True,
+        sample_fn=sample_fn,
+    )
+
+
+def train_with_torchrun(run: TrainingRun, config: RunConfig, recorder: RunRecorder) -> engine.TrainResult:
+    """Several processes: torchrun launches the engine on this node's ranks (other nodes run the same command,
+    shown on the run page); rank 0's events come back as lines, a stop request goes out as the stop file."""
+    out_dir = run.directory
+    launch.prepare(config, out_dir)
+    clear_ranks(out_dir)
+    command = launch.torchrun_command(config, run.dataset.directory, out_dir, rdzv_id=f"hrgc-run-{run.pk}")
+    recorder.report("log", {"message": "torchrun: " + " ".join(command[1:])})
+    result = launch.run_torchrun(command, out_dir, report=recorder.report, should_stop=recorder.should_stop)
+    checkpoint = result.get("checkpoint_path")
+    return engine.TrainResult(
+        status=result["status"],
+        step=int(result["step"]),
+        tokens=int(result["tokens"]),
+        final_loss=result.get("final_loss"),
+        final_val_loss=result.get("final_val_loss"),
+        checkpoint_path=Path(checkpoint) if checkpoint and checkpoint != "None" else None,
+    )
 
 
 def train_run(run_id: int) -> str:

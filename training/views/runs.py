@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import ClassVar
 
 from django.contrib import messages
@@ -16,10 +17,12 @@ from django.views.generic import DetailView, ListView
 from hrgc_site.listing import SortableListMixin
 from hrgc_site.models import split_message
 from hrgc_site.roles import is_operator, operator_required
+from training import launch
 from training.curves import SMOOTHING_WINDOW
 from training.forms.runs import RunForm, field_name, setting_fields
-from training.hrm.config import FAMILIES, PRESETS
+from training.hrm.config import FAMILIES, PRESETS, RunConfig
 from training.models import DatasetBuild, MetricPoint, TrainingRun
+from training.ranks import read_ranks
 from training.selectors import run_health
 from training.services.runs import (
     RESUMABLE,
@@ -132,9 +135,23 @@ class RunDetail(DetailView):
             overfitting=run_health([run])[run.pk]["overfitting"],
             best_checkpoint_step=best_checkpoint_step(run),
             disk=run.disk_usage(),
+            **process_context(run),
         )
         context["message_head"], context["message_detail"] = split_message(run.message)
         return context
+
+
+def process_context(run: TrainingRun) -> dict:
+    """A torchrun run's ranks (heartbeat, state, newest log lines) and, across nodes, the command the other
+    nodes run to join it; nothing for a one-process run."""
+    config = RunConfig.from_dict(run.config)
+    if not launch.is_distributed(config):
+        return {}
+    context: dict = {"ranks": read_ranks(run.directory), "world_size": launch.world_size(config)}
+    if config.train.nnodes > 1:
+        command = launch.torchrun_command(config, run.dataset.directory, run.directory, rdzv_id=f"hrgc-run-{run.pk}")
+        context["join_command"] = shlex.join(["python", *command[1:]])
+    return context
 
 
 def warmup_warning(train: dict) -> str:
