@@ -103,3 +103,23 @@ def test_a_worker_whose_job_was_retried_elsewhere_stops_and_overwrites_nothing(t
     assert written == ["part-1", "part-2"]
     assert row.status == JobStatus.RUNNING and row.worker == "other-host:7" and row.message == "the new worker's"
     assert row.repos_done == 2 and row.finished_at is None
+
+
+def test_a_training_run_that_lost_its_worker_writes_no_more_rows():
+    from tests.factories import make_lineage
+    from training.models import RunLogLine, TrainingRun
+    from training.tasks.runs import RunRecorder
+
+    run = make_lineage("lost")
+    TrainingRun.objects.filter(pk=run.pk).update(status=JobStatus.QUEUED)
+    run = claim(TrainingRun, run.pk)
+    recorder = RunRecorder(run)
+    recorder.report("log", {"message": "before"})
+    TrainingRun.objects.filter(pk=run.pk).update(worker="other-host:7", started_at=timezone.now())
+    with pytest.raises(OwnershipLost):
+        recorder.progress.update(force=True)
+    with pytest.raises(OwnershipLost):
+        recorder.report("log", {"message": "after"})
+    with pytest.raises(OwnershipLost):
+        recorder.report("metrics", {"step": 1, "loss": 1.0, "tokens": 10, "elapsed": 1.0})
+    assert list(RunLogLine.objects.filter(run=run).values_list("message", flat=True)) == ["before"]

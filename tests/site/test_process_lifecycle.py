@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 import requests
 
 from hrgc_site.database import stop_embedded_server
-from tests.commands import fresh_env, manage, postgres_processes, spawn, stop, wait_for_line
+from tests.commands import ROOT, fresh_env, manage, postgres_processes, spawn, stop, wait_for_line
 
 pytestmark = pytest.mark.slow
 
@@ -112,3 +114,19 @@ def test_serve_prints_an_operator_password_and_ctrl_c_stops_every_child_and_the_
         for child in children:
             if _alive(child):
                 child.kill()
+
+
+def test_a_test_session_stops_the_database_it_started(data_dir):
+    """`make test` (and `.ci/run`) leave no test server behind: the pytest process is the server's user."""
+    env = fresh_env(data_dir, DJANGO_SETTINGS_MODULE="hrgc_site.test_settings")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/site/test_dead_jobs.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (data_dir / "pgdata" / "PG_VERSION").exists()  # it did run on its own server
+    assert postgres_processes(data_dir / "pgdata") == [], "the test session left its database running"

@@ -49,6 +49,7 @@ class RunRecorder:
         self.last_metrics: dict = {}
 
     def report(self, kind: str, payload: dict) -> None:
+        self.progress.check_owner()  # a worker that lost the run writes no more rows (OwnershipLost)
         if self.echo is not None:
             self.echo(describe(kind, payload))
         handler = getattr(self, f"_on_{kind}", None)
@@ -154,6 +155,7 @@ class RunRecorder:
 
     def flush_points(self) -> None:
         """Upsert on (run, kind, step): steps a resumed run logs again replace the old rows, never double them."""
+        self.progress.check_owner()
         if self.pending:
             MetricPoint.objects.bulk_create(
                 list(self.pending.values()),
