@@ -251,6 +251,12 @@ class PullRequest(models.Model):
     # sha256 of the exact text the signature was made from: a re-ingest with the same code keeps it.
     # (db_default: raw COPY/INSERTs that name only the older columns, e.g. bench/, still work.)
     minhash_text_hash = models.CharField(max_length=64, blank=True, editable=False, default="", db_default="")
+    # Computed once at ingest (parsing a hostile file must not happen on every page view): the plan
+    # (corpus.plans.Plan.to_json) and the record parts (corpus.serialize.RecordParts.to_json) in format
+    # `record_format`; 0 means not computed yet (rows ingested before they were kept).
+    plan = models.JSONField(null=True, blank=True, editable=False)
+    record_parts = models.JSONField(null=True, blank=True, editable=False)
+    record_format = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["-merged_at", "-id"]

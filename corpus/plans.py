@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -201,6 +202,23 @@ class Plan:
     def render(self) -> str:
         lines = [tags.PLAN, *(f"{tags.STEP} {step}" for step in self.steps), tags.PLAN_END]
         return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {
+            "intent": self.intent,
+            "steps": list(self.steps),
+            "targets": [dataclasses.asdict(target) for target in self.targets],
+            "step_targets": list(self.step_targets),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Plan:
+        return cls(
+            intent=data.get("intent"),
+            steps=list(data.get("steps", [])),
+            targets=[Target(**target) for target in data.get("targets", [])],
+            step_targets=list(data.get("step_targets", [])),
+        )
 
 
 @dataclass

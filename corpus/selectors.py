@@ -23,9 +23,18 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from corpus.models import Category, Intent, PullRequest, Repository
+from corpus.plans import Plan
 from corpus.records import CommentRecord, FileRecord, PRRecord, SerializedRecord
 from corpus.search import search_query
-from corpus.serialize import serialize
+from corpus.serialize import (
+    DEFAULT_BUDGET,
+    FORMAT_VERSION,
+    Fitted,
+    RecordParts,
+    derive,
+    serialize,
+    split_records,
+)
 
 FILTER_KEYS = (
     "q",
@@ -244,6 +253,24 @@ def pull_request_record(pr: PullRequest, *, with_comments: bool = True) -> PRRec
 def serialized_record(record: PRRecord) -> SerializedRecord:
     """The training text of a PR: what the PR page shows and what a snapshot writes, by one call."""
     return serialize(record)
+
+
+def stored_plan_and_parts(pr: PullRequest) -> tuple[Plan, RecordParts]:
+    """The plan and record parts stored at ingest. A row from before they were stored (or in an
+    older format) gets them computed once here and saved, so no later view parses its files again."""
+    if pr.record_format == FORMAT_VERSION and pr.plan is not None and pr.record_parts is not None:
+        return Plan.from_json(pr.plan), RecordParts.from_json(pr.record_parts)
+    plan, parts = derive(pull_request_record(pr))
+    PullRequest.objects.filter(pk=pr.pk).update(
+        plan=plan.to_json(), record_parts=parts.to_json(), record_format=FORMAT_VERSION
+    )
+    return plan, parts
+
+
+def page_records(parts: RecordParts) -> Fitted:
+    """The records the PR page shows: cut to the default budget, tokens estimated from characters
+    (the dataset cuts again with its own tokenizer and sequence length)."""
+    return split_records(parts, DEFAULT_BUDGET)
 
 
 def diff_lines(patch: str) -> list[tuple[str, str]]:

@@ -600,3 +600,9 @@ def snapshot_line(
         "duplicate_of": duplicate_of,
         **extra,
     }
+
+
+def derive(pr: PRRecord) -> tuple[Plan, RecordParts]:
+    """The plan and record parts of a PR: computed once at ingest and stored with it."""
+    plan = extract_plan(pr)
+    return plan, build_parts(pr, plan)

@@ -449,16 +449,15 @@ class PullRequestDetail(DetailView):
         )
 
     def get_context_data(self, **kwargs):
-        from corpus.plans import extract_plan
-
         context = super().get_context_data(**kwargs)
         pr = self.object
-        record = selectors.pull_request_record(pr)
+        # Stored at ingest: a page view never parses the PR's Go files.
+        plan, _ = selectors.stored_plan_and_parts(pr)
         context.update(
             {
                 "files": _file_views(pr),
-                "plan": extract_plan(record),
-                # The training text can be hundreds of KB: the page loads it only when asked (training_text).
+                "plan": plan,
+                # The training text can be long: the page loads it only when asked (training_text).
                 "git_import": pr.repository.source == Source.GIT,
                 "curation_form": CurationForm(),
                 "events": CurationEvent.objects.filter(previous__has_key=str(pr.pk))
@@ -474,11 +473,13 @@ class PullRequestDetail(DetailView):
 def pullrequest_training_text(request, pk: int):
     """The serialized record, marked by section: an HTML fragment the PR page loads when it is unfolded."""
     pr = get_object_or_404(PullRequest.objects.select_related("repository"), pk=pk)
-    serialized = selectors.serialized_record(selectors.pull_request_record(pr))
+    _, parts = selectors.stored_plan_and_parts(pr)  # stored at ingest: no parsing here either
+    fitted = selectors.page_records(parts)
+    records = [{"text": record.text, "sections": selectors.sections(record)} for record in fitted.records]
     return render(
         request,
         "corpus/_training_text.html",
-        {"serialized": serialized, "sections": selectors.sections(serialized), "pr": pr},
+        {"records": records, "record_reasons": fitted.reasons, "budget": selectors.DEFAULT_BUDGET, "pr": pr},
     )
 
 

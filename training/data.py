@@ -18,6 +18,24 @@ def read_meta(dataset_dir: Path) -> dict[str, Any]:
     return json.loads((Path(dataset_dir) / "meta.json").read_text(encoding="utf-8"))
 
 
+def record_starts(path: Path, dtype: np.dtype, bos_id: int, eos_id: int, block_size: int) -> np.ndarray:
+    """Offsets where a window may start: each record's `<s>`, and every block_size tokens into a record
+    longer than that (read in blocks, so a large split is never held in memory at once)."""
+    tokens = np.memmap(path, dtype=dtype, mode="r")
+    bos, eos = [], []
+    for offset in range(0, len(tokens), 1 << 24):
+        block = tokens[offset : offset + (1 << 24)]
+        bos.append(np.flatnonzero(block == bos_id) + offset)
+        eos.append(np.flatnonzero(block == eos_id) + offset)
+    begins, ends = np.concatenate(bos), np.concatenate(eos)
+    count = min(len(begins), len(ends))
+    lengths = ends[:count] - begins[:count] + 1
+    extra = [
+        begins[i] + np.arange(block_size, lengths[i], block_size) for i in np.flatnonzero(lengths > block_size + 1)
+    ]
+    return np.sort(np.concatenate([begins, *extra])).astype(np.int64)
+
+
 class TokenBatches:
     """Batches of (x, y, sections), each [batch_size, block_size], from random offsets of `split`.
 
@@ -56,7 +74,15 @@ class TokenBatches:
             )
         self.pad_label = meta.get("pad_label")
         self.row_len = meta["seq_len"] + 1 if meta.get("layout") == "rows" else None
-        if self.row_len is not None:
+        self.starts: np.ndarray | None = None
+        if self.row_len is not None and block_size + 1 < self.row_len:
+            # A window shorter than the dataset's rows: start at any record (and every block_size tokens into
+            # a record longer than the window), so no record's code lies beyond every window.
+            self.starts = record_starts(self.tokens_path, self.dtype, meta["bos_id"], meta["eos_id"], block_size)
+            self.starts = self.starts[self.starts + block_size + 1 <= self.num_tokens]
+            if not len(self.starts):
+                raise ValueError(f"split {split!r} has no record start with a window of {block_size + 1} after it")
+        elif self.row_len is not None:
             # Windows start at row starts; a window longer than a row reads on into the next rows.
             self.rows = self.num_tokens // self.row_len
             rows_per_window = -(-(block_size + 1) // self.row_len)
@@ -76,7 +102,10 @@ class TokenBatches:
         # Open the memmaps per batch: a long-lived np.memmap keeps growing resident memory (nanoGPT's note).
         tokens = np.memmap(self.tokens_path, dtype=self.dtype, mode="r")
         labels = np.memmap(self.labels_path, dtype=np.uint8, mode="r")
-        if self.row_len is not None:
+        if self.starts is not None:
+            picks = torch.randint(len(self.starts), (self.batch_size,), generator=self.generator)
+            starts = torch.from_numpy(self.starts[picks.numpy()])
+        elif self.row_len is not None:
             rows = torch.randint(self.start_rows, (self.batch_size,), generator=self.generator)
             starts = rows * self.row_len
         else:

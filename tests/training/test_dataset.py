@@ -402,3 +402,20 @@ def test_training_windows_start_at_records_and_never_train_on_padding(model, tmp
     shifted = torch.cat([padded[:, 1:], padded[:, -1:]], dim=1)
     assert (y[shifted] == -1).all() and (sections[shifted] == 0).all()
     assert (y[~shifted] >= 0).all()
+
+
+def test_windows_shorter_than_the_rows_start_at_every_record(model, tmp_path):
+    import torch
+
+    from training.data import TokenBatches
+
+    records = make_records(REPOS[:3], 2)
+    build_dataset(records, model, tmp_path / "ds", processes=1, seq_len=2047, augment=False)
+    batches = TokenBatches(tmp_path / "ds", "train", 256, batch_size=64, device=torch.device("cpu"), seed=1)
+    ids = np.fromfile(tmp_path / "ds" / "train.bin", dtype=np.uint16)
+    records_in_rows = np.flatnonzero(ids == 2)
+    assert set(records_in_rows.tolist()) <= set(batches.starts.tolist())
+    assert len(batches.starts) > len(records_in_rows)  # the rest of each record longer than 256 tokens too
+    assert any(start % 2048 for start in records_in_rows.tolist())  # records packed inside rows are reachable
+    x, _, _ = batches.next_batch()
+    assert x.shape == (64, 256)
