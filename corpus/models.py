@@ -363,6 +363,8 @@ class Snapshot(BackgroundJob):
     no_intent_count = models.PositiveIntegerField(default=0)
     file_path = models.CharField(max_length=500, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
+    # corpus.serialize.FORMAT_VERSION of its lines: 1 (whole files) for snapshots frozen before it was recorded.
+    record_format = models.PositiveSmallIntegerField(default=1, db_default=1, editable=False)
     pull_requests = models.ManyToManyField(PullRequest, related_name="snapshots", blank=True)
 
     status_url_name = "corpus:snapshot_progress"

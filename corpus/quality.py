@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+if TYPE_CHECKING:  # datasketch pulls in scipy (1.5 s): imported where MinHash is used, not by every importer
+    from datasketch import LeanMinHash
 
 from corpus import golang
 from corpus.records import PRRecord
@@ -158,6 +160,8 @@ def shingles(text: str, size: int = SHINGLE_SIZE) -> set[bytes]:
 
 def minhash(text: str) -> LeanMinHash | None:
     """MinHash signature of the text's identifier 5-grams (None when it has no identifiers)."""
+    from datasketch import LeanMinHash, MinHash
+
     grams = shingles(text)
     if not grams:
         return None
@@ -174,6 +178,8 @@ def minhash_signature(text: str) -> list[int] | None:
 
 def signature_minhash(values: Sequence[int] | np.ndarray) -> LeanMinHash:
     """The MinHash that `minhash_signature` (or its stored copy) describes."""
+    from datasketch import LeanMinHash
+
     return LeanMinHash(seed=MINHASH_SEED, hashvalues=values, scheme=MINHASH_SCHEME)
 
 
@@ -202,6 +208,8 @@ def near_duplicates_from_signatures(
     """`near_duplicates` over precomputed signatures (`minhash_signature` values, None for no identifiers).
 
     Same order rules and the same result as `near_duplicates` on the texts the signatures came from."""
+    from datasketch import LeanMinHash
+
     pairs = (
         (key, value if value is None or isinstance(value, LeanMinHash) else signature_minhash(value))
         for key, value in signatures.items()
@@ -215,6 +223,8 @@ def _group_near_duplicates(
     threshold: float,
     report: Callable[[int, int], None] | None,
 ) -> dict[Key, Key]:
+    from datasketch import MinHashLSH
+
     index = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
     signatures: dict[Key, LeanMinHash] = {}
     kept_order: dict[Key, int] = {}

@@ -15,3 +15,11 @@ def run_snapshot(snapshot_id: int) -> str:
     return run_job(
         Snapshot, snapshot_id, lambda snapshot: snapshots.write_snapshot(snapshot, progress=Progress(snapshot))
     )
+
+
+def rejudge_duplicates_task() -> str:
+    """The corpus page's "Re-judge duplicates" button: the same work as `manage.py rejudge_duplicates`."""
+    from corpus.services.dedupe import rejudge_duplicates
+
+    counts = rejudge_duplicates()
+    return f"{counts['near']} near duplicates, {counts['came_back']} came back"

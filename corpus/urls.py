@@ -18,6 +18,7 @@ urlpatterns = [
     path("settings/", views.save_settings, name="settings"),
     path("pulls/", views.PullRequestList.as_view(), name="pullrequests"),
     path("pulls/curate/", views.pullrequest_bulk_curate, name="pullrequests_curate"),
+    path("pulls/rejudge/", views.rejudge_duplicates, name="rejudge"),
     path("pulls/<int:pk>/", views.PullRequestDetail.as_view(), name="pullrequest"),
     path("pulls/<int:pk>/curate/", views.pullrequest_curate, name="pullrequest_curate"),
     path("pulls/<int:pk>/training-text/", views.pullrequest_training_text, name="pullrequest_training_text"),

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -301,6 +302,20 @@ def import_sample(request):
         "imports their merged pull requests.",
     )
     return redirect(job)
+
+
+@require_POST
+@operator_required
+def rejudge_duplicates(request):
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("corpus.tasks.rejudge_duplicates_task", task_name="rejudge-duplicates"))
+    messages.success(
+        request,
+        "Re-judging duplicates on each pull request's change in the background; pull requests that only "
+        "shared a large file come back within a minute or so (reload this list).",
+    )
+    return redirect("corpus:pullrequests")
 
 
 @require_POST

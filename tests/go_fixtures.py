@@ -60,3 +60,76 @@ def edit_function(source: str, name: str, rng: random.Random) -> str:
         f"\tif len({name[:4]}Limit) > {rng.randint(10, 999)} {{\n\t\treturn 0, errTooMany{rng.randint(1, 9)}\n\t}}\n"
     )
     return source[:brace] + guard + source[brace:]
+
+
+def _git(work, *args: str, when: str = "2024-01-01T00:00:00+00:00") -> str:
+    import subprocess
+
+    env = {
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "GitHub",
+        "GIT_COMMITTER_EMAIL": "noreply@github.com",
+        "GIT_AUTHOR_DATE": when,
+        "GIT_COMMITTER_DATE": when,
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "HOME": str(work),
+    }
+    return subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def ledger_repository(path, prs: int = 22) -> dict:
+    """A git repository with one Go file of 3,000+ lines and `prs` squash-merged PRs (#1..#prs), each
+    guarding a different function; then a plain commit undoing PR #5 and PR #40, a backport of #5.
+
+    Returns {"names": function name per PR number, "file": the path of the Go file}."""
+    from pathlib import Path
+
+    work = Path(path)
+    work.mkdir(parents=True)
+    source, names = large_file()
+    _git(work, "init", "-q", "-b", "main")
+    from corpus.sample.license_texts import mit
+
+    (work / "ledger.go").write_text(source)
+    (work / "LICENSE").write_text(mit(2024))
+    _git(work, "add", "-A")
+    _git(work, "commit", "-q", "-m", "Initial ledger")
+    rng = random.Random(11)
+    chosen = {number: names[number * 5] for number in range(1, prs + 1)}
+    edits = {}
+    for number, name in chosen.items():
+        before = (work / "ledger.go").read_text()
+        after = edit_function(before, name, rng)
+        edits[number] = (before, after)
+        (work / "ledger.go").write_text(after)
+        _git(
+            work,
+            "commit",
+            "-q",
+            "-am",
+            f"Guard {name} against too many entries (#{number})",
+            when=f"2024-02-{number:02d}T10:00:00+00:00",
+        )
+    # Undo #5 outside any PR (a direct push), then merge the same change again as a backport PR.
+    current = (work / "ledger.go").read_text()
+    before5, after5 = edits[5]
+    undone = current.replace(_guard_of(before5, after5), "", 1)
+    (work / "ledger.go").write_text(undone)
+    _git(work, "commit", "-q", "-am", "Undo the guard for the release", when="2024-03-01T10:00:00+00:00")
+    (work / "ledger.go").write_text(current)
+    _git(
+        work,
+        "commit",
+        "-q",
+        "-am",
+        f"[backport] Guard {chosen[5]} against too many entries (#40)",
+        when="2024-03-02T10:00:00+00:00",
+    )
+    return {"names": chosen, "file": "ledger.go"}
+
+
+def _guard_of(before: str, after: str) -> str:
+    """The lines edit_function inserted (the text `after` has and `before` lacks, at their first difference)."""
+    start = next(i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b)
+    return after[start : start + len(after) - len(before)]

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.records import SECTION_LABELS, SerializedRecord
-from corpus.serialize import FIT_WHOLE, RecordParts, split_records
+from corpus.serialize import FIT_WHOLE, OVER_BUDGET, RecordParts, split_records
 from corpus.tags import PLAN_END
 from training.augment import controller_examples
 from training.record_index import record_start
@@ -179,12 +179,17 @@ def fit_records(
     """A PR's records within `budget` tokens, each encoded once in the usual case.
 
     The split is planned on an estimate (characters per token, 10 % to spare); when the tokenizer
-    finds a record longer than the budget after all, the PR is planned again with exact counts."""
+    finds a record longer than the budget after all, the PR is planned again with the ratio it
+    showed, and as a last resort with exact counts."""
     ratio = chars_per_token / 1.1
-    fitted = split_records(parts, budget, lambda text: math.ceil(len(text) / ratio))
-    pairs = [(record, encode_record(tokenizer, record)) for record in fitted.records]
-    if all(len(encoded.ids) <= budget for _, encoded in pairs):
-        return pairs, fitted.reasons
+    for _ in range(3):
+        fitted = split_records(parts, budget, lambda text, ratio=ratio: math.ceil(len(text) / ratio))
+        pairs = [(record, encode_record(tokenizer, record)) for record in fitted.records]
+        longest = max(len(encoded.ids) for _, encoded in pairs)
+        if longest <= budget or OVER_BUDGET in fitted.reasons:
+            return pairs, fitted.reasons
+        # This PR's text is denser than the estimate: plan again with the ratio it showed.
+        ratio *= 0.95 * budget / longest
     fitted = split_records(parts, budget, lambda text: len(tokenizer.encode(text)))
     return [(record, encode_record(tokenizer, record)) for record in fitted.records], fitted.reasons
 

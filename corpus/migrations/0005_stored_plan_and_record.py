@@ -21,6 +21,11 @@ class Migration(migrations.Migration):
             field=models.JSONField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
+            model_name="snapshot",
+            name="record_format",
+            field=models.PositiveSmallIntegerField(db_default=1, default=1, editable=False),
+        ),
+        migrations.AddField(
             model_name="pullrequest",
             name="record_format",
             field=models.PositiveSmallIntegerField(db_default=0, default=0, editable=False),

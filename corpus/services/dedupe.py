@@ -10,20 +10,20 @@ from django.db import connection, transaction
 from corpus import quality
 from corpus.models import PullRequest
 from corpus.records import PRRecord
-from corpus.selectors import pull_request_record
-from corpus.serialize import code_files
+from corpus.selectors import stored_plan_and_parts
+from corpus.serialize import FORMAT_VERSION, build_parts, change_text
 from corpus.services.curation import apply_automatic_inclusion
 
 
 def dedupe_text(record: PRRecord) -> str:
-    """The part of a PR that two copies of one change share: its Go files' paths and texts."""
-    parts = [f"{f.path}\n{f.before or ''}\n{f.after or ''}" for f in code_files(record)]
-    return "\n".join(parts)
+    """The part of a PR that two copies of one change share: its title and changed declarations,
+    before and after (not whole files: PRs editing different functions of one file differ)."""
+    return change_text(build_parts(record))
 
 
 def _stored_dedupe_text(pr: PullRequest) -> str:
-    """dedupe_text of the PR as stored (files as saved, in the database's order): what dedupe_corpus compares."""
-    return dedupe_text(pull_request_record(pr, with_comments=False))
+    """dedupe_text of the PR as stored (its stored record parts): what dedupe_corpus compares."""
+    return change_text(stored_plan_and_parts(pr)[1])
 
 
 def _pack_signature(values: list[int] | None) -> bytes:
@@ -137,3 +137,41 @@ def dedupe_corpus(*, report: Callable[[int, int], None] | None = None) -> dict[s
             pr.save(update_fields=["duplicate_of", "duplicate_reason", "included", "excluded_reason"])
             changed += 1
     return {"exact": len(exact), "near": len(near), "changed": changed}
+
+
+def rejudge_duplicates(*, report: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Judge every stored PR again on its change: refresh its stored plan and record parts where they
+    are from an older format, its exact-duplicate hash and MinHash signature where the change text
+    differs from what they were made of, then flag duplicates anew. PRs the old whole-file rule
+    excluded come back unless a person excluded them (curated PRs keep their state)."""
+    say = report or (lambda message: None)
+    was_out = set(
+        PullRequest.objects.filter(included=False, curated_at__isnull=True)
+        .exclude(duplicate_reason="")
+        .values_list("id", flat=True)
+    )
+    ids = list(PullRequest.objects.order_by("id").values_list("id", flat=True))
+    refreshed = 0
+    for start in range(0, len(ids), 200):
+        batch = (
+            PullRequest.objects.filter(pk__in=ids[start : start + 200])
+            .select_related("repository")
+            .prefetch_related("files", "comments")
+        )
+        for pr in batch:
+            stale = pr.record_format != FORMAT_VERSION
+            _, parts = stored_plan_and_parts(pr)  # computes and stores the plan and parts of a stale row
+            text, code = change_text(parts), change_text(parts, with_title=False)
+            digest, exact = quality.content_hash(text), quality.content_hash(code) if code else ""
+            if stale or pr.minhash_text_hash != digest or pr.content_hash != exact:
+                PullRequest.objects.filter(pk=pr.pk).update(
+                    content_hash=exact,
+                    minhash_signature=_pack_signature(quality.minhash_signature(text)),
+                    minhash_text_hash=digest,
+                )
+                refreshed += 1
+        say(f"{min(len(ids), start + 200):,} of {len(ids):,} pull requests judged on their change")
+    counts = dedupe_corpus()
+    back = PullRequest.objects.filter(pk__in=was_out, included=True).count()
+    say(f"{counts['exact']} exact and {counts['near']} near duplicates; {back} pull requests came back")
+    return {**counts, "refreshed": refreshed, "came_back": back}

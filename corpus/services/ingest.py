@@ -13,12 +13,11 @@ from django.utils import timezone
 
 from corpus import categories, quality
 from corpus.models import Comment, FetchJob, FileChange, PullRequest, Repository
-from corpus.plans import extract_plan
 from corpus.records import PRRecord
 from corpus.search import pull_request_vector
-from corpus.serialize import code_files, serialize
+from corpus.serialize import FORMAT_VERSION, change_text, code_files, derive, render
 from corpus.services.curation import apply_automatic_inclusion
-from corpus.services.dedupe import dedupe_text, update_minhash_signature
+from corpus.services.dedupe import update_minhash_signature
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -33,6 +32,17 @@ def clean_text(text: str | None) -> str | None:
     except UnicodeEncodeError:
         text = _SURROGATES.sub("\ufffd", text)
     return text
+
+
+def clean_json(value):
+    """`value` with every string made storable (jsonb refuses NUL characters like text columns do)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: clean_json(item) for key, item in value.items()}
+    return value
 
 
 def _record_hash(record: PRRecord) -> str:
@@ -139,9 +149,8 @@ def store_pull_request(
 
     # Derived from the record as the model will see it (the same serialize the pages and snapshots call).
     record = dataclasses.replace(record, repo=repository.full_name)
-    plan = extract_plan(record)
-    serialized = serialize(record, plan)
-    text = dedupe_text(record)
+    plan, parts = derive(record)  # parsed once here and stored: pages and snapshots read what is stored
+    serialized = render(parts)
     go_files = code_files(record)
 
     pr.title = (clean_text(" ".join((record.title or "").split())) or "")[:1000] or f"#{record.number}"
@@ -155,8 +164,11 @@ def store_pull_request(
     pr.intent = plan.intent or ""
     pr.quality_flags = [flag[:200] for flag in quality.quality_flags(record)]
     pr.syntax_ok = None if not any(f.after is not None for f in go_files) else ("<SYNTAX_OK> true" in serialized.text)
-    pr.content_hash = quality.content_hash(text) if text else ""
+    code = change_text(parts, with_title=False)  # the same change under another title is an exact duplicate
+    pr.content_hash = quality.content_hash(code) if code else ""
     pr.serialized_chars = len(serialized.text)
+    pr.plan, pr.record_parts = clean_json(plan.to_json()), clean_json(parts.to_json())
+    pr.record_format = FORMAT_VERSION
     pr.additions = sum(max(0, f.additions) for f in record.files)
     pr.deletions = sum(max(0, f.deletions) for f in record.files)
     pr.file_count, pr.comment_count = len(record.files), len(record.comments)

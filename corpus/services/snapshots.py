@@ -13,7 +13,8 @@ from django.db import transaction
 
 from corpus.models import PullRequest, Snapshot
 from corpus.records import SerializedRecord, Span
-from corpus.selectors import filtered_pull_requests, pull_request_record, serialized_record
+from corpus.selectors import filtered_pull_requests, stored_plan_and_parts
+from corpus.serialize import FORMAT_VERSION, snapshot_line
 from hrgc_site.jobs import enqueue as enqueue_task
 from hrgc_site.models import JobStatus
 
@@ -56,32 +57,29 @@ def write_snapshot(snapshot: Snapshot, *, progress=None) -> tuple[str, str]:
         for start in range(0, len(ids), 200):
             batch = (
                 PullRequest.objects.filter(pk__in=ids[start : start + 200])
-                .select_related("repository")
+                .select_related("repository", "duplicate_of__repository")
                 .prefetch_related("files", "comments")
                 .order_by("repository__full_name", "number")
             )
             for pr in batch:
-                record = serialized_record(pull_request_record(pr))
-                line = (
-                    json.dumps(
-                        {
-                            "repo": pr.repository.full_name,
-                            "number": pr.number,
-                            "title": pr.title,
-                            "text": record.text,
-                            "spans": [[s.section, s.start, s.end] for s in record.spans],
-                            "category": pr.category,
-                            "intent": pr.intent or None,
-                            "syntax_ok": pr.syntax_ok,
-                            "license": pr.repository.license_spdx,
-                        },
-                        ensure_ascii=False,
-                    ).encode("utf-8")
-                    + b"\n"
+                _, parts = stored_plan_and_parts(pr)
+                kept = pr.duplicate_of
+                item = snapshot_line(
+                    repo=pr.repository.full_name,
+                    number=pr.number,
+                    title=pr.title,
+                    parts=parts,
+                    merged_at=pr.merged_at.isoformat() if pr.merged_at else "",
+                    duplicate_of=f"{kept.repository.full_name}#{kept.number}" if kept else "",
+                    category=pr.category,
+                    intent=pr.intent or None,
+                    syntax_ok=pr.syntax_ok,
+                    license=pr.repository.license_spdx,
                 )
+                line = json.dumps(item, ensure_ascii=False).encode("utf-8") + b"\n"
                 handle.write(line)
                 digest.update(line)
-                chars += len(record.text)
+                chars += len(item["text"])
                 no_intent += not pr.intent
                 repos.add(pr.repository_id)
             if progress is not None:
@@ -101,6 +99,7 @@ def write_snapshot(snapshot: Snapshot, *, progress=None) -> tuple[str, str]:
             no_intent_count=no_intent,
             file_path=str(final),
             sha256=digest.hexdigest(),
+            record_format=FORMAT_VERSION,
             progress=1.0,
         )
     return JobStatus.FINISHED, f"{len(ids)} records, sha256 {digest.hexdigest()[:12]}…"
