@@ -562,17 +562,19 @@ def split_records(parts: RecordParts, budget: int = DEFAULT_BUDGET, count: Count
 # --- snapshot lines ---------------------------------------------------------------------------------
 
 
-def change_text(parts: RecordParts) -> str:
-    """What near-duplicate detection compares: the title and each changed declaration before and after.
+def change_text(parts: RecordParts, *, with_title: bool = True) -> str:
+    """What duplicate detection compares: the title and each changed declaration before and after
+    ("" for a PR that changes no Go declaration: nothing to judge).
 
     Unchanged code, signatures, paths and comments stay out, so two PRs that edit different
-    functions of one large file share little, and the same change merged twice shares all."""
-    pieces = [parts.title]
-    for file in parts.files:
-        for unit in file.units:
-            if unit.change != "context":
-                pieces.extend((unit.before, unit.after))
-    return "\n".join(pieces)
+    functions of one large file share little, and the same change merged twice shares all. Without
+    the title it is the exact-duplicate text: the same change under another title is still one."""
+    pieces = [
+        unit.before + "\n" + unit.after for file in parts.files for unit in file.units if unit.change != "context"
+    ]
+    if not pieces:
+        return ""
+    return "\n".join([parts.title, *pieces] if with_title else pieces)
 
 
 def snapshot_line(

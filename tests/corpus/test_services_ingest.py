@@ -107,10 +107,10 @@ def test_quality_exclusion_is_automatic_until_a_person_decides(repository):
 def test_dedupe_flags_exact_and_near_duplicates_and_never_deletes(repository):
     ingest.store_pull_request(repository=repository, record=_record(number=1))
     ingest.store_pull_request(repository=repository, record=_record(number=2, title="Backport: fix empty key"))
-    near_after = AFTER.replace("none", "nothing")
+    near_after = AFTER.replace('"none"', '"none."')  # the same identifiers: a near duplicate for sure
     near = _record(
         number=3,
-        title="Cherry-pick fix",
+        title="Fix empty key in Get",  # re-opened with one word changed: the same change, nearly
         files=[FileRecord("store/get.go", before=BEFORE, after=near_after, patch="@@ -1 +1 @@\n+x\n")],
     )
     ingest.store_pull_request(repository=repository, record=near)
