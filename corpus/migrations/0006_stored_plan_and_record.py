@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("corpus", "0004_githubsettings_token_api_url"),
+        ("corpus", "0005_graphql_clones_budget"),
     ]
 
     operations = [
