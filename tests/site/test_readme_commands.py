@@ -5,15 +5,20 @@ subprocesses against the test database (and a real GitHub-shaped server and a re
 
 from __future__ import annotations
 
+import re
+import signal
 import time
 from pathlib import Path
 
+import psutil
 import pytest
+import requests
 
 from corpus.models import FetchJob, PullRequest, Repository, Snapshot
 from hrgc_site.models import JobStatus
 from models_registry.models import ExportedModel
 from tests.commands import command_env, manage, spawn, stop, wait_for_line
+from tests.training.test_run_support import dataset_files, make_dataset  # noqa: F401
 from training.models import DatasetBuild, TokenizerVersion, TrainingRun
 
 # The commands are other processes: what they write must be committed where the test can read it.
@@ -119,3 +124,48 @@ def test_github_server_command_serves_fetch_github_in_the_foreground_and_through
         if worker is not None:
             stop(worker)
         stop(server)
+
+
+def test_the_readme_worker_machine_commands(tmp_path, settings, dataset_files):  # noqa: F811
+    """`serve --no-workers` serves pages only; `Q_CLUSTER_NAME=long manage.py qcluster` takes the training runs."""
+    settings.DATA_DIR = tmp_path / "data"  # the commands below share it, as worker machines share HRGC_DATA_DIR
+    make_dataset(dataset_files, name="ds-workers")
+    env = command_env(settings.DATA_DIR, HRGC_ADMIN_PASSWORD="admin-pass-123", WEB_WORKERS="1")
+    serve_log = tmp_path / "serve.log"
+    serve = spawn("serve", "--no-workers", "--port", "0", env=env, log=serve_log)
+    worker = None
+    try:
+        url = re.search(r"(http://[^ ]+?)/? ", wait_for_line(serve_log, "HRGC is up at", serve, timeout=300)).group(1)
+        children = " ".join(" ".join(child.cmdline()) for child in psutil.Process(serve.pid).children(recursive=True))
+        assert "gunicorn" in children and "qcluster" not in children
+
+        args = ["train", "ds-workers", "--family", "gpt", "--preset", "tiny", "--name", "queued-run", "--enqueue"]
+        for key, value in TRAIN_SETTINGS.items():
+            args += ["--set", f"{key}={value}"]
+        assert "queued on the training cluster" in manage(*args, env=env).stdout
+        run = TrainingRun.objects.get(name="queued-run")
+        assert run.status == JobStatus.QUEUED
+
+        worker_log = tmp_path / "qcluster-long.log"
+        worker = spawn("qcluster", env={**env, "Q_CLUSTER_NAME": "long"}, log=worker_log)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and run.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            assert worker.poll() is None, worker_log.read_text()
+            time.sleep(0.5)
+            run.refresh_from_db()
+        assert run.status == JobStatus.FINISHED and run.step == 2, run.message
+
+        session = requests.Session()
+        login = session.get(url + "/accounts/login/", timeout=60)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+        session.post(
+            url + "/accounts/login/",
+            data={"username": "admin", "password": "admin-pass-123", "csrfmiddlewaretoken": token},
+            timeout=60,
+        )
+        page = session.get(url + run.get_absolute_url(), timeout=60)
+        assert page.status_code == 200 and "queued-run" in page.text and "finished" in page.text
+    finally:
+        if worker is not None:
+            stop(worker)
+        assert stop(serve, signal.SIGINT, timeout=120) == 0
