@@ -158,7 +158,7 @@ def run_graphql(server: GitHubShapedServer, base_url: str, scenario: str, clones
     """Probe, clone (or fetch), then pages of 50 PRs; `marks` carries the incremental marks between runs."""
     client = GitHubClient(base_url, backoff_base=0.05, backoff_cap=0.5, max_retries=10)
     gql = GraphQLClient(client)
-    runner = GitRunner(base_url, backoff=0.05, retries=6, sleep=time.sleep)
+    runner = GitRunner(base_url, backoff=0.05, retries=10, sleep=time.sleep)
     git_before = server.git_bytes_served
     merged = kept = failed = 0
     started = time.perf_counter()
@@ -193,14 +193,17 @@ def run_graphql(server: GitHubShapedServer, base_url: str, scenario: str, clones
 
 
 def _inject_faults(server: GitHubShapedServer, stop: threading.Event) -> None:
-    """A burst of 3 server errors every 0.3 s and a secondary limit (Retry-After: 1 s) every 2 s."""
+    """Every second a burst of 3 API 502s; every 3 s a secondary limit (Retry-After: 1 s), a git 502 and a
+    git pack cut off halfway; every 5 s a GraphQL answer with an `errors` array and partial data."""
     server.faults.retry_after = 1
     ticks = 0
-    while not stop.wait(0.3):
+    while not stop.wait(1.0):
         ticks += 1
         server.faults.server_errors = 3
-        if ticks % 7 == 0:
-            server.faults.secondary_limit = 1
+        if ticks % 3 == 0:
+            server.faults.update({"secondary_limit": 1, "git_server_errors": 1, "git_break_pack": 1})
+        if ticks % 5 == 0:
+            server.faults.graphql_errors = 1
 
 
 def print_table(rows: list[Row]) -> None:

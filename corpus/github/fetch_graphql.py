@@ -49,10 +49,19 @@ REPO_FIELDS = (
     "nameWithOwner description isFork isArchived stargazerCount url pushedAt licenseInfo { spdxId } "
     "defaultBranchRef { name target { oid } }"
 )
-PROBE_QUERY = f"""query($owner: String!, $name: String!) {{ {RATE}
-  repository(owner: $owner, name: $name) {{ {REPO_FIELDS}
-    pullRequests(states: MERGED, orderBy: {{field: UPDATED_AT, direction: DESC}}, first: 1) {{
-      totalCount nodes {{ number updatedAt }} }} }} }}"""
+PROBE_FIELDS = (
+    f"{REPO_FIELDS} pullRequests(states: MERGED, orderBy: {{field: UPDATED_AT, direction: DESC}}, first: 1) "
+    "{ totalCount nodes { number updatedAt } }"
+)
+PROBE_BATCH = 50  # repositories probed in one query (aliases r0..r49): 1 point
+
+
+def _probe_query(count: int) -> str:
+    variables = ", ".join(f"$o{i}: String!, $n{i}: String!" for i in range(count))
+    aliases = " ".join(f"r{i}: repository(owner: $o{i}, name: $n{i}) {{ {PROBE_FIELDS} }}" for i in range(count))
+    return f"query({variables}) {{ {RATE} {aliases} }}"
+
+
 PAGE_QUERY = f"""query($owner: String!, $name: String!, $first: Int!, $after: String) {{ {RATE}
   repository(owner: $owner, name: $name) {{
     pullRequests(states: MERGED, orderBy: {{field: UPDATED_AT, direction: DESC}}, first: $first, after: $after) {{
@@ -83,17 +92,41 @@ class Probe:
 def probe_repository(gql: GraphQLClient, full_name: str) -> Probe:
     """The repository's metadata and its most recently updated merged PR, for 1 point. NotFound when missing."""
     full_name = validate_full_name(full_name)
-    owner, name = full_name.split("/")
-    result = gql.query(PROBE_QUERY, {"owner": owner, "name": name}, cost=1)
-    repo = result.data.get("repository")
-    if repo is None:
-        if any(e.get("type") == "NOT_FOUND" for e in result.errors) or not result.errors:
-            raise NotFound(f"not found: {full_name}", 404)
-        raise GraphQLError("; ".join(str(e.get("message")) for e in result.errors), result.errors)
-    pulls = repo.get("pullRequests") or {}
-    nodes = [n for n in pulls.get("nodes") or [] if n]
-    newest = _time(nodes[0].get("updatedAt"), "updatedAt") if nodes else None
-    return Probe(_repo_record(repo, full_name), newest, int(pulls.get("totalCount") or 0))
+    found = probe_repositories(gql, [full_name])[full_name]
+    if isinstance(found, Exception):
+        raise found
+    return found
+
+
+def probe_repositories(
+    gql: GraphQLClient, full_names: list[str], *, batch: int = PROBE_BATCH
+) -> dict[str, Probe | Exception]:
+    """Probe many repositories, `batch` to a query (1 point each query): a Probe, or NotFound/GraphQLError.
+
+    An unchanged crawl of 1,000 repositories costs 20 queries. Errors of the query as a whole
+    (HTTP, GraphQL unavailable) are raised."""
+    names = list(dict.fromkeys(validate_full_name(n) for n in full_names))
+    out: dict[str, Probe | Exception] = {}
+    for start in range(0, len(names), batch):
+        chunk = names[start : start + batch]
+        variables = {}
+        for i, name in enumerate(chunk):
+            variables[f"o{i}"], variables[f"n{i}"] = name.split("/")
+        result = gql.query(_probe_query(len(chunk)), variables, cost=1)
+        for i, name in enumerate(chunk):
+            repo = result.data.get(f"r{i}")
+            if repo is None:
+                errors = [e for e in result.errors if (e.get("path") or [None])[0] == f"r{i}"]
+                if any(e.get("type") == "NOT_FOUND" for e in errors) or not errors:
+                    out[name] = NotFound(f"not found: {name}", 404)
+                else:
+                    out[name] = GraphQLError("; ".join(str(e.get("message")) for e in errors), errors)
+                continue
+            pulls = repo.get("pullRequests") or {}
+            nodes = [n for n in pulls.get("nodes") or [] if n]
+            newest = _time(nodes[0].get("updatedAt"), "updatedAt") if nodes else None
+            out[name] = Probe(_repo_record(repo, name), newest, int(pulls.get("totalCount") or 0))
+    return out
 
 
 def _repo_record(data: dict, full_name: str) -> RepoRecord:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from corpus.budget import DatabaseBudget
 from corpus.github.client import GitHubError, NotFound, TokenRejected, UnsafeURL, check_api_url
 from corpus.github.clones import GitFailed, GitRunner, disk_usage, ensure_clone, git_url_for
-from corpus.github.fetch_graphql import GraphQLOutcome, fetch_merged_pulls, probe_repository
+from corpus.github.fetch_graphql import GraphQLOutcome, Probe, fetch_merged_pulls, probe_repositories
 from corpus.github.graphql import GraphQLClient, GraphQLUnavailable
 from corpus.models import FetchJob, Repository, allowed_github_hosts
 from corpus.services.fetch_jobs import GitHubFetch, _licence_blocked
@@ -60,7 +60,38 @@ class GraphQLFetch(GitHubFetch):
         except GitHubError:
             pass  # no /rate_limit: the first answer tells the budget
         self.say_method()
+        self.probes: dict[str, Probe | Exception] = {}
+        self.probe_all()
         return super().run()
+
+    def probe_all(self) -> None:
+        """Every target's probe up front, 50 to a query: an unchanged crawl costs one query per 50 repositories."""
+        if self.rest_reason:
+            return
+        names = []
+        for target in self.job.targets:
+            try:
+                names.append(validate_repository_name(target))
+            except Exception:  # noqa: BLE001, S112 - a bad name is reported when its turn comes
+                continue
+        if len(names) < 2:
+            return
+        try:
+            self.probes = probe_repositories(self.gql, names)
+        except GraphQLUnavailable as exc:
+            self.rest_reason = f"GraphQL refused ({exc.status or 'no status'})"
+            self.say_method()
+        except GitHubError:
+            # Each repository is probed on its own when its turn comes (a rejected token ends the job there).
+            self.probes = {}
+
+    def probe(self, name: str) -> Probe:
+        found = self.probes.pop(name, None)
+        if found is None:
+            found = probe_repositories(self.gql, [name])[name]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def fetch_target(self, target: str) -> str:
         if self.rest_reason:
@@ -73,7 +104,7 @@ class GraphQLFetch(GitHubFetch):
         run.say(f"{name}: reading the repository (GraphQL)", force=True)
         self.row(name, state="reading")
         try:
-            probe = probe_repository(self.gql, name)
+            probe = self.probe(name)
         except GraphQLUnavailable as exc:
             self.rest_reason = f"GraphQL refused ({exc.status or 'no status'})"
             self.say_method()

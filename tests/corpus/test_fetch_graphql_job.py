@@ -81,9 +81,9 @@ def test_graphql_and_git_store_what_rest_stores_and_an_unchanged_refetch_costs_o
     queries, git, rest_log = server.graphql_queries, server.git_requests, len(server.request_log)
     again, status, _ = _run(SAMPLES)
     assert status == JobStatus.FINISHED and again.prs_new == 0
-    assert server.graphql_queries - queries == len(SAMPLES)  # one probe per repository
+    assert server.graphql_queries - queries == 1  # one probe for all three repositories
     assert server.git_requests == git  # the clones are not even fetched
-    assert len(server.request_log) - rest_log == len(SAMPLES) + 1  # the probes and one free /rate_limit
+    assert len(server.request_log) - rest_log == 2  # that query and one free /rate_limit
     assert {row["state"] for row in again.repo_progress.values()} == {"unchanged"}
 
 

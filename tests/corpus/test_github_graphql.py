@@ -339,3 +339,15 @@ def test_a_search_past_the_1000_result_cap_is_sliced_by_stars():
         assert client.requests_made < 30  # 100 a page, the boundary page asked again
         everything, _, _ = search_sliced(client, "language:go", limit=5000)
         assert len(everything) == 2500
+
+
+def test_many_repositories_are_probed_fifty_to_a_query(server):
+    from corpus.github.client import NotFound
+    from corpus.github.fetch_graphql import probe_repositories
+
+    _, gql, _ = _clients(server)
+    found = probe_repositories(gql, [REPO, "acme/nope", REPO])
+    assert found[REPO].merged_total == 6 and isinstance(found["acme/nope"], NotFound)
+    assert gql.queries_made == 1 and gql.points_spent == 1
+    probe_repositories(gql, [REPO, "acme/nope"], batch=1)
+    assert gql.queries_made == 3
