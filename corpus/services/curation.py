@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import NamedTuple
 
@@ -84,6 +85,38 @@ def curate_pull_requests(
     )
 
 
+# Curation events the rules wrote (no user): their scope starts with this.
+AUTOMATIC_SCOPE = "automatic rules"
+
+
+@transaction.atomic
+def record_automatic_exclusions(*, fetch_job) -> CurationEvent | None:
+    """One history entry for the pull requests a fetch or import left out by the quality and duplicate rules.
+
+    Only PRs no person has curated, stored or updated by this job; None when there are none. Undoing it
+    includes them as a person's decision (curated), so the rules do not take them out again."""
+    from collections import Counter
+
+    rows = list(
+        PullRequest.objects.filter(fetch_job=fetch_job, included=False, curated_at__isnull=True)
+        .exclude(excluded_reason="")
+        .values_list("id", "excluded_reason")
+    )
+    if not rows:
+        return None
+    # "quality: no Go changes ×3; near duplicate of acme/web#2" — near-duplicate reasons name their PR: group them.
+    kinds = Counter(re.sub(r" of \S+#\d+$", "", reason) for _, reason in rows)
+    summary = "; ".join(f"{kind} ×{count}" if count > 1 else kind for kind, count in kinds.most_common())
+    return CurationEvent.objects.create(
+        action="exclude",
+        reason=summary[:500],
+        scope=f"{AUTOMATIC_SCOPE}, fetch job #{fetch_job.pk}"[:1000],
+        previous={str(pk): [True, "", None] for pk, _ in rows},
+        count=len(rows),
+        user=None,
+    )
+
+
 class UndoResult(NamedTuple):
     restored: int  # PRs put back to their state from before the event
     skipped: int  # PRs a later decision changed since: left as that decision made them
@@ -108,6 +141,9 @@ def undo_curation(*, event: CurationEvent, user=None) -> UndoResult:
             "Undo those later changes first, or curate the pull requests directly."
         )
     restored = 0
+    now = timezone.now()
+    # Undoing what the rules did is a person's decision: curated, so the next fetch's rules leave it alone.
+    automatic = event.user_id is None and event.scope.startswith(AUTOMATIC_SCOPE)
     for pk, state in event.previous.items():
         if int(pk) in later:
             continue
@@ -115,7 +151,7 @@ def undo_curation(*, event: CurationEvent, user=None) -> UndoResult:
         restored += PullRequest.objects.filter(pk=int(pk)).update(
             included=included,
             excluded_reason=excluded or ("" if included else "excluded"),
-            curated_at=datetime.fromisoformat(curated) if curated else None,
+            curated_at=now if automatic else (datetime.fromisoformat(curated) if curated else None),
         )
     event.undone_at = timezone.now()
     event.undone_by = user if user and user.is_authenticated else None

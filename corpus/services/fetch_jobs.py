@@ -23,6 +23,7 @@ from corpus.models import FetchJob, GitHubSettings, Repository, Source
 from corpus.records import PRRecord
 from corpus.sample.build_git import build_sample_repos
 from corpus.sample.story import sample_story
+from corpus.services.curation import record_automatic_exclusions
 from corpus.services.dedupe import dedupe_corpus
 from corpus.services.ingest import store_pull_request
 from corpus.services.repositories import (
@@ -226,6 +227,7 @@ class GitHubFetch:
         if run.every_target_failed(len(self.job.targets)):
             return JobStatus.FAILED, "every repository failed (see the errors); " + run.summary()
         dedupe_corpus()
+        record_automatic_exclusions(fetch_job=self.job)
         return JobStatus.FINISHED, run.summary()
 
     def fetch_target(self, target: str) -> str:
@@ -459,6 +461,7 @@ def run_git_import(job: FetchJob, *, echo: Callable[[str], None] | None = None) 
         return JobStatus.FAILED, "every repository failed (see the errors); " + run.summary()
     run.say("looking for duplicates", force=True)
     dedupe_corpus()
+    record_automatic_exclusions(fetch_job=job)
     run.update(force=True)
     return JobStatus.FINISHED, run.summary()
 

@@ -24,8 +24,11 @@
     set("points-note", `updated ${new Date().toLocaleTimeString()}` + (data.downsampled ? " · overview downsampled to ~1,500 points per metric" : ""));
     const checkpointKey = JSON.stringify(r.checkpoints.map((c) => c.step));
     if (shownCheckpoints !== null && checkpointKey !== shownCheckpoints || (shownCheckpoints === null && r.checkpoints.length)) {
-      document.querySelector("#checkpoints tbody").innerHTML = r.checkpoints.map((c) =>
-        `<tr><td class="num">${c.step.toLocaleString("en")}</td><td class="num">${fmt(c.val_loss)}</td><td class="num">${bytes(c.size)}</td><td><code class="small">${esc(c.path)}</code></td></tr>`).join("");
+      document.querySelector("#checkpoints tbody").innerHTML = r.checkpoints.map((c) => {
+        const best = c.step === r.best_checkpoint_step && c.val_loss !== null;
+        return `<tr${best ? ' class="best"' : ""}><td class="num">${c.step.toLocaleString("en")}</td><td class="num">${fmt(c.val_loss)}${best ? ' <span class="badge ok">best</span>' : ""}</td>`
+          + `<td class="num">${bytes(c.size)}</td><td><code class="small">${esc(c.path)}</code></td></tr>`;
+      }).join("");
     }
     shownCheckpoints = checkpointKey;
     if (r.samples_step && r.samples_step !== shownSamples) {

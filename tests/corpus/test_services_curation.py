@@ -50,7 +50,13 @@ def test_exclude_needs_a_reason_and_undo_restores_each_previous_state(corpus, op
     assert event.undone_by == operator_user and event.undone_at
     with pytest.raises(ValueError, match="already undone"):
         curation.undo_curation(event=event)
-    assert CurationEvent.objects.count() == 2
+    # Besides these two, the import's automatic exclusions are one entry of their own (written by the rules).
+    assert CurationEvent.objects.exclude(scope__startswith="automatic rules").count() == 2
+    automatic = CurationEvent.objects.get(scope__startswith="automatic rules")
+    assert (
+        automatic.user is None
+        and automatic.count == PullRequest.objects.filter(included=False, curated_at=None).count()
+    )
 
 
 def test_an_excluded_repository_leaves_the_training_set(corpus):

@@ -11,9 +11,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from corpus import services as corpus_services
 from corpus.models import FetchJob, PullRequest, Repository
 from corpus.records import FileRecord, PRRecord
+from corpus.services import curation, ingest
 from tests.factories import OVERFIT_EVALS, OVERFIT_TRAIN, add_curve, make_export_with_file, make_lineage
 from tests.training.test_run_support import dataset_files, make_dataset  # noqa: F401
 from training.hrm.config import preset
@@ -91,7 +91,7 @@ def test_training_workflow(operator_page, live_stack, dataset_files):  # noqa: F
     page.reload()
     expect(page.locator("#x-axis")).to_have_value("elapsed")
     page.wait_for_function("() => document.querySelectorAll('#chart-loss .ytick text').length > 2")
-    ticks = page.locator("#chart-loss .ytick text").all_inner_texts()
+    ticks = page.evaluate("() => [...document.querySelectorAll('#chart-loss .ytick text')].map((t) => t.textContent)")
     assert any(tick.startswith("0.") for tick in ticks), ticks
 
     # The new-run form: five mistakes at once, each in red beside its own field (browser)...
@@ -133,17 +133,15 @@ def test_training_workflow(operator_page, live_stack, dataset_files):  # noqa: F
 def test_corpus_pages(operator_page, live_stack):
     page, url = operator_page, live_stack.url
     repo = Repository.objects.create(full_name="acme/web", license_spdx="MIT")
-    store = corpus_services.store_pull_request
-    first = store(
-        repository=repo,
-        record=_pr(1, "Fix nil pointer in handler", source_url="https://github.com/acme/web/pull/1"),
-    )
+    store = ingest.store_pull_request
+    store(repository=repo, record=_pr(1, "Fix nil pointer in handler", source_url="https://github.com/acme/web/pull/1"))
+    first = PullRequest.objects.get(number=1)
     store(repository=repo, record=_pr(2, "Guard the nil pointer dereference"))
     store(repository=repo, record=_pr(3, "Add rate limiting"))
     job = FetchJob.objects.create(kind="git", targets=["/srv/web"], status="finished")
     store(repository=repo, record=_pr(4, "Update the notes", go=False), fetch_job=job)
     assert not PullRequest.objects.get(number=4).included  # no Go change: the quality rules leave it out
-    corpus_services.record_automatic_exclusions(fetch_job=job)
+    curation.record_automatic_exclusions(fetch_job=job)
 
     # Search: "nil-pointer" finds what "nil pointer" finds.
     page.goto(url + "/corpus/pulls/?q=nil+pointer")
@@ -220,11 +218,18 @@ def test_models_system_and_tokenizer(operator_page, live_stack, tmp_path):
     expect(page.locator("#encode-summary")).to_contain_text("takes at most 2.6 MB")
 
     # The System page: uptimes in units, the whole workers table, the answering worker marked.
-    page.goto(url + "/system/")
+    # The clusters publish their state every few seconds after they start: look again until they are listed.
+    for _ in range(30):
+        page.goto(url + "/system/")
+        if page.locator("#clusters tbody tr").count():
+            break
+        page.wait_for_timeout(1000)
     expect(page.locator("#clusters tbody tr").first).to_be_visible()
     uptime = page.locator("#clusters tbody tr td").last.inner_text()
     assert re.fullmatch(r"\d+ (s|min|h|d)( \d+ (s|min|h))?", uptime), uptime
-    assert page.evaluate("() => { const c = document.getElementById('workers'); return c.scrollWidth <= c.clientWidth; }")
+    assert page.evaluate(
+        "() => { const c = document.getElementById('workers'); return c.scrollWidth <= c.clientWidth; }"
+    )
     page.click("#check-workers")
     expect(page.locator("#check-result.ok")).to_be_visible(timeout=30_000)
     assert not re.search(r"\d\d:\d\d:\d\d\.\d", page.locator("#check-result").inner_text())
@@ -236,7 +241,7 @@ def test_pull_requests_and_run_page_fit_800px(operator_page, live_stack, dataset
     repo = Repository.objects.create(full_name="a-rather-long-organisation/with-a-long-repository-name")
     for number in range(1, 6):
         record = _pr(number, f"Refactor the request router so that {number} long titles wrap instead of overflowing")
-        corpus_services.store_pull_request(repository=repo, record=record)
+        ingest.store_pull_request(repository=repo, record=record)
     run = add_curve(
         _run(make_dataset(dataset_files, name="narrow-ds"), "narrow-run", "hrm"),
         train=OVERFIT_TRAIN,

@@ -221,6 +221,7 @@ def run_summary(run: TrainingRun) -> dict:
         "elapsed_seconds": run.elapsed_seconds,
         "log": [line.message for line in reversed(run.log_lines.all()[:LOG_LINES_SHOWN])],
         "checkpoints": checkpoint_rows(run),
+        "best_checkpoint_step": best_checkpoint_step(run),
         "samples": run.last_samples.get("samples", []),
         "samples_step": run.last_samples.get("step"),
         "now": timezone.now().isoformat(),
