@@ -97,7 +97,7 @@ class LiveStack:
         )
 
     def start(self) -> LiveStack:
-        kill_stale_processes(self.env["HRGC_DB_NAME"])
+        kill_stale_processes(self.env["HRGC_DB_NAME"], self.env["HRGC_DATA_DIR"])
         atexit.register(self.stop)
         python = sys.executable
         self._spawn(
@@ -175,14 +175,18 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def kill_stale_processes(db_name: str) -> None:
-    """Servers and workers a killed earlier run left on this test database would steal its tasks."""
+def kill_stale_processes(db_name: str, data_dir: str) -> None:
+    """Servers and workers a killed earlier run left on this test database would steal its tasks.
+
+    Only this checkout's (same data directory): another checkout's test run on the same machine uses the same
+    database name on its own embedded server, and its live stack is not stale."""
     for proc_dir in Path("/proc").glob("[0-9]*"):
         try:
             environ = (proc_dir / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if f"HRGC_DB_NAME={db_name}".encode() in environ and int(proc_dir.name) != os.getpid():
+        ours = f"HRGC_DB_NAME={db_name}".encode() in environ and f"HRGC_DATA_DIR={data_dir}".encode() in environ
+        if ours and int(proc_dir.name) != os.getpid():
             try:
                 os.kill(int(proc_dir.name), signal.SIGKILL)
             except ProcessLookupError:
