@@ -477,11 +477,13 @@ def split_records(parts: RecordParts, budget: int = DEFAULT_BUDGET, count: Count
         parts = dataclasses.replace(parts, body=shortened.rstrip())
         note(BODY_SHORTENED)
     everything = Selection(units=parts.unit_ids())
-    used = count(render(parts, everything).text)
+    whole = render(parts, everything)
+    used = count(whole.text)
     if used <= limit:
         _fill(parts, everything, limit - used, count, with_comments=True)
         note(FIT_WHOLE)
-        return Fitted([render(parts, everything)], reasons)
+        filled = everything.comments or any(everything.signatures.values())
+        return Fitted([render(parts, everything) if filled else whole], reasons)
 
     base = count(render(parts, Selection(units=[])).text)  # header, general steps, empty blocks, validate
     if base + 64 > limit:

@@ -431,36 +431,39 @@ def build_dataset(
     budget = row_len if budget is None else budget
     if budget < 64:
         raise ValueError("the record budget must be at least 64 tokens")
-    items = [_as_item(entry) for entry in records]
-    if not items:
-        raise ValueError("no records to build a dataset from")
     tokenizer = Tokenizer(tokenizer_model)
     dtype = token_dtype(tokenizer.vocab_size)
     chars_per_token = calibrated_chars_per_token(tokenizer)
-    sides, method, note, moved = choose_splits(items, seq_len=seq_len, val_fraction=val_fraction)
-    if len(items) == 1:
-        note = "one pull request: validation repeats it"
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    writers = {
-        split: _RowWriter(staging, split, dtype=dtype, row_len=row_len, pad_id=tokenizer.pad_id) for split in SPLITS
-    }
     fraction = augment_fraction if augment else 0.0
     reasons: dict[str, int] = {}
     formats: dict[str, int] = {}
     fit_whole = 0
     pool = None
+    staging: Path | None = None
+    writers: dict[str, _RowWriter] = {}
     try:
         if processes > 1:
             # spawn, not fork: a forked Django worker would share its database connections and locks.
+            # Started first, so the workers load while this process reads the snapshot.
             pool = multiprocessing.get_context("spawn").Pool(
                 processes, initializer=_start_worker, initargs=(tokenizer, fraction, budget, chars_per_token)
             )
         else:
             _start_worker(tokenizer, fraction, budget, chars_per_token)
+        items = [_as_item(entry) for entry in records]
+        if not items:
+            raise ValueError("no records to build a dataset from")
+        sides, method, note, moved = choose_splits(items, seq_len=seq_len, val_fraction=val_fraction)
+        if len(items) == 1:
+            note = "one pull request: validation repeats it"
+        out_dir = Path(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        writers = {
+            split: _RowWriter(staging, split, dtype=dtype, row_len=row_len, pad_id=tokenizer.pad_id) for split in SPLITS
+        }
         pending: deque = deque()
         done = 0
 
@@ -538,7 +541,8 @@ def build_dataset(
             pool.join()
         for writer in writers.values():
             writer.close()
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_meta(out_dir: Path) -> dict:

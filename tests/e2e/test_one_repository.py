@@ -9,9 +9,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from corpus.models import PullRequest
+from corpus.models import PullRequest, Snapshot
 from tests.go_fixtures import ledger_repository
-from training.models import DatasetBuild, TrainingRun
+from training.models import DatasetBuild, TokenizerVersion, TrainingRun
 
 pytestmark = pytest.mark.e2e
 
@@ -61,8 +61,9 @@ def test_a_one_repository_corpus_trains_from_the_browser(operator_page, live_sta
     page.click("#snapshot-form button")
     expect(page.locator("#snap-status")).to_have_text("finished", timeout=JOB_MS)
 
+    snapshot = Snapshot.objects.get(name="ledger")
     page.click("header nav >> text=Tokenizers")
-    page.select_option("#id_snapshot", label=re.compile("ledger"))
+    page.select_option("#id_snapshot", str(snapshot.pk))
     page.fill("#id_name", "ledger-tok")
     page.fill("#id_vocab_size", "600")
     page.click("#train-button")
@@ -70,8 +71,8 @@ def test_a_one_repository_corpus_trains_from_the_browser(operator_page, live_sta
     wait_finished(page)
 
     page.click("header nav >> text=Datasets")
-    page.select_option("#id_snapshot", label=re.compile("ledger"))
-    page.select_option("#id_tokenizer", label=re.compile("ledger-tok"))
+    page.select_option("#id_snapshot", str(snapshot.pk))
+    page.select_option("#id_tokenizer", str(TokenizerVersion.objects.get(name="ledger-tok").pk))
     page.fill("#id_name", "ledger-data")
     page.click("#build-button")
     page.wait_for_url("**/datasets/*/")
