@@ -193,11 +193,11 @@ def run_graphql(server: GitHubShapedServer, base_url: str, scenario: str, clones
 
 
 def _inject_faults(server: GitHubShapedServer, stop: threading.Event) -> None:
-    """Every second a burst of 3 API 502s; every 3 s a secondary limit (Retry-After: 1 s), a git 502 and a
-    git pack cut off halfway; every 5 s a GraphQL answer with an `errors` array and partial data."""
+    """Every 2 s a burst of 3 API 502s; every 6 s a secondary limit (Retry-After: 1 s), a git 502 and a
+    git pack cut off halfway; every 10 s a GraphQL answer with an `errors` array and partial data."""
     server.faults.retry_after = 1
     ticks = 0
-    while not stop.wait(1.0):
+    while not stop.wait(2.0):
         ticks += 1
         server.faults.server_errors = 3
         if ticks % 3 == 0:

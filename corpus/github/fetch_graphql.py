@@ -8,6 +8,7 @@ read from the repository's clone after one batched fetch of the blobs it lacks."
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from corpus.gitimport import GitImportError, _git, changed_blob_ids, changed_fil
 from corpus.records import CommentRecord, FileRecord, PRRecord, RepoRecord
 
 PAGE_SIZE = 50
+GIT_READERS = 4  # PRs whose files are read from the clone at once (git runs in subprocesses)
 PAGE_RETRIES = 2  # a page whose answer lost a PR node to an error is asked for again this often
 RATE = "rateLimit { cost remaining resetAt }"
 AUTHOR = "author { login }"
@@ -321,26 +323,34 @@ def _deliver(
         except (GitImportError, KeyError) as exc:
             ranges[node["number"]] = exc
     if clone.partial and present is not None:
-        blobs = []
-        for node in wanted:
-            span = ranges[node["number"]]
-            if isinstance(span, tuple):
-                blobs += changed_blob_ids(clone.path, span[0], span[1], _paths(node))
+        with ThreadPoolExecutor(max_workers=GIT_READERS, thread_name_prefix="git-read") as pool:
+            spans = [ranges[n["number"]] for n in wanted if isinstance(ranges[n["number"]], tuple)]
+            paths = [_paths(n) for n in wanted if isinstance(ranges[n["number"]], tuple)]
+            lists = pool.map(lambda span, only: changed_blob_ids(clone.path, span[0], span[1], only), spans, paths)
+            blobs = [oid for found in lists for oid in found]
         fetch_objects(runner, clone, blobs, present)
-    for node in wanted:
+
+    def read(node: dict) -> PRRecord:
         span = ranges[node["number"]]
+        if isinstance(span, Exception):
+            raise span
+        files = changed_files(
+            clone.path,
+            span[0],
+            span[1],
+            max_file_bytes=max_file_bytes,
+            max_patch_bytes=max_patch_bytes,
+            only_paths=_paths(node),
+        )
+        return pr_record(full_name, node, files)
+
+    # git runs in subprocesses: a few PRs are read at once; results are delivered in order, in this thread.
+    with ThreadPoolExecutor(max_workers=GIT_READERS, thread_name_prefix="git-read") as pool:
+        reads = [pool.submit(read, node) for node in wanted]
+    for node, future in zip(wanted, reads, strict=True):
         try:
-            if isinstance(span, Exception):
-                raise span
-            files = changed_files(
-                clone.path,
-                span[0],
-                span[1],
-                max_file_bytes=max_file_bytes,
-                max_patch_bytes=max_patch_bytes,
-                only_paths=_paths(node),
-            )
-            record = pr_record(full_name, node, files)
+            record = future.result()
+            files = record.files
         except (GitImportError, GitFailed, MalformedResponse, ValueError) as exc:
             outcome.failed.append((node.get("number", -1), f"{type(exc).__name__}: {exc}"))
             if on_error is not None:
