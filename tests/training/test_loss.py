@@ -99,3 +99,26 @@ def test_models_train_on_the_chunked_loss_with_the_plain_gradients(family, tied)
         model(idx, all_logits=True)[0].transpose(1, 2), targets, ignore_index=-1, reduction="none"
     )
     assert torch.allclose(model.token_losses(idx, targets), plain_tokens, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_autocast_keeps_the_small_gradients(dtype):
+    """Under fp16 autocast a token's gradient row (1/N x 1/V) is below fp16's range: it must not flush to zero."""
+    torch.manual_seed(0)
+    vocab, rows = 4096, 512
+    hidden = torch.randn(rows, 32, requires_grad=True)
+    weight = (torch.randn(vocab, 32) * 0.02).requires_grad_()
+    targets = torch.randint(0, vocab // 2, (rows,))  # the upper half's rows get only the softmax's small share
+    # As in a batch of 64 x 512 tokens: coefficient x probability ~ 7e-9, below fp16's smallest subnormal.
+    coefficients = torch.full((rows,), 1.0 / (64 * rows))
+    reference = torch.autograd.grad(
+        torch.nn.functional.cross_entropy(hidden @ weight.t(), targets) / 64, (hidden, weight)
+    )
+    with torch.autocast("cpu", dtype=dtype):
+        loss, _ = linear_cross_entropy(hidden, weight, targets, coefficients)
+    grads = torch.autograd.grad(loss, (hidden, weight))
+    never_targets = (grads[1][vocab // 2 :], reference[1][vocab // 2 :])
+    for got, expected in [*zip(grads, reference, strict=True), never_targets]:
+        assert got.dtype == torch.float32
+        error = (got - expected).norm() / expected.norm()
+        assert error < 0.05, error

@@ -4,7 +4,12 @@ it trains, stops with one checkpoint, resumes, and its page lists each rank with
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -12,7 +17,7 @@ from django.urls import reverse
 from hrgc_site.jobs import run_job
 from training import launch
 from training.engine import load_checkpoint
-from training.hrm.config import RunConfig
+from training.hrm.config import RunConfig, preset
 from training.models import Checkpoint, MetricPoint, TrainingRun
 from training.ranks import SILENT_AFTER, RankLog, read_ranks
 from training.services.runs import create_run, resume_run
@@ -69,6 +74,91 @@ def test_two_processes_train_stop_resume_and_show_their_ranks(dataset_files, ope
     html = operator_client.get(reverse("training:run", args=[run.pk])).content.decode()
     assert 'id="ranks"' in html and 'id="rank-0"' in html and 'id="rank-1"' in html
     assert "2 ranks launched by torchrun" in html
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) counts as gone.
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
+def wait_until(condition, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+@pytest.mark.slow
+def test_a_rank_that_dies_fails_the_run_and_resume_continues(dataset_files):  # noqa: F811
+    dataset = make_dataset(dataset_files)
+    overrides = {**FAST, "nproc_per_node": 2, "save_steps": "2"}
+    run = create_run(
+        dataset=dataset, family="gpt", preset_name="tiny", name="ddp-dies", overrides=overrides, queue=False
+    )
+    killed: list[dict] = []
+
+    def kill_rank_one(job) -> bool:
+        if not killed and 4 in train_steps(job):
+            ranks = read_ranks(job.directory)
+            killed.extend(ranks)
+            os.kill(next(r["pid"] for r in ranks if r["rank"] == 1), signal.SIGKILL)
+        return False
+
+    status = run_job(TrainingRun, run.pk, lambda job: execute_run(job, interrupted=lambda: kill_rank_one(job)))
+    assert status == "failed" and killed
+    run.refresh_from_db()
+    assert "torchrun exited with status" in run.message
+    assert not any(alive(rank["pid"]) for rank in killed)  # rank 0 did not stay behind, waiting for rank 1
+
+    resume_run(run)
+    assert train_run(run.pk) == "finished"
+    run.refresh_from_db()
+    assert run.step == 12 and train_steps(run) == [2, 4, 6, 8, 10, 12]
+
+
+@pytest.mark.slow
+def test_ranks_end_when_the_worker_that_launched_them_is_killed(dataset_files, tmp_path):  # noqa: F811
+    """A killed worker (out of memory, machine gone) leaves no ranks training: the run is marked dead by its
+    heartbeat and resumed elsewhere, and two launches must never write the same run directory."""
+    config = preset("gpt", "tiny", vocab_size=700).with_overrides(
+        {
+            **FAST,
+            "max_steps": "100000",
+            "eval_steps": "100000",
+            "save_steps": "100000",
+            "logging_steps": "100000",  # silent ranks: no broken pipe ends them, only the worker's death
+            "nproc_per_node": "2",
+        }
+    )
+    out = tmp_path / "run"
+    launch.prepare(config, out)
+    command = launch.torchrun_command(config, dataset_files, out, rdzv_id="killed-worker", samples=False)
+    worker_code = (
+        "import json, sys\n"
+        "from training import launch\n"
+        "launch.run_torchrun(json.loads(sys.argv[1]), sys.argv[2], report=lambda k, p: None, should_stop=lambda: False)\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", worker_code, json.dumps(command), str(out)], cwd=launch.ROOT)
+    try:
+        assert wait_until(lambda: len(read_ranks(out)) == 2, 120), (out / "torchrun.log").read_text()
+        pids = [rank["pid"] for rank in read_ranks(out)]
+        time.sleep(3)  # into the training steps
+        assert all(alive(pid) for pid in pids)
+        worker.kill()
+        worker.wait()
+        assert wait_until(lambda: not any(alive(pid) for pid in pids), 60)
+    finally:
+        worker.kill()
+        for rank in read_ranks(out):  # a failed check must not leave ranks training
+            if alive(rank["pid"]):
+                os.kill(rank["pid"], signal.SIGKILL)
 
 
 def test_the_torchrun_command_is_standalone_on_one_node_and_meets_at_the_rendezvous_across_nodes(tmp_path):

@@ -139,6 +139,12 @@ def _chunked_pass(
             grad_hidden = torch.empty(n_rows, hidden.size(1), dtype=torch.float32, device=hidden.device)
         if grad_weight_wanted:
             grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=hidden.device)
+        # In float16 a token's gradient row (coefficient ~1/N times probabilities ~1/V) is below the smallest
+        # subnormal and would flush to zero before the matmuls (the plain path has the GradScaler's factor in
+        # it by then; here that factor only arrives in backward). So low-precision rows are taken relative to
+        # the largest coefficient and the float32 results scaled back.
+        low_precision = dtype != torch.float32
+        coefficient_scale = coefficients.abs().max().clamp(min=1e-30) if low_precision else None
         step = chunk_rows(vocab)
         logits_buffer = torch.empty(min(step, n_rows), vocab, dtype=dtype, device=hidden.device)
         log_probs_buffer = torch.empty(min(step, n_rows), vocab, dtype=torch.float32, device=hidden.device)
@@ -156,18 +162,21 @@ def _chunked_pass(
             # d CE / d logits = softmax - onehot, scaled per row by the token's coefficient (0 where ignored).
             grad_logits = log_probs.exp_()
             grad_logits.scatter_add_(1, safe_targets, torch.full_like(losses, -1.0).unsqueeze(1))
-            grad_logits.mul_(coefficients[start:stop].unsqueeze(1))
+            chunk_coefficients = coefficients[start:stop]
+            if low_precision:
+                chunk_coefficients = chunk_coefficients / coefficient_scale
+            grad_logits.mul_(chunk_coefficients.unsqueeze(1))
             grad_logits = grad_logits.to(dtype)
             if grad_hidden is not None:
-                if dtype == torch.float32:
+                if low_precision:
+                    grad_hidden[start:stop] = (grad_logits @ w).float() * coefficient_scale
+                else:
                     torch.mm(grad_logits, w, out=grad_hidden[start:stop])
-                else:
-                    grad_hidden[start:stop] = grad_logits @ w
             if grad_weight is not None:
-                if dtype == torch.float32:
-                    grad_weight.addmm_(grad_logits.t(), h_chunk)
+                if low_precision:
+                    grad_weight.add_((grad_logits.t() @ h_chunk).float() * coefficient_scale)
                 else:
-                    grad_weight.add_(grad_logits.t() @ h_chunk)
+                    grad_weight.addmm_(grad_logits.t(), h_chunk)
     return token_losses, grad_hidden, grad_weight
 
 
