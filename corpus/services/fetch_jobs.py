@@ -32,8 +32,7 @@ from corpus.services.repositories import (
     upsert_repository,
     validate_repository_name,
 )
-from hrgc_site.jobs import Progress, mark_dead
-from hrgc_site.jobs import enqueue as enqueue_task
+from hrgc_site.jobs import Progress, enqueue_on_commit, mark_dead
 from hrgc_site.models import JobStatus
 
 
@@ -78,7 +77,7 @@ def create_fetch_job(
         message="queued",
     )
     if enqueue:
-        transaction.on_commit(lambda: enqueue_task(job, "corpus.tasks.run_fetch_job"))
+        enqueue_on_commit(job, "corpus.tasks.run_fetch_job")
     return job
 
 

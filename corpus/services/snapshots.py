@@ -15,7 +15,7 @@ from corpus.models import PullRequest, Snapshot
 from corpus.records import SerializedRecord, Span
 from corpus.selectors import filtered_pull_requests, stored_plan_and_parts
 from corpus.serialize import FORMAT_VERSION, snapshot_line
-from hrgc_site.jobs import enqueue as enqueue_task
+from hrgc_site.jobs import enqueue_on_commit
 from hrgc_site.models import JobStatus
 
 
@@ -40,7 +40,7 @@ def create_snapshot(
     with transaction.atomic():
         snapshot.save()
         if enqueue:
-            transaction.on_commit(lambda: enqueue_task(snapshot, "corpus.tasks.run_snapshot"))
+            enqueue_on_commit(snapshot, "corpus.tasks.run_snapshot")
     return snapshot
 
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 from corpus.models import Snapshot
-from hrgc_site.jobs import Progress
+from hrgc_site.jobs import Progress, enqueue_on_commit
 from hrgc_site.models import JobStatus
 from training.dataset import (
     VAL_FRACTION,
@@ -25,7 +25,7 @@ from training.dataset import (
 )
 from training.models import DatasetBuild, TokenizerVersion
 from training.record_index import write_record_index
-from training.services.tokenizers import InUse, _enqueue_on_commit, _user
+from training.services.tokenizers import InUse, _user
 
 DATASET_TASK = "training.tasks.datasets.build_dataset_task"
 SAMPLE_MAX_TOKENS = 4096  # the dataset page's decoded record
@@ -57,7 +57,7 @@ def create_dataset(
     with transaction.atomic():
         dataset.save()
         if enqueue_task:
-            _enqueue_on_commit(dataset, DATASET_TASK)
+            enqueue_on_commit(dataset, DATASET_TASK)
     return dataset
 
 

@@ -11,11 +11,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 from django.conf import settings
-from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from hrgc_site.jobs import enqueue, mark_dead
+from hrgc_site.jobs import enqueue_on_commit, mark_dead
 from hrgc_site.jobs import forget_queued_task as remove_queued_task
 from hrgc_site.models import JobStatus
 from training.data import read_meta
@@ -185,7 +184,7 @@ def create_run(
     # A fresh run starts fresh: files left by an older run with the same id and name must not be resumed.
     shutil.rmtree(run.directory, ignore_errors=True)
     if queue:
-        transaction.on_commit(lambda: enqueue(run, TASK, cluster=settings.TRAINING_CLUSTER))
+        enqueue_on_commit(run, TASK, cluster=settings.TRAINING_CLUSTER)
     return run
 
 
@@ -222,7 +221,7 @@ def resume_run(run: TrainingRun) -> TrainingRun:
     if not updated:
         raise RunActionError(f"run {run.name} changed state meanwhile")
     run.refresh_from_db()
-    transaction.on_commit(lambda: enqueue(run, TASK, cluster=settings.TRAINING_CLUSTER))
+    enqueue_on_commit(run, TASK, cluster=settings.TRAINING_CLUSTER)
     return run
 
 

@@ -11,7 +11,7 @@ from django.db.models import ProtectedError
 
 from corpus.models import Snapshot
 from corpus.services.snapshots import iter_snapshot_records
-from hrgc_site.jobs import Progress, enqueue
+from hrgc_site.jobs import Progress, enqueue_on_commit
 from hrgc_site.models import JobStatus
 from training.models import TokenizerVersion
 from training.tokenizer import (
@@ -34,10 +34,6 @@ def _user(user):
     return user if user is not None and user.is_authenticated else None
 
 
-def _enqueue_on_commit(job, func: str) -> None:
-    transaction.on_commit(lambda: enqueue(job, func))
-
-
 def finished_snapshots():
     return Snapshot.objects.filter(status=JobStatus.FINISHED).exclude(file_path="")
 
@@ -57,7 +53,7 @@ def create_tokenizer(
     with transaction.atomic():
         tokenizer.save()
         if enqueue_task:
-            _enqueue_on_commit(tokenizer, TOKENIZER_TASK)
+            enqueue_on_commit(tokenizer, TOKENIZER_TASK)
     return tokenizer
 
 
@@ -89,7 +85,7 @@ def retry_tokenizer(*, tokenizer: TokenizerVersion, vocab_size: int, enqueue_tas
         if not updated:
             raise InUse(f"tokenizer {tokenizer.name} changed to {tokenizer.status} meanwhile; not retried")
         if enqueue_task:
-            _enqueue_on_commit(tokenizer, TOKENIZER_TASK)
+            enqueue_on_commit(tokenizer, TOKENIZER_TASK)
     return tokenizer
 
 

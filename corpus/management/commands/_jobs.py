@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from corpus.models import FetchJob
 from corpus.services import fetch_jobs
 from hrgc_site.jobs import enqueue, run_job
+from hrgc_site.models import split_message
 
 
 def run_or_enqueue(command, job: FetchJob, *, queue: bool, **options) -> None:
@@ -18,6 +19,6 @@ def run_or_enqueue(command, job: FetchJob, *, queue: bool, **options) -> None:
     job.refresh_from_db()
     for key, message in job.errors.items():
         command.stderr.write(f"  {key}: {message}")
-    command.stdout.write(f"fetch job #{job.pk} {status}: {job.message.splitlines()[0] if job.message else ''}")
+    command.stdout.write(f"fetch job #{job.pk} {status}: {split_message(job.message)[0]}")
     if status == "failed":
-        raise CommandError(job.message.splitlines()[0])
+        raise CommandError(split_message(job.message)[0])

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from corpus.models import Snapshot
 from corpus.services import snapshots
 from hrgc_site.jobs import run_job
+from hrgc_site.models import split_message
 
 
 class Command(BaseCommand):
@@ -39,7 +40,7 @@ class Command(BaseCommand):
         status = run_job(Snapshot, snap.pk, snapshots.write_snapshot)
         snap.refresh_from_db()
         if status != "finished":
-            raise CommandError(f"snapshot {snap.name} {status}: {snap.message.splitlines()[0]}")
+            raise CommandError(f"snapshot {snap.name} {status}: {split_message(snap.message)[0]}")
         self.stdout.write(
             f"snapshot {snap.name}: {snap.pr_count} PRs from {snap.repo_count} repositories, "
             f"{snap.chars} chars, {snap.no_intent_count} without intent\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from hrgc_site.models import JobStatus
+from hrgc_site.models import JobStatus, split_message
 from training.management.commands.train_tokenizer import finished_snapshot, unique_name
 from training.models import DatasetBuild, TokenizerVersion
 from training.services import datasets, tokenizers
@@ -53,9 +53,7 @@ class Command(BaseCommand):
         build_dataset_task(dataset.pk)
         dataset.refresh_from_db()
         if dataset.status != JobStatus.FINISHED:
-            raise CommandError(
-                f"dataset {dataset.name} {dataset.status}: {dataset.message.splitlines()[0] if dataset.message else ''}"
-            )
+            raise CommandError(f"dataset {dataset.name} {dataset.status}: {split_message(dataset.message)[0]}")
         stats = dataset.stats
         self.stdout.write(
             self.style.SUCCESS(

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from hrgc_site.jobs import run_job
-from hrgc_site.models import JobStatus
+from hrgc_site.models import JobStatus, split_message
 from training.hrm.config import FAMILIES, PRESETS
 from training.models import DatasetBuild, TrainingRun, name_validator
 from training.services.runs import base_config, create_run, parameter_count
@@ -113,6 +113,6 @@ class Command(BaseCommand):
         finally:
             signal.signal(signal.SIGINT, previous)
         run.refresh_from_db()
-        self.stdout.write(f"{status}: {run.message.splitlines()[0] if run.message else ''}")
+        self.stdout.write(f"{status}: {split_message(run.message)[0]}")
         if status == JobStatus.FAILED:
             raise CommandError(run.message[:2000])

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from corpus.models import Snapshot
-from hrgc_site.models import JobStatus
+from hrgc_site.models import JobStatus, split_message
 from training.models import TokenizerVersion
 from training.services import tokenizers
 from training.tasks.tokenizers import train_tokenizer_task
@@ -60,8 +60,7 @@ class Command(BaseCommand):
                 f" — retry with --vocab-size {tokenizer.suggested_vocab_size}" if tokenizer.suggested_vocab_size else ""
             )
             raise CommandError(
-                f"tokenizer {tokenizer.name} {tokenizer.status}: "
-                f"{tokenizer.message.splitlines()[0] if tokenizer.message else ''}{hint}"
+                f"tokenizer {tokenizer.name} {tokenizer.status}: {split_message(tokenizer.message)[0]}{hint}"
             )
         self.stdout.write(
             self.style.SUCCESS(
