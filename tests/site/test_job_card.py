@@ -18,6 +18,12 @@ LISTS = {"tokenizer": "training:tokenizers", "dataset": "training:datasets"}
 TRACEBACK = 'RuntimeError: boom\n\nTraceback (most recent call last):\n  File "x.py", line 1\nRuntimeError: boom'
 
 
+@pytest.fixture(autouse=True)
+def _patient_heartbeat(settings):
+    """The test settings take a worker silent for 10 s for dead; a slow machine must not turn these jobs dead."""
+    settings.HRGC_HEARTBEAT_DEAD_AFTER = 3600
+
+
 def _jobs() -> dict[str, object]:
     """One job of every kind that has a status endpoint, all running at 40 % with a two-line message."""
     run = make_lineage("card")
@@ -128,7 +134,7 @@ def test_list_rows_poll_the_compact_card(viewer_client):
 @pytest.mark.django_db
 def test_a_silent_worker_is_settled_dead_by_the_poll(viewer_client):
     job = _jobs()["tokenizer"]
-    silent = timezone.now() - timedelta(hours=1)
+    silent = timezone.now() - timedelta(hours=2)
     type(job).objects.filter(pk=job.pk).update(heartbeat_at=silent, worker="gone:1")
     response = _status(viewer_client, job, HTTP_HX_REQUEST="true")
     assert '<span class="badge dead" id="job-status">dead</span>' in response.content.decode()
