@@ -65,3 +65,13 @@ def test_export_download_resume_and_playground(operator_page, live_stack, datase
     expect(page.locator("#final")).to_be_visible(timeout=120_000)
     assert 1 <= page.locator("#iterations .iteration").count() <= 2
     expect(page.locator("#iterations .verdict").first).to_have_class(re.compile(r"\b(ok|bad)\b"))
+
+    # A tiny model is barely trained and the page says so; Stop cuts a long generation off and says so too.
+    expect(page.locator("#training-hint")).to_contain_text("Barely trained")
+    page.fill("#id_max_code_tokens", "2048")
+    page.fill("#id_max_iterations", "5")
+    page.click("#generate")
+    page.click("#stop-generation")
+    expect(page.locator("#final-verdict")).to_contain_text("Stopped")
+    expect(page.locator("#generate")).to_be_enabled()
+    expect(page.locator("#stop-generation")).to_be_hidden()
