@@ -187,3 +187,22 @@ def test_a_rank_unheard_of_shows_as_silent(tmp_path):
     ranks = read_ranks(tmp_path, now=later)
     assert [(r["rank"], r["step"], r["silent"]) for r in ranks] == [(0, 3, True), (1, None, False)]
     assert ranks[0]["log"][-1].endswith('metrics {"step": 3}')
+
+
+@pytest.mark.slow
+def test_a_two_process_run_from_the_train_command_exports(dataset_files):  # noqa: F811
+    from django.core.management import call_command
+
+    from models_registry.models import ExportedModel
+
+    dataset = make_dataset(dataset_files, name="ddp-export-ds")
+    dataset.tokenizer.model_path = str(dataset.directory / "tokenizer.model")  # the export reads the tokenizer
+    dataset.tokenizer.save()
+    settings = [arg for key, value in {**FAST, "nproc_per_node": 2}.items() for arg in ("--set", f"{key}={value}")]
+    call_command("train", dataset.name, "--family", "gpt", "--preset", "tiny", "--name", "ddp-export", *settings)
+    run = TrainingRun.objects.get(name="ddp-export")
+    assert run.status == "finished" and run.step == 12 and "× 2 processes" in run.device
+
+    call_command("export", str(run.pk), "--format", "safetensors")
+    export = ExportedModel.objects.get(run=run)
+    assert export.status == "finished" and export.verified is True, export.message
