@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from corpus.budget import DatabaseBudget
-from corpus.github.client import GitHubError, NotFound, TokenRejected, UnsafeURL, check_api_url
+from corpus.github.client import GitHubError, NotFound, TokenRejected, UnsafeURL, check_api_url, same_api
 from corpus.github.clones import GitFailed, GitRunner, disk_usage, ensure_clone, git_url_for
 from corpus.github.fetch_graphql import GraphQLOutcome, Probe, fetch_merged_pulls, probe_repositories
 from corpus.github.graphql import GraphQLClient, GraphQLUnavailable
@@ -41,12 +41,14 @@ class GraphQLFetch(GitHubFetch):
         self.rest_repos: dict[str, str] = {}  # repository -> why it went through REST
         self.git_bytes = 0
         self.progress_rows: dict[str, dict] = dict(job.repo_progress or {})
-        git_base = git_url_for(self.client.base_url, settings.GITHUB_GIT_URL)
+        # GITHUB_GIT_URL belongs with GITHUB_API_URL; a job on another API clones from that API's own host.
+        configured = settings.GITHUB_GIT_URL if same_api(self.client.base_url, settings.GITHUB_API_URL) else ""
+        git_base = git_url_for(self.client.base_url, configured)
         try:
             check_api_url(git_base, allowed_github_hosts())
         except UnsafeURL as exc:
             self.rest_reason = f"git host refused: {exc}"
-        # The API's token goes to the git host derived from that API, or to the one the operator named.
+        # The API's token goes to that git host only (an http header scoped to its URL, no redirects).
         self.runner = GitRunner(git_base, self.client.token, on_wait=self.on_wait)
 
     # --- the pass ---------------------------------------------------------------------------

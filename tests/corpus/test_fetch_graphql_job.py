@@ -6,6 +6,7 @@ kill -9 from the saved cursor and the clone, disk use and dropping a clone on th
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 
@@ -185,3 +186,21 @@ def test_a_search_queues_one_crawl_whose_page_shows_each_repository(server, oper
     assert 'id="job-repositories"' in page and "GraphQL + git" in page
     for name in SAMPLES:
         assert name in page
+
+
+def test_github_git_url_goes_with_its_api_and_gets_the_token_only_there(server, tmp_path, settings):
+    with GitHubShapedServer(sample_story(), token=TOKEN, git_root=tmp_path / "mirror") as mirror:
+        settings.GITHUB_API_URL, settings.GITHUB_GIT_URL = server.base_url, mirror.base_url
+        job, status, message = _run(SAMPLES[:1])
+        assert status == JobStatus.FINISHED and job.method == "GraphQL + git", message
+        assert mirror.git_requests > 0 and server.git_requests == 0  # cloned from the configured git host
+        assert all(a and a.startswith("Basic ") for a in mirror.git_authorizations)
+
+        # A job on another API does not send that API's token to the configured git host.
+        settings.GITHUB_API_URL = "https://api.github.com"
+        clones = mirror.git_requests
+        Repository.objects.all().delete()
+        shutil.rmtree(clones_root() / "hrgc-samples")
+        job, status, message = _run(SAMPLES[:1])
+        assert status == JobStatus.FINISHED, message
+        assert mirror.git_requests == clones and server.git_requests > 0
