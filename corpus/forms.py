@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -84,11 +83,23 @@ class SelectedRepositoriesForm(forms.Form):
         return self.cleaned_data
 
 
+IMPORT_PATH_ERROR = (
+    "No git repository to import there. Give the top folder of a git clone inside the import folder {root}."
+)
+
+
+def import_path_error() -> str:
+    """One message for every refused import path: it must not tell which server paths exist."""
+    from django.conf import settings
+
+    return IMPORT_PATH_ERROR.format(root=settings.HRGC_IMPORT_ROOT)
+
+
 class GitImportForm(forms.Form):
     path = forms.CharField(
         max_length=500,
         label="Path of a local git clone",
-        widget=forms.TextInput(attrs={"size": 50, "placeholder": "/srv/clones/cobra"}),
+        widget=forms.TextInput(attrs={"size": 50, "placeholder": "/srv/hrgc/imports/cobra"}),
     )
     repo = forms.CharField(
         max_length=140,
@@ -97,20 +108,21 @@ class GitImportForm(forms.Form):
         help_text="Optional; default: from the clone's origin URL",
     )
 
-    def clean_path(self) -> str:
-        path = Path(self.cleaned_data["path"].strip()).expanduser()
-        if not path.is_absolute():
-            raise ValidationError("Give an absolute path on the server.")
-        if not path.exists():
-            raise ValidationError(f"{path} does not exist on the server.")
-        if not path.is_dir():
-            raise ValidationError(f"{path} is not a directory on the server.")
-        from corpus.gitimport import GitImportError, repository_root
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
 
-        try:
-            return str(repository_root(path))
-        except GitImportError as exc:
-            raise ValidationError(f"{exc}. Give the top folder of a local git clone.") from None
+        super().__init__(*args, **kwargs)
+        self.fields["path"].help_text = f"A folder inside {settings.HRGC_IMPORT_ROOT} (HRGC_IMPORT_ROOT)"
+
+    def clean_path(self) -> str:
+        from django.conf import settings
+
+        from corpus.gitimport import importable
+
+        found = importable(self.cleaned_data["path"].strip(), settings.HRGC_IMPORT_ROOT)
+        if found is None:
+            raise ValidationError(import_path_error())
+        return str(found)
 
     def clean_repo(self) -> str:
         value = self.cleaned_data["repo"].strip()
@@ -146,7 +158,7 @@ class GitHubSettingsForm(forms.Form):
         value = (self.cleaned_data["api_url"] or "").strip().rstrip("/")
         if value:
             try:
-                check_api_url(value, allowed_github_hosts())
+                check_api_url(value, allowed_github_hosts(), unresolvable_ok=True)
             except UnsafeURL as exc:
                 raise ValidationError(f"API base URL refused: {exc}.") from None
         return value

@@ -614,6 +614,31 @@ def _maybe(path: Path, *args: str) -> str:
         return ""
 
 
+def inside_root(path: Path | str, root: Path | str) -> Path | None:
+    """`path` with symbolic links resolved, when it is absolute and lies inside `root`; else None."""
+    text = str(path).strip()
+    if not text or "\x00" in text or not Path(text).is_absolute():
+        return None
+    try:
+        resolved = Path(text).resolve()
+        root = Path(root).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return resolved if resolved != root and resolved.is_relative_to(root) else None
+
+
+def importable(path: Path | str, root: Path | str) -> Path | None:
+    """The repository's top folder when `path` is one inside `root`; None for anything else (missing,
+    not a folder, not a repository, outside the root) so callers can answer one generic error."""
+    resolved = inside_root(path, root)
+    if resolved is None:
+        return None
+    try:
+        return repository_root(resolved)
+    except (GitImportError, OSError):
+        return None
+
+
 def repository_root(path: Path) -> Path:
     """The clone's top folder; refuses a path that is not one (a folder inside another repository too)."""
     path = path.expanduser().resolve()

@@ -101,6 +101,14 @@ class RepositoryDetail(DetailView):
 def repository_fetch(request, pk: int):
     repository = get_object_or_404(Repository, pk=pk)
     if repository.source == Source.GIT:
+        from django.conf import settings
+
+        from corpus.forms import import_path_error
+        from corpus.gitimport import importable
+
+        if importable(repository.provenance, settings.HRGC_IMPORT_ROOT) is None:
+            messages.error(request, f"Cannot fetch {repository.full_name} again. {import_path_error()}")
+            return redirect(repository)
         job = fetch_jobs.create_fetch_job(
             kind=Source.GIT, targets=[repository.provenance], user=request.user, git_repo_name=repository.full_name
         )

@@ -166,6 +166,9 @@ LOGGING = {
 # Where the pipeline talks to GitHub; both can be changed on the Corpus settings page too.
 GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "https://api.github.com")
 GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN", "")
+# Git import from the web reads only repositories inside this folder (symbolic links resolved first).
+# Put or clone the repositories to import there. The command line (`import_git PATH`) is not limited.
+HRGC_IMPORT_ROOT = Path(os.environ.get("HRGC_IMPORT_ROOT") or DATA_DIR / "imports").expanduser().resolve()
 # Hosts the GitHub client may reach although they resolve to loopback or private addresses (a GitHub
 # Enterprise inside the network, the local GitHub-shaped server). Any other internal address is refused.
 HRGC_GITHUB_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("HRGC_GITHUB_ALLOWED_HOSTS", "").split(",") if h.strip()]

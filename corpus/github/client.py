@@ -78,9 +78,10 @@ def normalize_api_url(url: str) -> str:
     return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}{parts.path.rstrip('/')}"
 
 
-def check_api_url(url: str, allowed_hosts: Iterable[str] = ()) -> None:
+def check_api_url(url: str, allowed_hosts: Iterable[str] = (), *, unresolvable_ok: bool = False) -> None:
     """Refuse a base URL that is not http(s) or whose host resolves to a loopback, private, link-local or
-    otherwise non-public address, unless the host is in `allowed_hosts` (HRGC_GITHUB_ALLOWED_HOSTS):
+    otherwise non-public address, unless the host is in `allowed_hosts` (HRGC_GITHUB_ALLOWED_HOSTS)
+    (`unresolvable_ok`: a name that does not resolve now passes; the client checks again before sending):
     the dashboard must not become a way to reach the machines around it."""
     parts = urlsplit((url or "").strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -93,6 +94,8 @@ def check_api_url(url: str, allowed_hosts: Iterable[str] = ()) -> None:
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)}
     except (OSError, UnicodeError):
+        if unresolvable_ok:
+            return  # nothing to reach now; the client checks again before its first request
         raise UnsafeURL(f"cannot resolve {host}") from None
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])

@@ -74,6 +74,9 @@ def hostile(tmp_path) -> tuple[Path, Path]:
     _git(repo, "init", "-q", "-b", "main")
     (repo / "main.go").write_text("package main\n\nfunc main() {}\n")
     (repo / ".gitattributes").write_text("*.go diff=evil filter=evil\n")
+    (repo / "LICENSE").write_text(
+        "MIT License\n\nPermission is hereby granted, free of charge, to any person obtaining a copy of this software\n"
+    )
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "Initial commit")
     (repo / "main.go").write_text("package main\n\nfunc main() { println(1) }\n")
@@ -124,7 +127,7 @@ def test_importing_a_hostile_repository_runs_none_of_its_scripts(hostile):
     marker.unlink(missing_ok=True)
     record = read_repository(repo)
     pulls = list(iter_pull_requests(repo, record.full_name))
-    assert record.full_name == "evil/repo" and record.default_branch == "main"
+    assert record.full_name == "evil/repo" and record.default_branch == "main" and record.license_spdx == "MIT"
     assert [p.number for p in pulls] == [1, 2]
     assert "println(2)" in pulls[1].files[0].after
     assert not marker.exists(), marker.read_text()
@@ -150,3 +153,24 @@ def test_the_private_copy_carries_none_of_the_source_config(hostile):
 def test_an_unreadable_source_is_an_import_error(tmp_path):
     with pytest.raises(GitImportError):
         read_repository(tmp_path / "nowhere")
+
+
+def test_the_fetch_button_imports_a_hostile_repository_without_running_it(operator_client, hostile, settings):
+    """The repository page's Fetch re-imports from the stored path through the same safe path."""
+    from django.urls import reverse
+
+    from corpus import services
+    from corpus.models import FetchJob, PullRequest, Repository, Source
+    from hrgc_site.jobs import claim, finish
+
+    repo, marker = hostile
+    marker.unlink(missing_ok=True)
+    settings.HRGC_IMPORT_ROOT = repo.parent
+    stored = Repository.objects.create(full_name="evil/repo", source=Source.GIT, provenance=str(repo))
+    operator_client.post(reverse("corpus:repository_fetch", args=[stored.pk]))
+    job = claim(FetchJob, FetchJob.objects.get().pk)
+    status, message = services.run_fetch(job)
+    finish(job, status, message)
+    assert status == "finished", message
+    assert sorted(PullRequest.objects.values_list("number", flat=True)) == [1, 2]
+    assert not marker.exists(), marker.read_text()
