@@ -61,7 +61,7 @@ def assets(tmp_path_factory) -> SimpleNamespace:
     ]
     trained = train_tokenizer([text.text for _, text in records], root / "tok" / "tokenizer", vocab_size=400)
     dataset = root / "dataset"
-    build_dataset(records, trained.model_path, dataset, processes=1, seq_len=64, plan_len=64, gen_len=256)
+    build_dataset(records, trained.model_path, dataset, processes=1, seq_len=64)
     return SimpleNamespace(model=trained.model_path, vocab=trained.vocab_path, dataset=dataset)
 
 
