@@ -106,13 +106,19 @@ class GitHubSettings(models.Model):
             return settings.GITHUB_TOKEN
         return ""
 
-    def client(self, api_url: str = "", token: str | None = None, **options):
+    def client(self, api_url: str = "", token: str | None = None, *, trusted_url: bool = False, **options):
         """A GitHub client for `api_url` (default: the configured one) that carries only its own token and
-        refuses internal addresses that are not allow-listed."""
+        refuses internal addresses that are not allow-listed. `trusted_url`: the URL came from whoever runs
+        the server (`fetch_github --api-url`), so its host is allowed too."""
+        from urllib.parse import urlsplit
+
         from corpus.github.client import GitHubClient
 
         url = (api_url or self.effective_api_url).rstrip("/")
-        return GitHubClient(url, token or self.token_for(url) or None, allowed_hosts=allowed_github_hosts(), **options)
+        hosts = allowed_github_hosts()
+        if trusted_url and urlsplit(url).hostname:
+            hosts.append(urlsplit(url).hostname)
+        return GitHubClient(url, token or self.token_for(url) or None, allowed_hosts=hosts, **options)
 
     @property
     def allowed_license_list(self) -> list[str]:
