@@ -8,7 +8,8 @@ and every later command reads only that copy. Every command, the clone included,
   caller's `GIT_*` variables (they could point git at another repository or inject config);
 - hooks, fsmonitor, signature display, signature programs, pagers, credential helpers, external
   diff and text conversion switched off on the command line, which outranks any repository config;
-- no lazy fetch of missing objects, no terminal prompts, no optional locks;
+- no lazy fetch of missing objects (`GIT_NO_LAZY_FETCH`, git >= 2.45; older gits are still held to the
+  allowed transports by `GIT_ALLOW_PROTOCOL`), no terminal prompts, no optional locks;
 - only the transports the caller allows (local files by default) — and never a
   `safe.directory` override: a repository owned by another user is refused, as git intends.
 
@@ -104,13 +105,17 @@ def run(
     timeout: float = TIMEOUT,
 ) -> bytes:
     """Run git and return its stdout; GitError with git's message when it fails."""
+    protocols = tuple(protocols)
     argv = command(cwd, args, protocols=protocols)
+    # Also in the environment: it reaches the git processes our config does not (the upload-pack a local
+    # clone starts in the source, and any fetch that one starts), where it outranks their config.
+    allow = {"GIT_ALLOW_PROTOCOL": ":".join(protocols) or "none"}
     try:
         result = subprocess.run(
             argv,
             input=stdin,
             capture_output=True,
-            env=safe_environ(env),
+            env=safe_environ({**allow, **(env or {})}),
             check=False,
             timeout=timeout,
             cwd=None if cwd is not None else "/",

@@ -634,9 +634,15 @@ def importable(path: Path | str, root: Path | str) -> Path | None:
     if resolved is None:
         return None
     try:
-        return repository_root(resolved)
+        top = repository_root(resolved)
+        # A `.git` file (a linked worktree, a submodule) may point at a repository elsewhere: its git
+        # folder must be inside the root too.
+        common = _git(top, "rev-parse", "--git-common-dir").decode().strip()
     except (GitImportError, OSError):
         return None
+    if inside_root(str((top / common).resolve()), root) is None and (top / common).resolve() != top:
+        return None
+    return top
 
 
 def repository_root(path: Path) -> Path:

@@ -94,3 +94,19 @@ def test_the_fetch_button_refuses_a_repository_that_is_no_longer_under_the_root(
     Repository.objects.filter(pk=repo.pk).update(provenance=str(inside))
     operator_client.post(reverse("corpus:repository_fetch", args=[repo.pk]))
     assert FetchJob.objects.get().targets == [str(inside)]
+
+
+def test_a_worktree_inside_the_root_of_a_repository_outside_it_is_refused(root, tmp_path):
+    """A `.git` file can point anywhere: the repository it names must be inside the root too."""
+    outside = make_clone(tmp_path / "private")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")}, "GIT_CONFIG_NOSYSTEM": "1"}
+    env["GIT_CONFIG_GLOBAL"] = os.devnull
+    subprocess.run(
+        ["git", "-C", str(outside), "worktree", "add", "-q", str(root / "linked"), "-b", "other"], check=True, env=env
+    )
+    pointer = root / "pointer"
+    pointer.mkdir()
+    (pointer / ".git").write_text(f"gitdir: {outside / '.git'}\n")
+    for path in (root / "linked", pointer):
+        form = GitImportForm({"path": str(path)})
+        assert not form.is_valid() and form.errors["path"] == [import_path_error()], path
