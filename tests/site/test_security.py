@@ -193,3 +193,16 @@ def test_a_javascript_source_url_is_not_a_link(viewer_client):
     assert 'href="javascript:' not in page and "javascript:fetch" in page  # shown as text, not linked
     page = viewer_client.get(good.get_absolute_url()).content.decode()
     assert 'href="https://github.com/evil/repo/pull/2"' in page
+
+
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_appended(client, settings, fresh_cache):
+    settings.HRGC_LOGIN_MAX_FAILURES = 2
+    settings.HRGC_BEHIND_PROXY = True
+    make_user("carol", password="right-password-1")
+    url = reverse("login")
+    for _ in range(2):  # a client cannot pick its address by sending its own X-Forwarded-For first
+        client.post(url, {"username": "carol", "password": "x"}, HTTP_X_FORWARDED_FOR="6.6.6.6, 1.2.3.4")
+    blocked = client.post(url, {"username": "carol", "password": "x"}, HTTP_X_FORWARDED_FOR="7.7.7.7, 1.2.3.4")
+    assert blocked.status_code == 429
+    other = client.post(url, {"username": "carol", "password": "right-password-1"}, HTTP_X_FORWARDED_FOR="5.6.7.8")
+    assert other.status_code == 302
