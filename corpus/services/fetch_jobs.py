@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from corpus.github.client import GitHubClient, GitHubError, NotFound, RetriesExhausted, TokenRejected
+from corpus.github.client import GitHubError, NotFound, RetriesExhausted, TokenRejected
 from corpus.github.fetch import fetch_pull_requests, fetch_repository, list_merged_pulls
-from corpus.gitimport import GitImportError, iter_pull_requests, read_repository
+from corpus.gitimport import GitImportError, importable, iter_pull_requests, open_clone, read_repository
 from corpus.licenses import license_allowed
 from corpus.models import FetchJob, GitHubSettings, Repository, Source
 from corpus.records import PRRecord
@@ -203,11 +203,9 @@ class GitHubFetch:
         self.run_state = _Run(job, echo)
         self.main_thread = threading.current_thread()
         if client is None:
-            client = GitHubClient(
-                job.api_url or self.config.effective_api_url,
-                token or self.config.effective_token or None,
-                on_wait=self.on_wait,
-            )
+            # The token goes only to the API it belongs to (see GitHubSettings.token_for); an API URL
+            # on the job was given on the command line by whoever runs the server, so its host is allowed.
+            client = self.config.client(job.api_url, token, trusted_url=bool(job.api_url), on_wait=self.on_wait)
         self.client = client
         self.allowed = self.config.allowed_license_list
 
@@ -408,53 +406,21 @@ def run_git_import(job: FetchJob, *, echo: Callable[[str], None] | None = None) 
     for target in targets:
         if run.progress.should_stop():
             return JobStatus.STOPPED, "stopped by user; " + run.summary()
+        # A job someone started from the web reads only inside the import root (the form checked it when the
+        # job was made; the root or the folder may have changed since). The sample and the command line are
+        # not limited.
+        if job.created_by_id is not None and not job.build_sample:
+            if importable(target, settings.HRGC_IMPORT_ROOT) is None:
+                run.give_up(target, "not a git repository inside the import root (HRGC_IMPORT_ROOT)")
+                continue
         try:
-            name_override = job.git_repo_name or None
-            if name_override:
-                name_override = validate_repository_name(name_override)
-            repo_record = read_repository(Path(target), name_override)
-            full_name = validate_repository_name(repo_record.full_name)
-        except (GitImportError, ValueError, OSError) as exc:
+            with open_clone(Path(target), workdir=Path(settings.DATA_DIR) / "tmp") as clone:
+                outcome = _import_clone(job, run, config, target, clone, discussion)
+        except GitImportError as exc:  # the copy itself failed
             run.give_up(target, str(exc))
             continue
-        except Exception as exc:  # noqa: BLE001 - a ValidationError from the name check
-            run.give_up(target, str(getattr(exc, "message", exc)))
-            continue
-        repository = upsert_repository(record=repo_record, full_name=full_name, source=Source.GIT)
-        blocked = _licence_blocked(repository, config.allowed_license_list)
-        if blocked:
-            set_repository_state(repository=repository, state=Repository.State.LICENSE, message=blocked)
-            run.give_up(full_name, blocked)
-            continue
-        run.say(f"{full_name}: reading merged pull requests from {target}", force=True)
-        # The sample is small enough to read again whole, so PRs stored before it carried discussion get it.
-        known = set() if job.build_sample else set(repository.pull_requests.values_list("number", flat=True))
-        run.counts["prs_skipped"] += len(known)
-        try:
-            for record in iter_pull_requests(
-                Path(target),
-                full_name,
-                known_numbers=known,
-                go_only=config.go_only,
-                max_file_bytes=config.max_file_bytes,
-                max_patch_bytes=config.max_file_bytes,
-            ):
-                story = discussion.get((full_name, record.number))
-                if story is not None:
-                    record = dataclasses.replace(record, labels=list(story.labels), comments=list(story.comments))
-                outcome = store_pull_request(repository=repository, record=record, fetch_job=job)
-                run.stored(outcome, len(record.files))
-                if run.progress.cancel_requested:
-                    return JobStatus.STOPPED, "stopped by user; " + run.summary()
-        except GitImportError as exc:
-            set_repository_state(repository=repository, state=Repository.State.ERROR, message=str(exc))
-            run.give_up(full_name, str(exc))
-            continue
-        Repository.objects.filter(pk=repository.pk).update(
-            state=Repository.State.OK, state_message="", last_fetched_at=timezone.now()
-        )
-        run.counts["repos_done"] += 1
-        run.update(force=True)
+        if outcome is not None:
+            return outcome
     if run.every_target_failed(len(targets)):
         run.update(force=True)
         return JobStatus.FAILED, "every repository failed (see the errors); " + run.summary()
@@ -463,6 +429,59 @@ def run_git_import(job: FetchJob, *, echo: Callable[[str], None] | None = None) 
     record_automatic_exclusions(fetch_job=job)
     run.update(force=True)
     return JobStatus.FINISHED, run.summary()
+
+
+def _import_clone(job: FetchJob, run: _Run, config: GitHubSettings, target: str, clone, discussion) -> tuple | None:
+    """One repository of a git import, read from our private copy; a (status, message) ends the job."""
+    try:
+        name_override = job.git_repo_name or None
+        if name_override:
+            name_override = validate_repository_name(name_override)
+        repo_record = read_repository(Path(target), name_override, clone=clone)
+        full_name = validate_repository_name(repo_record.full_name)
+    except (GitImportError, ValueError, OSError) as exc:
+        run.give_up(target, str(exc))
+        return None
+    except Exception as exc:  # noqa: BLE001 - a ValidationError from the name check
+        run.give_up(target, str(getattr(exc, "message", exc)))
+        return None
+    repository = upsert_repository(record=repo_record, full_name=full_name, source=Source.GIT)
+    blocked = _licence_blocked(repository, config.allowed_license_list)
+    if blocked:
+        set_repository_state(repository=repository, state=Repository.State.LICENSE, message=blocked)
+        run.give_up(full_name, blocked)
+        return None
+    run.say(f"{full_name}: reading merged pull requests from {target}", force=True)
+    # The sample is small enough to read again whole, so PRs stored before it carried discussion get it.
+    known = set() if job.build_sample else set(repository.pull_requests.values_list("number", flat=True))
+    run.counts["prs_skipped"] += len(known)
+    try:
+        for record in iter_pull_requests(
+            Path(target),
+            full_name,
+            known_numbers=known,
+            go_only=config.go_only,
+            max_file_bytes=config.max_file_bytes,
+            max_patch_bytes=config.max_file_bytes,
+            clone=clone,
+        ):
+            story = discussion.get((full_name, record.number))
+            if story is not None:
+                record = dataclasses.replace(record, labels=list(story.labels), comments=list(story.comments))
+            outcome = store_pull_request(repository=repository, record=record, fetch_job=job)
+            run.stored(outcome, len(record.files))
+            if run.progress.cancel_requested:
+                return JobStatus.STOPPED, "stopped by user; " + run.summary()
+    except GitImportError as exc:
+        set_repository_state(repository=repository, state=Repository.State.ERROR, message=str(exc))
+        run.give_up(full_name, str(exc))
+        return None
+    Repository.objects.filter(pk=repository.pk).update(
+        state=Repository.State.OK, state_message="", last_fetched_at=timezone.now()
+    )
+    run.counts["repos_done"] += 1
+    run.update(force=True)
+    return None
 
 
 def run_fetch(job: FetchJob, **options) -> tuple[str, str]:

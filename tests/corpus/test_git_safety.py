@@ -159,8 +159,8 @@ def test_the_fetch_button_imports_a_hostile_repository_without_running_it(operat
     """The repository page's Fetch re-imports from the stored path through the same safe path."""
     from django.urls import reverse
 
-    from corpus import services
     from corpus.models import FetchJob, PullRequest, Repository, Source
+    from corpus.services import fetch_jobs
     from hrgc_site.jobs import claim, finish
 
     repo, marker = hostile
@@ -169,7 +169,7 @@ def test_the_fetch_button_imports_a_hostile_repository_without_running_it(operat
     stored = Repository.objects.create(full_name="evil/repo", source=Source.GIT, provenance=str(repo))
     operator_client.post(reverse("corpus:repository_fetch", args=[stored.pk]))
     job = claim(FetchJob, FetchJob.objects.get().pk)
-    status, message = services.run_fetch(job)
+    status, message = fetch_jobs.run_fetch(job)
     finish(job, status, message)
     assert status == "finished", message
     assert sorted(PullRequest.objects.values_list("number", flat=True)) == [1, 2]

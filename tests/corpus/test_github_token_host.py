@@ -197,3 +197,36 @@ def test_the_search_refuses_an_internal_host_that_is_not_allowed(operator_client
     settings.HRGC_GITHUB_ALLOWED_HOSTS = []
     page = operator_client.get(reverse("corpus:add"), {"q": "x"}).content.decode()
     assert "internal address" in page and a.seen == []
+
+
+def test_a_fetch_job_for_another_api_url_does_not_carry_the_stored_token(db, servers, settings):
+    """`fetch_github --api-url B` (or a retry of such a job) while the token was entered for A."""
+    from corpus.services import fetch_jobs
+    from hrgc_site.jobs import claim, finish
+
+    a, b = servers
+    settings.GITHUB_TOKEN = ENV_TOKEN
+    settings.HRGC_GITHUB_ALLOWED_HOSTS = []  # B's host is allowed because the command line named it
+    row = GitHubSettings.load()
+    row.api_url, row.token = a.url, STORED
+    row.save()
+    job = fetch_jobs.create_fetch_job(kind="github", targets=["acme/widgets"], api_url=b.url, enqueue=False)
+    job = claim(type(job), job.pk)
+    status, message = fetch_jobs.run_fetch(job)
+    finish(job, status, message)
+    assert b.seen and set(b.tokens) == {None}, b.seen
+    assert a.seen == []
+
+
+def test_a_fetch_job_on_the_configured_api_sends_its_token(db, servers):
+    from corpus.services import fetch_jobs
+    from hrgc_site.jobs import claim, finish
+
+    a, _ = servers
+    row = GitHubSettings.load()
+    row.api_url, row.token = a.url, STORED
+    row.save()
+    job = fetch_jobs.create_fetch_job(kind="github", targets=["acme/widgets"], enqueue=False)
+    job = claim(type(job), job.pk)
+    finish(job, *fetch_jobs.run_fetch(job))
+    assert a.seen and set(a.tokens) == {f"Bearer {STORED}"}

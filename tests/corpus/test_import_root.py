@@ -110,3 +110,23 @@ def test_a_worktree_inside_the_root_of_a_repository_outside_it_is_refused(root, 
     for path in (root / "linked", pointer):
         form = GitImportForm({"path": str(path)})
         assert not form.is_valid() and form.errors["path"] == [import_path_error()], path
+
+
+def test_a_job_started_from_the_web_reads_only_inside_the_root(root, tmp_path, operator_user):
+    """The worker checks again: the job may predate a change of the root, or be a retry of an old job."""
+    from corpus.services import fetch_jobs
+    from hrgc_site.jobs import claim, finish
+
+    outside = make_clone(tmp_path / "outside")
+    job = fetch_jobs.create_fetch_job(kind="git", targets=[str(outside)], user=operator_user, enqueue=False)
+    job = claim(FetchJob, job.pk)
+    status, message = fetch_jobs.run_fetch(job)
+    finish(job, status, message)
+    job.refresh_from_db()
+    assert status == "failed" and "import root" in str(job.errors) and not Repository.objects.exists()
+    # The command line (no user) is not limited: whoever runs it runs the server.
+    cli = fetch_jobs.create_fetch_job(kind="git", targets=[str(outside)], enqueue=False)
+    cli = claim(FetchJob, cli.pk)
+    status, message = fetch_jobs.run_fetch(cli)
+    finish(cli, status, message)
+    assert Repository.objects.filter(source="git").count() == 1, message
