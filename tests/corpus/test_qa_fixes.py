@@ -146,25 +146,32 @@ def test_fewer_sample_prs_lack_an_intent_without_labels():
 
 
 @pytest.mark.django_db
-def test_git_import_form_refuses_a_path_that_is_not_a_clone(tmp_path):
+def test_git_import_form_refuses_a_path_that_is_not_a_clone(tmp_path, settings):
+    # Every refusal reads the same (issue 14, item 6): the form does not tell which paths exist.
+    from corpus.forms import import_path_error
+
+    settings.HRGC_IMPORT_ROOT = tmp_path
     (tmp_path / "plain").mkdir()
     missing = GitImportForm({"path": str(tmp_path / "nope")})
-    assert not missing.is_valid() and "does not exist" in missing.errors["path"][0]
+    assert not missing.is_valid() and missing.errors["path"] == [import_path_error()]
     plain = GitImportForm({"path": str(tmp_path / "plain")})
-    assert not plain.is_valid() and "is not a git repository" in plain.errors["path"][0]
+    assert not plain.is_valid() and plain.errors["path"] == [import_path_error()]
     clone = build_sample_repos(tmp_path / "clones")[0]
     (clone / "sub").mkdir()
     inside = GitImportForm({"path": str(clone / "sub")})
-    assert not inside.is_valid() and "inside" in inside.errors["path"][0]
+    assert not inside.is_valid() and inside.errors["path"] == [import_path_error()]
     good = GitImportForm({"path": str(clone)})
     assert good.is_valid(), good.errors
 
 
 @pytest.mark.django_db
-def test_import_view_queues_nothing_for_a_folder_that_is_not_a_clone(operator_client, tmp_path):
+def test_import_view_queues_nothing_for_a_folder_that_is_not_a_clone(operator_client, tmp_path, settings):
+    from corpus.forms import import_path_error
+
+    settings.HRGC_IMPORT_ROOT = tmp_path.parent
     response = operator_client.post(reverse("corpus:import_git"), {"path": str(tmp_path)}, follow=True)
     assert not FetchJob.objects.exists()
-    assert any("is not a git repository" in m for m in _messages(response))
+    assert _messages(response) == [import_path_error()]
 
 
 @pytest.mark.django_db

@@ -80,8 +80,8 @@ def _git_clone(path: Path) -> Path:
 @pytest.fixture
 def world(db, settings, tmp_path, assets) -> SimpleNamespace:
     """One object of every kind, each in a state its actions accept."""
-    from corpus import services
     from corpus.models import CurationEvent, FetchJob, GitHubSettings, PullRequest, Repository, Snapshot, Source
+    from corpus.services import curation
     from models_registry.models import ExportedModel
     from training.models import Checkpoint, DatasetBuild, MetricPoint, TokenizerVersion, TrainingRun
 
@@ -96,7 +96,7 @@ def world(db, settings, tmp_path, assets) -> SimpleNamespace:
     )
     w.pr = PullRequest.objects.create(repository=w.repo, number=1, title="Fix it", source_url="https://x.test/1")
     w.pr2 = PullRequest.objects.create(repository=w.repo, number=2, title="Add it")
-    services.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=w.pr2.pk), action="exclude", reason="x")
+    curation.curate_pull_requests(pull_requests=PullRequest.objects.filter(pk=w.pr2.pk), action="exclude", reason="x")
     w.event = CurationEvent.objects.get()
     w.finished_job = FetchJob.objects.create(targets=["acme/widgets"], status="failed", message="boom")
     w.running_job = FetchJob.objects.create(targets=["acme/widgets"], status="running", heartbeat_at=timezone.now())
@@ -183,6 +183,7 @@ PAGES: dict[str, Page] = {
     "corpus:add": Page(_u("corpus:add"), contains="api.github.com"),
     "corpus:pullrequests": Page(_u("corpus:pullrequests"), contains="Fix it"),
     "corpus:pullrequest": Page(_u("corpus:pullrequest", "pr"), contains="Fix it"),
+    "corpus:pullrequest_training_text": Page(_u("corpus:pullrequest_training_text", "pr")),
     "corpus:curation": Page(_u("corpus:curation"), contains="x"),
     "corpus:stats": Page(_u("corpus:stats")),
     "corpus:fetchjobs": Page(_u("corpus:fetchjobs")),
@@ -242,7 +243,7 @@ def _count(model_path: str, **filters) -> int:
 
 
 def _run_form(w) -> dict:
-    from training.forms_runs import RunForm
+    from training.forms.runs import RunForm
 
     payload = {"dataset": w.dataset.pk, "family": "gpt", "preset": "tiny", "name": "run-new"}
     for key, form_field in RunForm(initial={"family": "gpt", "preset": "tiny"}).fields.items():
