@@ -260,7 +260,7 @@ def stored_plan_and_parts(pr: PullRequest) -> tuple[Plan, RecordParts]:
     older format) gets them computed once here and saved, so no later view parses its files again."""
     if pr.record_format == FORMAT_VERSION and pr.plan is not None and pr.record_parts is not None:
         return Plan.from_json(pr.plan), RecordParts.from_json(pr.record_parts)
-    from corpus.services import clean_json
+    from corpus.services.ingest import clean_json
 
     plan, parts = derive(pull_request_record(pr))
     PullRequest.objects.filter(pk=pr.pk).update(

@@ -416,14 +416,34 @@ def _user_password_is(username: str, password: str) -> bool:
     return User.objects.get(username=username).check_password(password)
 
 
+# Actions whose effect lies outside the test's transaction or needs a real GitHub (a search crawl, a task
+# queued on commit, a clone on disk): their own tests cover the effect; here only who may call them.
+ROLE_ONLY = {
+    "corpus:add_search": Action(_u("corpus:add_search"), lambda w: {"q": "language:go"}),
+    "corpus:rejudge": Action(_u("corpus:rejudge")),
+    "corpus:repository_drop_clone": Action(_u("corpus:repository_drop_clone", "repo")),
+}
 # Read-only POSTs: the database stays as it was.
 READ_ONLY_POSTS = {"training:tokenizer_encode", "models_registry:playground_generate", "logout"}
 
 
 def test_every_url_is_covered():
     """A new URL must be added to the battery: as a page, an action or both."""
-    assert project_url_names() - set(PAGES) - set(ACTIONS) == set()
-    assert set(PAGES) | set(ACTIONS) <= project_url_names()
+    assert project_url_names() - set(PAGES) - set(ACTIONS) - set(ROLE_ONLY) == set()
+    assert set(PAGES) | set(ACTIONS) | set(ROLE_ONLY) <= project_url_names()
+
+
+@pytest.mark.parametrize("name", sorted(ROLE_ONLY))
+def test_role_only_actions(name, world, viewer_client, operator_user):
+    action = ROLE_ONLY[name]
+    assert viewer_client.post(action.url(world), action.payload(world)).status_code == 403
+    anonymous = Client()
+    assert "/accounts/login/" in anonymous.post(action.url(world))["Location"]
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(operator_user)
+    assert strict.post(action.url(world), action.payload(world)).status_code == 403
+    viewer_client.force_login(operator_user)
+    assert viewer_client.post(action.url(world), action.payload(world)).status_code == 302
 
 
 # --- anonymous ---------------------------------------------------------------------------------
