@@ -561,3 +561,25 @@ def test_git_import_outside_the_root_is_refused(world, operator_client, tmp_path
     outside = _git_clone(tmp_path / "outside")
     operator_client.post(reverse("corpus:import_git"), {"path": str(outside)})
     assert not FetchJob.objects.filter(kind="git").exists()
+
+
+def test_viewer_limits(world, viewer_client):
+    """What a viewer may start is bounded: a prompt past the playground's limits is refused before any model
+    runs, a preview of the largest model answers from the meta device, a sample past the end is a message."""
+    big = {
+        "model": world.export.pk,
+        "title": "x",
+        "path": "main.go",
+        "code_before": "x" * 20_001,
+        "max_iterations": 1,
+        "max_code_tokens": 16,
+        "temperature": 0.5,
+    }
+    assert viewer_client.post(reverse("models_registry:playground_generate"), big).status_code == 400
+    preview = viewer_client.get(
+        reverse("training:run_preview"), {"family": "hrm", "preset": "tiny", "model__n_layer": 256}
+    )
+    answer = preview.json()
+    assert preview.status_code == 200 and answer["parameter_count"] > answer["preset_parameter_count"]
+    page = viewer_client.get(reverse("training:dataset", args=[world.dataset.pk]), {"sample": 10**9})
+    assert page.status_code == 200
