@@ -419,3 +419,12 @@ def test_windows_shorter_than_the_rows_start_at_every_record(model, tmp_path):
     assert any(start % 2048 for start in records_in_rows.tolist())  # records packed inside rows are reachable
     x, _, _ = batches.next_batch()
     assert x.shape == (64, 256)
+
+
+def test_a_run_config_saved_with_planner_positions_still_loads():
+    from training.hrm.config import RunConfig, preset
+
+    saved = preset("hrm", "tiny").to_dict()
+    assert "planner_positions" not in saved["model"]  # read by nothing: it went with the planner arrays
+    saved["model"]["planner_positions"] = 128
+    assert RunConfig.from_dict(saved) == preset("hrm", "tiny")

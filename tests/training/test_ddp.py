@@ -21,7 +21,6 @@ def test_torchrun_with_two_processes_trains_and_checkpoints_once(tmp_path):
     out = tmp_path / "run"
     settings = [
         "block_size=64",
-        "planner_positions=32",
         "max_steps=40",
         "warmup_steps=5",
         "eval_steps=20",

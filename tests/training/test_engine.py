@@ -86,7 +86,6 @@ def small_config(**overrides):
     """The tiny preset with shorter windows so each test runs in seconds on two cores."""
     settings = {
         "block_size": "64",
-        "planner_positions": "32",
         "max_steps": "30",
         "warmup_steps": "5",
         "eval_steps": "10",

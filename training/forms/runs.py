@@ -41,7 +41,6 @@ SETTING_HELP = {
     "intermediate_size": "Hidden width of each SwiGLU feed-forward layer.",
     "h_cycles": "hrm: planner (high-level) cycles per forward pass.",
     "l_cycles": "hrm: generator (low-level) steps per planner cycle.",
-    "planner_positions": "Longest plan the planner reads (planner context, in tokens).",
     "block_size": "Training window and generator context, in tokens; must fit both dataset splits.",
     "rope_theta": "Base of the rotary position embedding's frequencies.",
     "norm_eps": "Epsilon of the RMS normalisation.",

@@ -16,7 +16,6 @@ MODEL_LIMITS = {
     "h_cycles": 16,
     "l_cycles": 16,
     "block_size": 131_072,
-    "planner_positions": 131_072,
 }
 PRESETS = ("seed", "tiny")
 COMPILE_CHOICES = ("auto", "on", "off")
@@ -46,7 +45,6 @@ class ModelConfig:
     intermediate_size: int = 512  # SwiGLU hidden width (2x: keeps the seed preset under 30 M at a 50K vocab)
     h_cycles: int = 2  # hrm only
     l_cycles: int = 2  # hrm only
-    planner_positions: int = 512  # seed: plan length (planner context)
     block_size: int = 1024  # seed: code length (generator context, training sequence length)
     rope_theta: float = 10_000.0
     norm_eps: float = 1e-5
@@ -117,7 +115,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return cls(model=ModelConfig(**data.get("model", {})), train=TrainConfig(**data.get("train", {})))
+        model = dict(data.get("model", {}))
+        # Read by nothing (planner and generator share one token stream); runs saved with it still load.
+        model.pop("planner_positions", None)
+        return cls(model=ModelConfig(**model), train=TrainConfig(**data.get("train", {})))
 
     def with_overrides(self, overrides: dict[str, str], *, validate: bool = True) -> RunConfig:
         """Apply `key=value` overrides (key names a field of either config); raise ValueError on bad ones.
@@ -172,7 +173,6 @@ class RunConfig:
             "h_cycles",
             "l_cycles",
             "block_size",
-            "planner_positions",
         ):
             if getattr(m, name) < 1:
                 found.append((name, f"{name} must be at least 1"))
@@ -251,7 +251,6 @@ def preset(family: str, name: str, vocab_size: int = 50_000) -> RunConfig:
             intermediate_size=176,
             h_cycles=2,
             l_cycles=1,
-            planner_positions=128,
             block_size=256,
         )
         train = TrainConfig(
