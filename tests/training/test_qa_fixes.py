@@ -72,18 +72,21 @@ def test_dropout_outside_zero_to_one_is_refused_beside_its_field(dataset):
 
 
 def test_block_size_longer_than_a_split_is_refused_naming_the_split(dataset):
-    splits = read_meta(dataset.directory)["splits"]
-    val_tokens = splits["val"]["tokens"]
-    assert val_tokens < splits["train"]["tokens"]
-    form = RunForm(form_data(dataset, model__block_size=str(val_tokens)))
+    meta = read_meta(dataset.directory)
+    splits = meta["splits"]
+    # Rows of seq_len + 1 tokens that start at records: a window can read as far as the split's rows go.
+    val_stream = splits["val"]["sequences"] * (meta["seq_len"] + 1)
+    assert val_stream < splits["train"]["sequences"] * (meta["seq_len"] + 1)
+    form = RunForm(form_data(dataset, model__block_size=str(val_stream)))
     assert not form.is_valid()
     error = " ".join(form.errors["model__block_size"])
-    assert "split 'val'" in error and f"{val_tokens:,} tokens" in error and f"at most {val_tokens - 2:,}" in error
+    assert "split 'val'" in error and f"{splits['val']['tokens']:,} tokens" in error
+    assert f"at most {val_stream - 1:,}" in error
 
-    fits = RunForm(form_data(dataset, model__block_size=str(val_tokens - 2)))
+    fits = RunForm(form_data(dataset, model__block_size=str(val_stream - 1)))
     assert fits.is_valid(), fits.errors
     with pytest.raises(ValueError, match="split 'val'"):
-        new_run(dataset, block_size=str(val_tokens))
+        new_run(dataset, block_size=str(val_stream))
     assert not TrainingRun.objects.exists()
 
 

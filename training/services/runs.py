@@ -75,10 +75,21 @@ def dataset_problem(config: RunConfig, dataset: DatasetBuild) -> str | None:
     """Why `config` cannot train on `dataset` (a window longer than a split), or None.
 
     Each split must hold one window of block_size + 1 tokens plus one start offset (training.data.TokenBatches)."""
-    splits = read_meta(dataset.directory).get("splits", {})
+    meta = read_meta(dataset.directory)
+    splits = meta.get("splits", {})
     block_size = config.model.block_size
     for split in ("train", "val"):
         tokens = int(splits.get(split, {}).get("tokens", 0))
+        if meta.get("layout") == "rows":
+            # Rows of seq_len + 1 tokens, each starting at a record: a window needs that many tokens of rows.
+            stream = int(splits.get(split, {}).get("sequences", 0)) * (int(meta["seq_len"]) + 1)
+            if stream < block_size + 1:
+                return (
+                    f"block_size {block_size:,} does not fit dataset {dataset.name}: split {split!r} has "
+                    f"{tokens:,} tokens in {stream:,} tokens of sequences, fewer than one window of "
+                    f"{block_size + 1:,}; at most {max(0, stream - 1):,} fits"
+                )
+            continue
         if tokens < block_size + 2:
             return (
                 f"block_size {block_size:,} does not fit dataset {dataset.name}: split {split!r} has {tokens:,} "
