@@ -21,6 +21,8 @@ MODULES = (
     "training.tokenizer",
     "training.dataset",
     "training.engine",
+    "training.checkpoint_policy",
+    "training.curves",
 )
 PACKAGES = ("corpus.github", "training.hrm", "models_registry.export")
 PROBE = (
