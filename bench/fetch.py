@@ -4,7 +4,8 @@ Run: .venv/bin/python bench/fetch.py [--repo PATH | --prs 350 | --sample] [--lat
 
 The story is served as REST, GraphQL and git (smart HTTP) by the same loopback server. With
 --repo (default: the gin mirror when this machine has it) the story is a real repository's
-merged PRs, read by the local-clone import, with a few generated comments per PR.
+merged PRs, read by the local-clone import, with a few generated comments per PR, and that
+repository itself is what git serves.
 """
 
 from __future__ import annotations
@@ -126,8 +127,11 @@ class Row:
         return min(limits)
 
 
-def _serve(story, git_root: Path, latency: float, faults: bool):
-    server = GitHubShapedServer(story, rate_limit=1_000_000, graphql_points=1_000_000, git_root=git_root)
+def _serve(story, git_root: Path, latency: float, faults: bool, repositories: dict | None = None):
+    """The story over REST and GraphQL, and as git: the given repositories as they are, else written by githost."""
+    server = GitHubShapedServer(
+        story, rate_limit=1_000_000, graphql_points=1_000_000, git_root=git_root, git_repositories=repositories
+    )
     base_url = server.start()
     server.faults.delay = latency
     stop = threading.Event()
@@ -235,15 +239,18 @@ def main() -> None:
         from corpus.sample.story import sample_story
 
         story, label = sample_story(), "the sample story"
+        repositories = None
     elif args.prs or not (args.repo or GIN_MIRROR).exists():
         story, label = generated_story(args.prs or 350), f"a generated story of {args.prs or 350} PRs"
+        repositories = None
     else:
         path = args.repo or GIN_MIRROR
-        story, label = repository_story(path), f"{path}'s merged PRs that touch Go"
+        story, label = repository_story(path), f"{path}'s merged PRs that touch Go (its own history served as git)"
+        repositories = {story[0][0].full_name: path}
     work = Path(tempfile.mkdtemp(prefix="bench-fetch-"))
     try:
         started = time.perf_counter()
-        server, base_url, stop = _serve(story, work / "served", args.latency, faults=False)
+        server, base_url, stop = _serve(story, work / "served", args.latency, faults=False, repositories=repositories)
         merged = sum(1 for _, pulls in server.story for p in pulls if p.merged_at)
         print(
             f"story: {label}: {len(story)} repositories, {merged} merged PRs (served as REST, GraphQL and git in "

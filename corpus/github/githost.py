@@ -270,6 +270,26 @@ def _git(cwd: Path | None, *args: str, stdin: bytes | None = None, extra: list[s
     return result.stdout
 
 
+def link_repositories(root: Path, repositories: dict[str, Path]) -> None:
+    """Serve existing repositories (owner/name -> a clone or bare repository) under `root`, as they are."""
+    for full_name, path in repositories.items():
+        path = Path(path).resolve()
+        git_dir = path / ".git" if (path / ".git").is_dir() else path
+        link = Path(root) / f"{full_name}.git"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(git_dir, target_is_directory=True)
+
+
+def repository_story(path: Path, full_name: str, repo: RepoRecord | None = None) -> Story:
+    """A story read from a clone's merges (the local-clone import): its records carry the clone's own commits."""
+    from corpus.gitimport import iter_pull_requests
+
+    record = repo or RepoRecord(full_name, license_spdx="MIT")
+    return [(record, list(iter_pull_requests(Path(path), full_name)))]
+
+
 # --- serving ------------------------------------------------------------------------------------
 
 
@@ -298,6 +318,12 @@ class GitHost:
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_PROJECT_ROOT": str(self.root),
             "GIT_HTTP_EXPORT_ALL": "1",
+            # Partial clones and fetches by id, also from repositories served as they are.
+            "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": "uploadpack.allowFilter",
+            "GIT_CONFIG_VALUE_0": "true",
+            "GIT_CONFIG_KEY_1": "uploadpack.allowAnySHA1InWant",
+            "GIT_CONFIG_VALUE_1": "true",
             "PATH_INFO": path,
             "QUERY_STRING": query,
             "REQUEST_METHOD": method,

@@ -209,7 +209,12 @@ class GitHubShapedServer:
         verbose: bool = False,
         graphql_points: int = 5000,
         git_root: Path | None = None,
+        git_repositories: dict[str, Path] | None = None,
     ):
+        """`git_root`: write the story as git repositories there and serve them (see githost).
+        `git_repositories`: serve these existing repositories as they are (owner/name -> path), under
+        `git_root` (a temporary folder when not given); their story records must carry their commits
+        (`repository_story` reads one from a clone)."""
         self.token = token
         self.per_page_max = per_page_max
         self.limiter = RateLimiter(rate_limit)
@@ -224,7 +229,15 @@ class GitHubShapedServer:
         self.git_bytes_served = 0
         self.git_authorizations: list[str | None] = []
         self.git = None
-        if git_root is not None:
+        if git_repositories:
+            import tempfile
+
+            from corpus.github.githost import GitHost, link_repositories
+
+            root = Path(git_root) if git_root is not None else Path(tempfile.mkdtemp(prefix="hrgc-github-git-"))
+            link_repositories(root, git_repositories)
+            self.git = GitHost(root)
+        elif git_root is not None:
             from corpus.github.githost import GitHost, build_story_repositories
 
             story = build_story_repositories(Path(git_root), story)

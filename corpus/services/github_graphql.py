@@ -54,13 +54,6 @@ class GraphQLFetch(GitHubFetch):
     # --- the pass ---------------------------------------------------------------------------
 
     def run(self) -> tuple[str, str]:
-        try:
-            limits = self.client.rate_limit()["resources"].get("graphql") or {}
-            self.budget.observe(limits.get("remaining"), limits.get("reset"))
-        except TokenRejected:
-            pass  # the first real request says so, and the job fails there
-        except GitHubError:
-            pass  # no /rate_limit: the first answer tells the budget
         self.say_method()
         self.probes: dict[str, Probe | Exception] = {}
         self.probe_all()

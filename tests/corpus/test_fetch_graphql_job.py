@@ -84,7 +84,7 @@ def test_graphql_and_git_store_what_rest_stores_and_an_unchanged_refetch_costs_o
     assert status == JobStatus.FINISHED and again.prs_new == 0
     assert server.graphql_queries - queries == 1  # one probe for all three repositories
     assert server.git_requests == git  # the clones are not even fetched
-    assert len(server.request_log) - rest_log == 2  # that query and one free /rate_limit
+    assert len(server.request_log) - rest_log == 1  # that query, nothing else
     assert {row["state"] for row in again.repo_progress.values()} == {"unchanged"}
 
 

@@ -351,3 +351,31 @@ def test_many_repositories_are_probed_fifty_to_a_query(server):
     assert gql.queries_made == 1 and gql.points_spent == 1
     probe_repositories(gql, [REPO, "acme/nope"], batch=1)
     assert gql.queries_made == 3
+
+
+def test_a_repository_given_as_a_path_is_served_as_it_is(tmp_path):
+    from corpus.github.githost import repository_story
+    from corpus.sample.build_git import build_sample_repos
+
+    path = build_sample_repos(tmp_path / "repos")[0]
+    story = repository_story(path, "hrgc-samples/kvstore")
+    with GitHubShapedServer(story, git_repositories={"hrgc-samples/kvstore": path}) as served:
+        client = GitHubClient(served.base_url)
+        summaries, _ = list_merged_pulls(client, "hrgc-samples/kvstore")
+        rest = {}
+        fetch_pull_requests(
+            client, "hrgc-samples/kvstore", summaries, on_result=lambda r, s: rest.__setitem__(r.number, r)
+        )
+        runner = GitRunner(served.base_url)
+        clone = ensure_clone(runner, tmp_path / "clones", "hrgc-samples/kvstore")
+        records = {}
+        fetch_merged_pulls(
+            GraphQLClient(client),
+            runner,
+            clone,
+            "hrgc-samples/kvstore",
+            on_result=lambda r, n: records.__setitem__(r.number, r),
+        )
+    assert clone.partial and len(records) == len(story[0][1]) > 5
+    assert {n: dataclasses.asdict(r) for n, r in records.items()} == {n: dataclasses.asdict(r) for n, r in rest.items()}
+    assert {r.merge_commit for r in records.values()} == {p.merge_commit for p in story[0][1]}  # the clone's own

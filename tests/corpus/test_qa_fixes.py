@@ -206,15 +206,18 @@ def test_fetch_with_the_api_unreachable_records_each_repository_and_fails():
     for error in job.errors.values():
         assert "gave up after 2 retries" in error and "connection error" in error and base in error
         assert "\n" not in error
-    assert job.api_requests == 6  # 3 attempts per repository
+    assert job.api_requests == 9  # 3 attempts at the crawl's GraphQL probe of both, then 3 per repository
     assert Repository.objects.get(full_name="acme/one").state == Repository.State.ERROR
 
 
 @pytest.mark.django_db
-def test_a_repository_whose_requests_keep_failing_does_not_stop_the_others():
+@pytest.mark.parametrize("method, errors", [("rest", 3), ("graphql", 6)])
+def test_a_repository_whose_requests_keep_failing_does_not_stop_the_others(settings, method, errors):
+    settings.GITHUB_FETCH_METHOD = method
     story = sample_story()
     with GitHubShapedServer(story) as server:
-        server.faults.update({"server_errors": 3})  # the first repository's 3 attempts
+        # The first repository's 3 attempts (through GraphQL, after the 3 of the crawl's probe of both).
+        server.faults.update({"server_errors": errors})
         targets = ["hrgc-samples/kvstore", "hrgc-samples/csvtool"]
         job = fetch_jobs.create_fetch_job(kind=Source.GITHUB, targets=targets, enqueue=False)
         job, status, message = _run(job, client=_quick_client(server.base_url))
