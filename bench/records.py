@@ -202,6 +202,24 @@ def before_tree(commit: str) -> Path:
     return tree
 
 
+def hostile_timings() -> list[tuple[str, float]]:
+    """Seconds to plan and cut a PR that adds one `func init()` to a file of N of them (issue 14 item 8:
+    numbering repeated names and pairing renames used to be quadratic: 75 s at 16,000)."""
+    from corpus.plans import extract_plan
+    from corpus.records import FileRecord, PRRecord
+    from corpus.serialize import build_parts
+
+    rows = []
+    for count in (16_000, 70_000):
+        before = "package p\n\n" + "func init() {}\n" * count
+        after = before + "func init() { println(1) }\n"
+        pr = PRRecord(repo="o/r", number=1, title="x", files=[FileRecord(path="p.go", before=before, after=after)])
+        started = time.perf_counter()
+        build_parts(pr, extract_plan(pr))
+        rows.append((f"{count:,} func init() ({len(after) / 1e6:.2f} MB)", time.perf_counter() - started))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", action="append", help="sample, a .pkl of PRRecords, or a git clone")
@@ -267,6 +285,9 @@ def main() -> None:
             results[side] = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append((name, len(prs), results))
 
+    print("hostile file, plan + record parts of a PR adding one func init():")
+    for label, seconds in hostile_timings():
+        print(f"  {label:40} {seconds:6.2f} s")
     print(f"budget {args.budget} tokens, {args.processes} processes, vocabulary {args.vocab} (CPU shared: contended)")
     figures = [
         ("records", "records", "{:,}"),
