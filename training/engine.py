@@ -244,10 +244,19 @@ def _gather_rng_states(train_batches: TokenBatches, ddp: Distributed) -> list[di
 # ---------------------------------------------------------------------------------------------- the loop
 
 
-def compile_wanted(setting: str, device: torch.device) -> bool:
-    """torch.compile where it pays off: on CUDA by default. On CPU bench/train.py measured the compiled
-    seed model only ~5 % faster per step after a two-minute compile, so "auto" leaves CPU runs eager."""
-    return setting == "on" or (setting == "auto" and device.type == "cuda")
+# On a CPU, compiling takes one to two minutes and made seed-preset steps faster (bench/train.py --compile:
+# gpt ~1.15x, hrm ~1.05x): worth it for long runs of large models, not for the minutes of a tiny-preset run.
+CPU_COMPILE_MIN_PARAMETERS = 10_000_000
+CPU_COMPILE_MIN_STEPS = 1_000
+
+
+def compile_wanted(setting: str, device: torch.device, parameters: int = 0, max_steps: int = 0) -> bool:
+    """torch.compile where it pays off: "auto" compiles on CUDA, and on a CPU for a long run of a large model."""
+    if setting != "auto":
+        return setting == "on"
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and parameters >= CPU_COMPILE_MIN_PARAMETERS and max_steps >= CPU_COMPILE_MIN_STEPS
 
 
 def _make_optimizer(model: torch.nn.Module, train: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -568,7 +577,8 @@ def train(
         latest = resume_train_state(state, out_dir, ddp, t.seed, report) if resume else None
 
         # The run: the model as the steps call it, where reports go.
-        eval_model = torch.compile(state.model) if compile_wanted(t.compile, device) else state.model
+        compiled = compile_wanted(t.compile, device, state.model.num_parameters(), t.max_steps)
+        eval_model = torch.compile(state.model) if compiled else state.model
         train_model: torch.nn.Module = eval_model
         if ddp.enabled:
             train_model = DistributedDataParallel(

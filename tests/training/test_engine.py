@@ -381,8 +381,15 @@ def test_compile_setting_auto_compiles_on_cuda_only_and_old_bools_still_read():
     from training.engine import compile_wanted
     from training.hrm.config import RunConfig
 
-    assert compile_wanted("auto", torch.device("cuda")) and not compile_wanted("auto", torch.device("cpu"))
-    assert compile_wanted("on", torch.device("cpu")) and not compile_wanted("off", torch.device("cuda"))
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert compile_wanted("auto", cuda) and not compile_wanted("auto", cpu)
+    assert compile_wanted("on", cpu) and not compile_wanted("off", cuda)
+    # On a CPU only a long run of a seed-sized model pays for the compile; a tiny-preset run does not.
+    seed, tiny = preset("gpt", "seed"), preset("gpt", "tiny")
+    assert compile_wanted("auto", cpu, parameters=29_500_000, max_steps=seed.train.max_steps)
+    assert not compile_wanted("auto", cpu, parameters=29_500_000, max_steps=tiny.train.max_steps)
+    assert not compile_wanted("auto", cpu, parameters=200_000, max_steps=seed.train.max_steps)
+    assert not compile_wanted("auto", torch.device("mps"), parameters=29_500_000, max_steps=seed.train.max_steps)
     assert RunConfig.from_dict({"train": {"compile": True}}).train.compile == "on"
     assert RunConfig.from_dict({"train": {"compile": False}}).train.compile == "off"
     assert RunConfig().train.compile == "auto"

@@ -75,7 +75,7 @@ SETTING_HELP = {
     "sample_max_tokens": "Longest sample, in tokens.",
     "seed": "Random seed of weights and batches: same seed, same run.",
     "device": "Where it trains: auto picks CUDA, then MPS, then CPU.",
-    "compile": "torch.compile the model: auto compiles on a GPU only (slow start, faster steps there).",
+    "compile": "torch.compile the model (slow start, faster steps): auto = on a GPU, and long CPU runs of big models.",
     "keep_last_checkpoints": "Keep only the newest N checkpoints besides the best and the latest (0: keep all).",
     "num_threads": "CPU threads for PyTorch (0: its default).",
     "nproc_per_node": "Processes per node (one per GPU): above one in all, the worker launches torchrun (DDP).",

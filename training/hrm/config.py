@@ -86,8 +86,8 @@ class TrainConfig:
     sample_max_tokens: int = 256
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda | mps
-    # torch.compile: "auto" where it pays off (CUDA; on CPU bench/train.py measured ~5 % faster steps for a
-    # two-minute compile), "on" or "off". Older configs stored a bool, read as "on"/"off".
+    # torch.compile: "auto" where it pays off (CUDA; on a CPU only long runs of models of 10 M parameters or
+    # more, see training.engine.compile_wanted), "on" or "off". Older configs stored a bool, read as on/off.
     compile: str = "auto"
     # Checkpoints on the save_steps grid kept besides the best by validation loss and the latest (0: all).
     keep_last_checkpoints: int = 0
