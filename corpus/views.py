@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponseRedirect
@@ -37,6 +36,7 @@ from corpus.models import (
     Source,
 )
 from corpus.services import curation, fetch_jobs, repositories, snapshots
+from hrgc_site.errors import ActionRefused, Invalid
 from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin, SortableListMixin
 from hrgc_site.roles import is_operator, operator_required
@@ -383,7 +383,7 @@ def fetchjob_retry(request, pk: int):
     job = get_object_or_404(FetchJob, pk=pk)
     try:
         new = fetch_jobs.retry_fetch_job(job=job, user=request.user)
-    except ValueError as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
         return redirect(job)
     messages.success(request, f"Fetch job #{new.pk} queued for the same targets; stored PRs are skipped.")
@@ -556,7 +556,7 @@ def pullrequest_bulk_curate(request):
         event = curation.curate_pull_requests(
             pull_requests=queryset, action=action, reason=form.cleaned_data["reason"], user=request.user, scope=scope
         )
-    except ValueError as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
         return HttpResponseRedirect(back)
     if event is None:
@@ -604,7 +604,7 @@ def curation_undo(request, pk: int):
                 "since, so the later decision stands (undo it first to go further back)."
             )
         messages.success(request, text)
-    except ValueError as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
     return redirect("corpus:curation")
 
@@ -671,8 +671,8 @@ def snapshot_create(request):
             filters=filters,
             user=request.user,
         )
-    except ValidationError as exc:
-        form.add_error(None, exc)
+    except Invalid as exc:
+        form.add_error(None, exc.error)
         return _snapshot_form_again(request, form)
     messages.success(request, f"Snapshot {snapshot.name} is being written.")
     return redirect(snapshot)

@@ -10,9 +10,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import Progress, enqueue_on_commit
 from hrgc_site.models import JobStatus
 from models_registry.models import ExportedModel
@@ -24,7 +24,7 @@ def create_export(*, run: TrainingRun, step: int | None, format: str, quant: str
     checkpoints = run.checkpoints.order_by("-step")
     checkpoint = checkpoints.filter(step=step).first() if step is not None else checkpoints.first()
     if checkpoint is None:
-        raise ValidationError("This run has no checkpoint to export" + (f" at step {step}." if step else " yet."))
+        raise ActionRefused("This run has no checkpoint to export" + (f" at step {step}." if step else " yet."))
     if format == ExportedModel.Format.SAFETENSORS:
         quant = ExportedModel.Quant.F32  # the transformers folder keeps full precision; quantizing is GGUF's job
     return ExportedModel.objects.create(
@@ -124,7 +124,7 @@ def _file_entry(path: Path) -> dict:
 
 def delete_export(export: ExportedModel) -> None:
     if export.is_active and not export.looks_dead:
-        raise ValidationError("This export is still running.")
+        raise ActionRefused("This export is still running.")
     if export.path:
         shutil.rmtree(export.path, ignore_errors=True)
     export.delete()
@@ -353,7 +353,7 @@ def playground_events(
 
     gguf = model.registered_file("model.gguf")
     if gguf is None:
-        raise ValidationError("This export has no GGUF file.")
+        raise ActionRefused("This export has no GGUF file.")
     source = GGUFTokenSource(_gguf_model(str(gguf)), temperature=temperature, seed=seed)
     yield {"type": "start", "model": str(model), "architecture": model.architecture}
     yield from generate_with_refinement(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST, require_safe
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.errors import ActionRefused
 from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.roles import operator_required
@@ -80,8 +80,8 @@ def export_run(request, run_pk: int):
         return redirect(run.get_absolute_url())
     try:
         export = services.request_export(run=run, user=request.user, **form.cleaned_data)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+    except ActionRefused as error:
+        messages.error(request, str(error))
         return redirect(run.get_absolute_url())
     messages.success(request, f"Export queued: {export}")
     return redirect(export.get_absolute_url())
@@ -93,8 +93,8 @@ def delete_model(request, pk: int):
     export = get_object_or_404(ExportedModel, pk=pk)
     try:
         services.delete_export(export)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+    except ActionRefused as error:
+        messages.error(request, str(error))
         return redirect(export.get_absolute_url())
     messages.success(request, "Export deleted.")
     return redirect("models_registry:models")

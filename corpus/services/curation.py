@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from corpus.models import CurationEvent, PullRequest, Repository
+from hrgc_site.errors import ActionRefused
 
 # Quality flags that keep a PR out of the training set until a person says otherwise.
 BLOCKING_FLAGS = ("empty title", "no Go changes", "only vendored files", "only generated files", "very large change")
@@ -36,7 +37,7 @@ def apply_automatic_inclusion(pr: PullRequest) -> None:
 def set_repository_included(*, repository: Repository, included: bool, reason: str = "") -> Repository:
     """Include or exclude a whole repository; its PRs keep their own choice for when it comes back."""
     if not included and not reason.strip():
-        raise ValueError("Say why the repository is excluded.")
+        raise ActionRefused("Say why the repository is excluded.")
     repository.included = included
     repository.excluded_reason = "" if included else reason.strip()[:300]
     repository.save(update_fields=["included", "excluded_reason"])
@@ -54,10 +55,10 @@ def curate_pull_requests(
         raise ValueError("action must be include or exclude")
     reason = reason.strip()
     if action == "exclude" and not reason:
-        raise ValueError("Say why these pull requests are excluded.")
+        raise ActionRefused("Say why these pull requests are excluded.")
     rows = list(pull_requests.select_for_update().values_list("id", "included", "excluded_reason", "curated_at"))
     if not rows:
-        raise ValueError("No pull requests matched.")
+        raise ActionRefused("No pull requests matched.")
     if action == "include":
         rows = [row for row in rows if not row[1]]
     else:
@@ -130,13 +131,13 @@ def undo_curation(*, event: CurationEvent, user=None) -> UndoResult:
     Refused (ValueError) when every PR of the event has a later decision: there is nothing left to undo."""
     event = CurationEvent.objects.select_for_update().get(pk=event.pk)
     if event.undone_at is not None:
-        raise ValueError("This change was already undone.")
+        raise ActionRefused("This change was already undone.")
     ids = [int(pk) for pk in event.previous]
     rows = PullRequest.objects.select_for_update().filter(pk__in=ids)
     # The event stamped its PRs with its own time; a later decision stamped them later.
     later = set(rows.filter(curated_at__gt=event.created_at).values_list("pk", flat=True))
     if ids and len(later) == len(ids):
-        raise ValueError(
+        raise ActionRefused(
             f"Nothing undone: all {_count(len(ids), 'pull request')} of this change were curated again since. "
             "Undo those later changes first, or curate the pull requests directly."
         )

@@ -32,6 +32,7 @@ from corpus.services.repositories import (
     upsert_repository,
     validate_repository_name,
 )
+from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import Progress, enqueue_on_commit, mark_dead
 from hrgc_site.models import JobStatus
 
@@ -86,7 +87,7 @@ def retry_fetch_job(*, job: FetchJob, user=None) -> FetchJob:
     if job.looks_dead:
         mark_dead(job)  # its worker is gone: the old row says so and its queue entry never runs again
     elif job.is_active:
-        raise ValueError(f"fetch job #{job.pk} is {job.status}; cancel it or wait until it ends before retrying")
+        raise ActionRefused(f"fetch job #{job.pk} is {job.status}; cancel it or wait until it ends before retrying")
     return create_fetch_job(
         kind=job.kind,
         targets=job.targets,

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from corpus.models import PullRequest, Snapshot
 from corpus.records import SerializedRecord, Span
 from corpus.selectors import filtered_pull_requests, stored_plan_and_parts
 from corpus.serialize import FORMAT_VERSION, snapshot_line
+from hrgc_site.errors import Invalid
 from hrgc_site.jobs import enqueue_on_commit
 from hrgc_site.models import JobStatus
 
@@ -36,7 +38,10 @@ def create_snapshot(
         created_by=user if user and user.is_authenticated else None,
         message="queued",
     )
-    snapshot.full_clean(exclude=["pull_requests"])
+    try:
+        snapshot.full_clean(exclude=["pull_requests"])
+    except ValidationError as error:
+        raise Invalid(error) from error
     with transaction.atomic():
         snapshot.save()
         if enqueue:

@@ -14,6 +14,7 @@ from corpus.selectors import (
     serialized_record,
 )
 from corpus.services import curation, fetch_jobs, snapshots
+from hrgc_site.errors import ActionRefused, Invalid
 from hrgc_site.jobs import claim
 from hrgc_site.models import JobStatus
 
@@ -31,7 +32,7 @@ def corpus(settings, tmp_path, django_db_blocker):
 
 def test_exclude_needs_a_reason_and_undo_restores_each_previous_state(corpus, operator_user):
     kv = PullRequest.objects.filter(repository__full_name="hrgc-samples/kvstore")
-    with pytest.raises(ValueError, match="why"):
+    with pytest.raises(ActionRefused, match="why"):
         curation.curate_pull_requests(pull_requests=kv, action="exclude", reason=" ")
     first = kv.filter(included=True).order_by("number").first()
     was_included = set(kv.filter(included=True).values_list("pk", flat=True))
@@ -48,7 +49,7 @@ def test_exclude_needs_a_reason_and_undo_restores_each_previous_state(corpus, op
     assert set(kv.filter(included=True).values_list("pk", flat=True)) == was_included - {first.pk}
     event.refresh_from_db()
     assert event.undone_by == operator_user and event.undone_at
-    with pytest.raises(ValueError, match="already undone"):
+    with pytest.raises(ActionRefused, match="already undone"):
         curation.undo_curation(event=event)
     # Besides these two, the import's automatic exclusions are one entry of their own (written by the rules).
     assert CurationEvent.objects.exclude(scope__startswith="automatic rules").count() == 2
@@ -95,9 +96,7 @@ def test_snapshot_is_frozen_hashed_and_read_back_as_records(corpus):
 
 
 def test_snapshot_with_a_filter_and_a_bad_name(corpus):
-    from django.core.exceptions import ValidationError
-
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         snapshots.create_snapshot(name="../evil", enqueue=False)
     snapshot = snapshots.create_snapshot(name="kv", filters={"repo": "hrgc-samples/kvstore"}, enqueue=False)
     snapshots.write_snapshot(claim(Snapshot, snapshot.pk))

@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
+from hrgc_site.errors import ActionRefused
 from hrgc_site.models import JobStatus
 from tests.static_files import page_script
 from training.data import read_meta
@@ -85,7 +86,7 @@ def test_block_size_longer_than_a_split_is_refused_naming_the_split(dataset):
 
     fits = RunForm(form_data(dataset, model__block_size=str(val_stream - 1)))
     assert fits.is_valid(), fits.errors
-    with pytest.raises(ValueError, match="split 'val'"):
+    with pytest.raises(ActionRefused, match="split 'val'"):
         new_run(dataset, block_size=str(val_stream))
     assert not TrainingRun.objects.exists()
 
@@ -104,7 +105,7 @@ def test_a_model_above_the_parameter_ceiling_is_refused_with_its_count(dataset, 
         {"family": "hrm", "preset": "tiny", "dataset": dataset.pk, **{key: value for key, value in big.items()}},
     ).json()
     assert preview["parameter_count"] == count and "ceiling" in preview["error"]
-    with pytest.raises(ValueError, match="ceiling"):
+    with pytest.raises(ActionRefused, match="ceiling"):
         new_run(dataset, n_embd="16384", n_head="4", intermediate_size="65536", n_layer="4")
 
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 from corpus.models import Snapshot
+from hrgc_site.errors import ActionRefused, InUse
 from hrgc_site.jobs import Progress, enqueue_on_commit
 from hrgc_site.models import JobStatus
 from training.dataset import (
@@ -25,7 +26,7 @@ from training.dataset import (
 )
 from training.models import DatasetBuild, TokenizerVersion
 from training.record_index import write_record_index
-from training.services.tokenizers import InUse, _user
+from training.services.tokenizers import _full_clean, _user
 
 DATASET_TASK = "training.tasks.datasets.build_dataset_task"
 SAMPLE_MAX_TOKENS = 4096  # the dataset page's decoded record
@@ -43,7 +44,7 @@ def create_dataset(
 ) -> DatasetBuild:
     """A queued dataset build of snapshot with a finished tokenizer."""
     if tokenizer.status != JobStatus.FINISHED:
-        raise ValueError(f"tokenizer {tokenizer.name} is {tokenizer.status}; pick a finished one")
+        raise ActionRefused(f"tokenizer {tokenizer.name} is {tokenizer.status}; pick a finished one")
     dataset = DatasetBuild(
         name=name.strip(),
         snapshot=snapshot,
@@ -53,7 +54,7 @@ def create_dataset(
         created_by=_user(user),
         message="queued",
     )
-    dataset.full_clean()
+    _full_clean(dataset)
     with transaction.atomic():
         dataset.save()
         if enqueue_task:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import enqueue_on_commit, mark_dead
 from hrgc_site.jobs import forget_queued_task as remove_queued_task
 from hrgc_site.models import JobStatus
@@ -32,7 +33,7 @@ MAX_PARAMETERS = 2_000_000_000
 SIZE_SETTINGS = ("n_embd", "n_layer", "intermediate_size", "tie_embeddings")
 
 
-class RunActionError(Exception):
+class RunActionError(ActionRefused):
     """An action the run's state does not allow (delete while running, resume a finished run, ...)."""
 
 
@@ -110,10 +111,10 @@ def size_problem(config: RunConfig) -> str | None:
 
 
 def check_runnable(config: RunConfig, dataset: DatasetBuild) -> None:
-    """Refuse (ValueError) a config that validates but cannot run on this dataset or any one machine."""
+    """Refuse (ActionRefused) a config that validates but cannot run on this dataset or any one machine."""
     problem = dataset_problem(config, dataset) or size_problem(config)
     if problem:
-        raise ValueError(problem)
+        raise ActionRefused(problem)
 
 
 def flatten_config(config: dict) -> dict[str, object]:

@@ -6,11 +6,13 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
 from corpus.models import Snapshot
 from corpus.services.snapshots import iter_snapshot_records
+from hrgc_site.errors import ActionRefused, InUse, Invalid
 from hrgc_site.jobs import Progress, enqueue_on_commit
 from hrgc_site.models import JobStatus
 from training.models import TokenizerVersion
@@ -26,12 +28,15 @@ MODEL_PREFIX = "tokenizer"  # files are <directory>/tokenizer.model and tokenize
 ENCODE_MAX_CHARS = 20_000  # the try-it box; longer text is refused, not truncated
 
 
-class InUse(Exception):
-    """The row is referenced by later artefacts or still running, so it cannot be deleted."""
-
-
 def _user(user):
     return user if user is not None and user.is_authenticated else None
+
+
+def _full_clean(row) -> None:
+    try:
+        row.full_clean()
+    except ValidationError as error:
+        raise Invalid(error) from error
 
 
 def finished_snapshots():
@@ -49,7 +54,7 @@ def create_tokenizer(
     tokenizer = TokenizerVersion(
         name=name.strip(), snapshot=snapshot, vocab_size=vocab_size, created_by=_user(user), message="queued"
     )
-    tokenizer.full_clean()
+    _full_clean(tokenizer)
     with transaction.atomic():
         tokenizer.save()
         if enqueue_task:
@@ -67,7 +72,7 @@ def retry_tokenizer(*, tokenizer: TokenizerVersion, vocab_size: int, enqueue_tas
     if not can_retry(tokenizer):
         raise InUse(f"tokenizer {tokenizer.name} is {tokenizer.status}; only a failed one can be retried")
     tokenizer.vocab_size = vocab_size
-    tokenizer.full_clean()
+    _full_clean(tokenizer)
     with transaction.atomic():
         updated = TokenizerVersion.objects.filter(pk=tokenizer.pk, status=tokenizer.status).update(
             vocab_size=vocab_size,
@@ -171,7 +176,7 @@ def load_tokenizer(tokenizer: TokenizerVersion) -> Tokenizer:
 def encode_text(tokenizer: TokenizerVersion, text: str) -> dict:
     """What the try-it box shows: each token's id, piece and text, and whether decoding gives text back."""
     if len(text) > ENCODE_MAX_CHARS:
-        raise ValueError(f"at most {ENCODE_MAX_CHARS:,} characters, please (got {len(text):,})")
+        raise ActionRefused(f"at most {ENCODE_MAX_CHARS:,} characters, please (got {len(text):,})")
     model = load_tokenizer(tokenizer)
     ids, offsets = model.encode_with_offsets(text)
     special = set(model.special_ids.values())

@@ -9,6 +9,7 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.errors import ActionRefused
 from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.models import JobStatus
@@ -118,7 +119,7 @@ def dataset_delete(request, pk: int):
     dataset = get_object_or_404(DatasetBuild, pk=pk)
     try:
         datasets.delete_dataset(dataset)
-    except tokenizers.InUse as error:
+    except ActionRefused as error:
         messages.error(request, str(error))
         return redirect(dataset)
     messages.success(request, f"Deleted dataset {dataset.name} and its files.")

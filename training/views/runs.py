@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.errors import ActionRefused
 from hrgc_site.listing import SortableListMixin
 from hrgc_site.models import split_message
 from hrgc_site.roles import is_operator, operator_required
@@ -26,7 +27,6 @@ from training.ranks import read_ranks
 from training.selectors import run_health
 from training.services.runs import (
     RESUMABLE,
-    RunActionError,
     base_config,
     clone_initial,
     config_diff,
@@ -333,7 +333,7 @@ def run_stop(request, pk: int):
     run = get_object_or_404(TrainingRun, pk=pk)
     try:
         outcome = request_stop(run)
-    except RunActionError as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
         messages.success(
@@ -351,7 +351,7 @@ def run_resume(request, pk: int):
     run = get_object_or_404(TrainingRun, pk=pk)
     try:
         resume_run(run)
-    except RunActionError as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Queued again: it continues from its last checkpoint once a worker takes it.")
@@ -364,7 +364,7 @@ def run_delete(request, pk: int):
     run = get_object_or_404(TrainingRun, pk=pk)
     try:
         delete_run(run)
-    except RunActionError as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
         return redirect(run)
     messages.success(request, f"Run {run.name} and its files are deleted.")

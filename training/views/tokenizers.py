@@ -17,6 +17,7 @@ from django.views.decorators.http import (
 )
 from django.views.generic import DetailView, ListView
 
+from hrgc_site.errors import ActionRefused
 from hrgc_site.job_card import job_status_view
 from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.roles import is_operator, operator_required
@@ -109,7 +110,7 @@ def tokenizer_encode(request, pk: int):
         return JsonResponse(tokenizers.encode_text(tokenizer, text))
     except FileNotFoundError as error:
         return JsonResponse({"error": str(error)}, status=409)
-    except ValueError as error:
+    except ActionRefused as error:
         return JsonResponse({"error": str(error)}, status=400)
 
 
@@ -144,7 +145,7 @@ def tokenizer_retry(request, pk: int):
         return render(request, TokenizerDetail.template_name, context, status=400)
     try:
         tokenizers.retry_tokenizer(tokenizer=tokenizer, vocab_size=form.cleaned_data["vocab_size"])
-    except tokenizers.InUse as error:
+    except ActionRefused as error:
         messages.error(request, str(error))
     else:
         messages.success(
@@ -159,7 +160,7 @@ def tokenizer_delete(request, pk: int):
     tokenizer = get_object_or_404(TokenizerVersion, pk=pk)
     try:
         tokenizers.delete_tokenizer(tokenizer)
-    except tokenizers.InUse as error:
+    except ActionRefused as error:
         messages.error(request, str(error))
         return redirect(tokenizer)
     messages.success(request, f"Deleted tokenizer {tokenizer.name} and its files.")

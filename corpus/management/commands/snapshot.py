@@ -1,10 +1,10 @@
 """Create or list corpus snapshots: frozen, counted, hashed JSONL files of the included pull requests."""
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from corpus.models import Snapshot
 from corpus.services import snapshots
+from hrgc_site.errors import ActionRefused, Invalid
 from hrgc_site.jobs import run_job
 from hrgc_site.models import split_message
 
@@ -32,8 +32,8 @@ class Command(BaseCommand):
             snap = snapshots.create_snapshot(
                 name=options["name"], description=options["description"], enqueue=options["enqueue"]
             )
-        except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages)) from None
+        except ActionRefused as exc:
+            raise CommandError("; ".join(exc.messages if isinstance(exc, Invalid) else [str(exc)])) from None
         if options["enqueue"]:
             self.stdout.write(f"queued snapshot {snap.name}")
             return

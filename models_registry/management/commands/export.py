@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import run_job
 from models_registry.models import ExportedModel
 from models_registry.services import create_export, request_export, run_export
@@ -39,14 +39,14 @@ class Command(BaseCommand):
         if enqueue:
             try:
                 export = request_export(run=target, step=step, format=format, quant=quant)
-            except ValidationError as error:
-                raise CommandError(" ".join(error.messages)) from None
+            except ActionRefused as error:
+                raise CommandError(str(error)) from None
             self.stdout.write(f"Queued export #{export.pk} of {target.name} step {export.step}.")
             return
         try:
             export = create_export(run=target, step=step, format=format, quant=quant)
-        except ValidationError as error:
-            raise CommandError(" ".join(error.messages)) from None
+        except ActionRefused as error:
+            raise CommandError(str(error)) from None
         status = run_job(ExportedModel, export.pk, run_export)
         export.refresh_from_db()
         if status != "finished":

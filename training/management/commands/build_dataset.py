@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from hrgc_site.errors import Invalid
 from hrgc_site.models import JobStatus, split_message
 from training.management.commands.train_tokenizer import finished_snapshot, unique_name
 from training.models import DatasetBuild, TokenizerVersion
@@ -39,9 +39,9 @@ class Command(BaseCommand):
                 seq_len=seq_len,
                 enqueue_task=enqueue,
             )
-        except ValidationError as error:
+        except Invalid as error:
             raise CommandError(
-                "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+                "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.error.message_dict.items())
             ) from error
         if enqueue:
             self.stdout.write(f"queued dataset {dataset.name} (id {dataset.pk}) for a worker")

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import run_job
 from hrgc_site.models import JobStatus, split_message
 from training.hrm.config import FAMILIES, PRESETS
@@ -84,7 +85,7 @@ class Command(BaseCommand):
                 overrides=overrides,
                 queue=options["enqueue"],
             )
-        except ValueError as exc:  # a block size the dataset cannot fill, a model over the ceiling
+        except ActionRefused as exc:  # a block size the dataset cannot fill, a model over the ceiling
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"run {run.pk} {run.name}: {family}/{preset_name} on {dataset.name}, "

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from corpus.models import Snapshot
+from hrgc_site.errors import Invalid
 from hrgc_site.models import JobStatus, split_message
 from training.models import TokenizerVersion
 from training.services import tokenizers
@@ -45,9 +45,9 @@ class Command(BaseCommand):
             tokenizer = tokenizers.create_tokenizer(
                 snapshot=snapshot, name=name, vocab_size=vocab_size, enqueue_task=enqueue
             )
-        except ValidationError as error:
+        except Invalid as error:
             raise CommandError(
-                "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+                "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.error.message_dict.items())
             ) from error
         if enqueue:
             self.stdout.write(f"queued tokenizer {tokenizer.name} (id {tokenizer.pk}) for a worker")
