@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from corpus.models import CurationEvent, PullRequest, Repository
 from corpus.services import curation
+from hrgc_site.errors import ActionRefused
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_an_event_whose_prs_were_all_decided_again_is_not_undone(pulls):
     one = PullRequest.objects.filter(pk=pulls[0].pk)
     old = curation.curate_pull_requests(pull_requests=one, action="exclude", reason="too small")
     curation.curate_pull_requests(pull_requests=one, action="exclude", reason="generated code")
-    with pytest.raises(ValueError, match="curated again since"):
+    with pytest.raises(ActionRefused, match="curated again since"):
         curation.undo_curation(event=old)
     old.refresh_from_db()
     assert old.undone_at is None and _state(pulls[0]) == (False, "generated code")
