@@ -273,3 +273,12 @@ def login(page, base_url: str, username: str, password: str) -> None:
 def operator_page(page, live_stack, operator_user):
     login(page, live_stack.url, operator_user.username, OPERATOR_PASSWORD)
     return page
+
+
+@pytest.fixture(scope="session")
+def dataset_files(tmp_path_factory) -> Path:
+    """A real dataset directory (meta.json, train/val bins, tokenizer.model), built once per session and
+    shared by the training, export and browser tests (make_dataset in tests/training/support.py copies it)."""
+    from tests.training.support import build_dataset_files
+
+    return build_dataset_files(tmp_path_factory.mktemp("run-dataset"))

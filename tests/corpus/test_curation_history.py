@@ -7,12 +7,11 @@ from django.urls import reverse
 
 from corpus.models import PullRequest
 from corpus.services import curation
-from tests.corpus.test_views_corpus import corpus  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_history_entry_lists_its_pull_requests(viewer_client, corpus):  # noqa: F811
+def test_a_history_entry_lists_its_pull_requests(viewer_client, corpus):
     curation.curate_pull_requests(
         pull_requests=PullRequest.objects.filter(repository__full_name="acme/web"), action="exclude", reason="toy"
     )
@@ -23,7 +22,7 @@ def test_a_history_entry_lists_its_pull_requests(viewer_client, corpus):  # noqa
     assert web2.title in page  # as the link's title
 
 
-def test_a_big_entry_names_a_few_and_counts_the_rest(viewer_client, corpus, monkeypatch):  # noqa: F811
+def test_a_big_entry_names_a_few_and_counts_the_rest(viewer_client, corpus, monkeypatch):
     from corpus import views
 
     monkeypatch.setattr(views, "HISTORY_PRS_SHOWN", 2)
@@ -43,7 +42,7 @@ def _notes_only_pr(number: int):
     )
 
 
-def test_automatic_exclusions_of_a_job_are_one_history_entry(viewer_client, corpus):  # noqa: F811
+def test_automatic_exclusions_of_a_job_are_one_history_entry(viewer_client, corpus):
     from corpus.models import CurationEvent, FetchJob, Repository
     from corpus.services import ingest
 
@@ -61,7 +60,7 @@ def test_automatic_exclusions_of_a_job_are_one_history_entry(viewer_client, corp
     assert curation.record_automatic_exclusions(fetch_job=FetchJob.objects.create(kind="git", targets=[])) is None
 
 
-def test_undoing_an_automatic_exclusion_includes_for_good(corpus):  # noqa: F811
+def test_undoing_an_automatic_exclusion_includes_for_good(corpus):
     from corpus.models import FetchJob, Repository
     from corpus.services import ingest
 

@@ -15,7 +15,7 @@ from corpus.selectors import pull_request_record
 from corpus.services import curation, dedupe, fetch_jobs, ingest
 from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
-from tests.corpus.test_services_ingest import AFTER, BEFORE, _record
+from tests.corpus.support import AFTER, BEFORE, store_record
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def _expected_signature(pr: PullRequest) -> bytes:
 
 
 def test_signature_is_stored_at_ingest(repository):
-    ingest.store_pull_request(repository=repository, record=_record())
+    ingest.store_pull_request(repository=repository, record=store_record())
     pr = PullRequest.objects.get()
     assert len(pr.minhash_signature) == quality.NUM_PERM * 4
     assert bytes(pr.minhash_signature) == _expected_signature(pr)
@@ -58,23 +58,23 @@ def test_signature_is_stored_at_ingest(repository):
     assert values.tolist() == quality.minhash_signature(_stored_text(pr))
     assert quality.signature_minhash(values).jaccard(quality.minhash(_stored_text(pr))) == 1.0
 
-    docs_only = _record(number=8, files=[FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n+x\n")])
+    docs_only = store_record(number=8, files=[FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n+x\n")])
     ingest.store_pull_request(repository=repository, record=docs_only)
     assert bytes(PullRequest.objects.get(number=8).minhash_signature) == b""  # no identifiers: nothing to hash
 
 
 def test_unchanged_code_does_not_recompute(repository, counted):
-    ingest.store_pull_request(repository=repository, record=_record())
+    ingest.store_pull_request(repository=repository, record=store_record())
     assert len(counted) == 1
     before = PullRequest.objects.get()
 
-    assert ingest.store_pull_request(repository=repository, record=_record()) == "unchanged"
-    edited = _record(body="other words", labels=["bug", "backport"])
+    assert ingest.store_pull_request(repository=repository, record=store_record()) == "unchanged"
+    edited = store_record(body="other words", labels=["bug", "backport"])
     assert ingest.store_pull_request(repository=repository, record=edited) == "updated"
     dedupe.dedupe_corpus()
     assert len(counted) == 1
     # The title is part of what is judged: a new title is a new signature.
-    retitled = _record(title="Fix empty key in Get (v2)", body="other words", labels=["bug", "backport"])
+    retitled = store_record(title="Fix empty key in Get (v2)", body="other words", labels=["bug", "backport"])
     ingest.store_pull_request(repository=repository, record=retitled)
     assert len(counted) == 2
     PullRequest.objects.update(minhash_signature=before.minhash_signature, minhash_text_hash=before.minhash_text_hash)
@@ -84,10 +84,10 @@ def test_unchanged_code_does_not_recompute(repository, counted):
 
 
 def test_changed_code_gets_a_new_signature(repository, counted):
-    ingest.store_pull_request(repository=repository, record=_record())
+    ingest.store_pull_request(repository=repository, record=store_record())
     old = PullRequest.objects.get()
     changed = AFTER.replace("return k\n}", "return strings.ToUpper(k) + suffix(k, len(k))\n}")
-    record = _record(files=[FileRecord("store/get.go", before=BEFORE, after=changed, patch="@@ -1 +1 @@\n+x\n")])
+    record = store_record(files=[FileRecord("store/get.go", before=BEFORE, after=changed, patch="@@ -1 +1 @@\n+x\n")])
     assert ingest.store_pull_request(repository=repository, record=record) == "updated"
     assert len(counted) == 2
     new = PullRequest.objects.get()

@@ -1,43 +1,16 @@
 """Importing merged pull requests from local clones: the sample repositories and odd content."""
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from corpus.gitimport import (
     GitImportError,
-    clean_git_environ,
     full_name_from_url,
     iter_pull_requests,
     read_repository,
 )
 from corpus.sample.build_git import build_sample_repos
 from corpus.sample.story import sample_story
-
-
-def git(path: Path, *args: str, date: str = "2024-01-02T03:04:05+00:00", author: str = "dev") -> str:
-    env = {
-        **clean_git_environ(),
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_DATE": date,
-        "GIT_COMMITTER_DATE": date,
-    }
-    command = [
-        "git",
-        "-C",
-        str(path),
-        "-c",
-        f"user.name={author}",
-        "-c",
-        f"user.email={author}@example.com",
-        "-c",
-        "commit.gpgsign=false",
-        *args,
-    ]
-    return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+from tests.corpus.support import git
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from corpus.gitimport import github_web_url, iter_pull_requests
-from tests.corpus.test_gitimport import git
+from tests.corpus.support import git
 
 
 def test_github_remotes_in_every_spelling():

@@ -9,7 +9,7 @@ from django_q.models import OrmQ
 from corpus.models import PullRequest, Repository
 from corpus.services import ingest
 from corpus.tasks import rejudge_duplicates_task
-from tests.corpus.test_services_ingest import _record
+from tests.corpus.support import store_record
 
 pytestmark = pytest.mark.django_db
 
@@ -18,14 +18,14 @@ def test_operator_queues_the_rejudging_and_the_task_lets_old_exclusions_back(
     operator_client, django_capture_on_commit_callbacks
 ):
     repository = Repository.objects.create(full_name="acme/store", license_spdx="MIT")
-    ingest.store_pull_request(repository=repository, record=_record(number=1))
-    ingest.store_pull_request(repository=repository, record=_record(number=2, title="Tidy Get"))
+    ingest.store_pull_request(repository=repository, record=store_record(number=1))
+    ingest.store_pull_request(repository=repository, record=store_record(number=2, title="Tidy Get"))
     first = PullRequest.objects.get(number=1)
     # Excluded by the old whole-file rule, which no longer holds (PR 2 is the same change: exact duplicate).
     PullRequest.objects.filter(number=2).update(
         duplicate_of=first, duplicate_reason="near duplicate of acme/store#1", included=False, excluded_reason="x"
     )
-    ingest.store_pull_request(repository=repository, record=_record(number=3, title="Other", files=[]))
+    ingest.store_pull_request(repository=repository, record=store_record(number=3, title="Other", files=[]))
     PullRequest.objects.filter(number=3).update(
         duplicate_of=first, duplicate_reason="near duplicate of acme/store#1", included=False, excluded_reason="x"
     )

@@ -8,7 +8,7 @@ from django.urls import reverse
 from corpus import search, selectors
 from corpus.models import Repository
 from corpus.services import ingest
-from tests.corpus.test_views_corpus import _pr
+from tests.corpus.support import page_pr
 
 pytestmark = pytest.mark.django_db
 
@@ -16,9 +16,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def nil_prs():
     repo = Repository.objects.create(full_name="acme/web", license_spdx="MIT")
-    ingest.store_pull_request(repository=repo, record=_pr("acme/web", 1, "Fix nil pointer in handler", day=1))
-    ingest.store_pull_request(repository=repo, record=_pr("acme/web", 2, "Guard the nil pointer dereference", day=2))
-    ingest.store_pull_request(repository=repo, record=_pr("acme/web", 3, "Add rate limiting", day=3))
+    ingest.store_pull_request(repository=repo, record=page_pr("acme/web", 1, "Fix nil pointer in handler", day=1))
+    ingest.store_pull_request(
+        repository=repo, record=page_pr("acme/web", 2, "Guard the nil pointer dereference", day=2)
+    )
+    ingest.store_pull_request(repository=repo, record=page_pr("acme/web", 3, "Add rate limiting", day=3))
     return repo
 
 

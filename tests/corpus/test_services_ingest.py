@@ -3,55 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 
 import pytest
 
 from corpus.models import Comment, FetchJob, FileChange, PullRequest, Repository, Source
-from corpus.records import CommentRecord, FileRecord, PRRecord
+from corpus.records import CommentRecord, FileRecord
 from corpus.services import curation, dedupe, fetch_jobs, ingest
 from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
+from tests.corpus.support import AFTER, BEFORE, store_record
 
 pytestmark = pytest.mark.django_db
-
-BEFORE = "package store\n\nfunc Get(k string) string {\n\treturn k\n}\n"
-AFTER = 'package store\n\n// Get returns the value.\nfunc Get(k string) string {\n\tif k == "" {\n\t\treturn "none"\n\t}\n\treturn k\n}\n'
-
-
-def _record(number: int = 7, **changes) -> PRRecord:
-    record = PRRecord(
-        repo="acme/store",
-        number=number,
-        title="Fix empty key in Get",
-        body="Get crashed on an empty key.",
-        author="ana",
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-        merged_at=datetime(2024, 5, 2, tzinfo=UTC),
-        labels=["bug"],
-        files=[
-            FileRecord(
-                "store/get.go", additions=4, deletions=0, patch="@@ -1,3 +1,6 @@\n+// Get\n", before=BEFORE, after=AFTER
-            ),
-            FileRecord(
-                "vendor/x/y.go", additions=1, patch="@@ -0,0 +1 @@\n+package y\n", status="added", after="package y\n"
-            ),
-            FileRecord("logo.png", is_binary=True),
-        ],
-        comments=[
-            CommentRecord("issue", "bo", "Thanks, this fixes the panic.", external_id="1"),
-            CommentRecord(
-                "review_comment",
-                "cy",
-                "nit: comment",
-                path="store/get.go",
-                line=3,
-                diff_hunk="@@ -1 +1 @@",
-                external_id="2",
-            ),
-        ],
-    )
-    return dataclasses.replace(record, **changes)
 
 
 @pytest.fixture
@@ -60,14 +22,14 @@ def repository():
 
 
 def test_store_is_an_idempotent_upsert(repository):
-    assert ingest.store_pull_request(repository=repository, record=_record()) == "new"
-    assert ingest.store_pull_request(repository=repository, record=_record()) == "unchanged"
+    assert ingest.store_pull_request(repository=repository, record=store_record()) == "new"
+    assert ingest.store_pull_request(repository=repository, record=store_record()) == "unchanged"
     pr = PullRequest.objects.get()
     assert (pr.file_count, FileChange.objects.count(), Comment.objects.count()) == (3, 3, 2)
     assert pr.intent == "FIX" and pr.category in ("NAT", "MIX", "CODE") and pr.syntax_ok is True
     assert pr.serialized_chars > len(AFTER) and len(pr.content_hash) == 64 and pr.included
 
-    edited = _record(
+    edited = store_record(
         title="Fix empty key in Get (v2)", comments=[CommentRecord("issue", "bo", "edited", external_id="1")]
     )
     assert ingest.store_pull_request(repository=repository, record=edited) == "updated"
@@ -82,20 +44,20 @@ def test_store_is_an_idempotent_upsert(repository):
 def test_search_vector_finds_title_body_comments_and_paths(repository):
     from corpus.selectors import filtered_pull_requests
 
-    ingest.store_pull_request(repository=repository, record=_record())
+    ingest.store_pull_request(repository=repository, record=store_record())
     for query in ("empty key", "crashed", "panic", "get.go", "store"):
         assert filtered_pull_requests({"q": query}).count() == 1, query
     assert filtered_pull_requests({"q": "kubernetes"}).count() == 0
 
 
 def test_nul_bytes_and_undecodable_text_are_stored_cleanly(repository):
-    record = _record(body="bad\x00byte \udcff here")
+    record = store_record(body="bad\x00byte \udcff here")
     ingest.store_pull_request(repository=repository, record=record)
     assert PullRequest.objects.get().body == "bad\ufffdbyte \ufffd here"
 
 
 def test_quality_exclusion_is_automatic_until_a_person_decides(repository):
-    only_docs = _record(number=8, files=[FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n+x\n")])
+    only_docs = store_record(number=8, files=[FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n+x\n")])
     ingest.store_pull_request(repository=repository, record=only_docs)
     pr = PullRequest.objects.get(number=8)
     assert not pr.included and pr.excluded_reason == "quality: no Go changes"
@@ -105,10 +67,10 @@ def test_quality_exclusion_is_automatic_until_a_person_decides(repository):
 
 
 def test_dedupe_flags_exact_and_near_duplicates_and_never_deletes(repository):
-    ingest.store_pull_request(repository=repository, record=_record(number=1))
-    ingest.store_pull_request(repository=repository, record=_record(number=2, title="Backport: fix empty key"))
+    ingest.store_pull_request(repository=repository, record=store_record(number=1))
+    ingest.store_pull_request(repository=repository, record=store_record(number=2, title="Backport: fix empty key"))
     near_after = AFTER.replace('"none"', '"none."')  # the same identifiers: a near duplicate for sure
-    near = _record(
+    near = store_record(
         number=3,
         title="Fix empty key in Get",  # re-opened with one word changed: the same change, nearly
         files=[FileRecord("store/get.go", before=BEFORE, after=near_after, patch="@@ -1 +1 @@\n+x\n")],

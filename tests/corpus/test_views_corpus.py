@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from corpus.forms import CurationForm
 from corpus.models import (
     CurationEvent,
     FetchJob,
@@ -17,57 +16,11 @@ from corpus.models import (
     Repository,
     Snapshot,
 )
-from corpus.records import CommentRecord, FileRecord, PRRecord
 from corpus.services import curation, fetch_jobs, ingest
+from tests.corpus.support import flashed, handler_pr
+from tests.static_files import page_script
 
 pytestmark = pytest.mark.django_db
-
-GO_BEFORE = "package web\n\nfunc handle() int {\n\treturn 1\n}\n"
-
-
-def _pr(repo: str, number: int, title: str, body: str = "", after: str | None = None, day: int = 1) -> PRRecord:
-    after = after or GO_BEFORE.replace("return 1", f"return {number + 1}")
-    return PRRecord(
-        repo,
-        number,
-        title,
-        body=body,
-        author="ana",
-        merged_at=datetime(2024, 3, day, tzinfo=UTC),
-        files=[
-            FileRecord(
-                "web/handler.go",
-                additions=1,
-                deletions=1,
-                before=GO_BEFORE,
-                after=after,
-                patch="@@ -3,3 +3,3 @@\n func handle() int {\n-\treturn 1\n+\treturn 2\n }",
-            )
-        ],
-        comments=[
-            CommentRecord(
-                "review_comment",
-                "bo",
-                "Why two?",
-                path="web/handler.go",
-                line=4,
-                diff_hunk="@@ -3,3 +3,3 @@\n-\treturn 1\n+\treturn 2",
-                external_id=str(number),
-            )
-        ],
-    )
-
-
-@pytest.fixture
-def corpus():
-    web = Repository.objects.create(full_name="acme/web", license_spdx="MIT")
-    cli = Repository.objects.create(full_name="acme/cli", license_spdx="Apache-2.0")
-    ingest.store_pull_request(repository=web, record=_pr("acme/web", 1, "Fix the handler crash", "It panicked.", day=1))
-    ingest.store_pull_request(repository=web, record=_pr("acme/web", 2, "Add rate limiting middleware", day=5))
-    ingest.store_pull_request(
-        repository=cli, record=_pr("acme/cli", 3, "Broken code", day=9, after="package web\nfunc handle( {\n")
-    )
-    return PullRequest.objects.order_by("number")
 
 
 def _titles(response) -> list[str]:
@@ -260,3 +213,151 @@ def test_pull_request_page_lists_curation_events_without_loading_their_previous_
     curation.curate_pull_requests(pull_requests=PullRequest.objects.all(), action="exclude", reason="bulk")
     events = viewer_client.get(pr.get_absolute_url()).context["events"]
     assert [e.reason for e in events] == ["bulk"] and "previous" in events[0].get_deferred_fields()
+
+
+@pytest.mark.django_db
+def test_import_view_queues_nothing_for_a_folder_that_is_not_a_clone(operator_client, tmp_path, settings):
+    from corpus.forms import import_path_error
+
+    settings.HRGC_IMPORT_ROOT = tmp_path.parent
+    response = operator_client.post(reverse("corpus:import_git"), {"path": str(tmp_path)}, follow=True)
+    assert not FetchJob.objects.exists()
+    assert flashed(response) == [import_path_error()]
+
+
+TRACEBACK_MESSAGE = (
+    "RuntimeError: boom\n\nTraceback (most recent call last):\n"
+    '  File "corpus/services.py", line 1, in run\nRuntimeError: boom'
+)
+
+
+@pytest.mark.django_db
+def test_fetch_job_page_shows_the_first_line_and_folds_the_traceback(viewer_client):
+    job = FetchJob.objects.create(targets=["acme/web"], status="failed", message=TRACEBACK_MESSAGE)
+    page = viewer_client.get(job.get_absolute_url()).content.decode()
+    assert '<p id="job-message" class="bad">RuntimeError: boom</p>' in page
+    assert "<details" in page and page.index("Traceback") > page.index("<details")
+
+
+@pytest.mark.django_db
+def test_snapshot_page_shows_the_first_line_and_folds_the_traceback(viewer_client):
+    snapshot = Snapshot.objects.create(name="s1", status="failed", message=TRACEBACK_MESSAGE)
+    page = viewer_client.get(snapshot.get_absolute_url()).content.decode()
+    assert '<p id="snap-message" class="bad">RuntimeError: boom</p>' in page
+    assert '<details id="snap-traceback"' in page
+    assert page.index("Traceback") > page.index("<details")
+
+
+@pytest.fixture
+def two_prs(db):
+    """Two stored PRs of acme/web."""
+    web = Repository.objects.create(full_name="acme/web", license_spdx="MIT")
+    for number, title in [(1, "Fix the handler crash"), (2, "Add rate limiting middleware")]:
+        ingest.store_pull_request(repository=web, record=handler_pr(number, title))
+    return PullRequest.objects.order_by("number")
+
+
+def test_search_and_reason_inputs_have_a_maxlength(operator_client, two_prs):
+    page = operator_client.get(reverse("corpus:pullrequests")).content.decode()
+    assert 'name="q"' in page and 'maxlength="300"' in page
+    assert 'id="bulk-reason" placeholder="required to exclude" size="30" maxlength="500"' in page
+
+
+def test_a_too_long_reason_gets_only_the_length_error(operator_client, two_prs):
+    form = CurationForm({"action": "exclude", "reason": "x" * 5000})
+    assert not form.is_valid()
+    errors = [e for errors in form.errors.values() for e in errors]
+    assert len(errors) == 1 and "at most 500" in errors[0]
+    response = operator_client.post(
+        reverse("corpus:pullrequests_curate"),
+        {"action": "exclude", "reason": "x" * 5000, "ids": [two_prs[0].pk]},
+        follow=True,
+    )
+    shown = " ".join(flashed(response))
+    assert "at most 500" in shown and "Give a reason" not in shown
+
+
+def test_messages_and_counts_are_pluralized(operator_client, two_prs):
+    response = operator_client.post(
+        reverse("corpus:pullrequests_curate"),
+        {"action": "exclude", "reason": "meh", "ids": [two_prs[0].pk]},
+        follow=True,
+    )
+    assert "1 pull request excluded." in flashed(response)[0]
+    response = operator_client.post(reverse("corpus:add_names"), {"names": "acme/solo"}, follow=True)
+    assert flashed(response) == ["Added 1 repository."]
+    page = operator_client.get(two_prs[1].get_absolute_url()).content.decode()
+    assert "in 1 file, 0 comments" in page
+
+
+def test_apply_with_no_rows_ticked_says_what_to_do(operator_client, two_prs):
+    response = operator_client.post(
+        reverse("corpus:pullrequests_curate"), {"action": "exclude", "reason": "x"}, follow=True
+    )
+    assert flashed(response) == ["Tick some rows, or choose everything matching this filter."]
+    assert not CurationEvent.objects.exists()
+
+
+def test_including_included_rows_records_no_event(operator_client, two_prs):
+    ids = [pr.pk for pr in two_prs]
+    assert curation.curate_pull_requests(pull_requests=two_prs, action="include") is None
+    response = operator_client.post(
+        reverse("corpus:pullrequests_curate"), {"action": "include", "ids": ids}, follow=True
+    )
+    assert not CurationEvent.objects.exists() and "already included" in flashed(response)[0]
+    # Only the rows that change are in an event (and in its undo).
+    curation.curate_pull_requests(pull_requests=two_prs.filter(number=1), action="exclude", reason="meh")
+    event = curation.curate_pull_requests(pull_requests=two_prs, action="include")
+    assert event.count == 1 and list(event.previous) == [str(two_prs[0].pk)]
+
+
+def test_empty_filter_fields_are_dropped_from_the_url(viewer_client, two_prs):
+    url = reverse("corpus:pullrequests")
+    response = viewer_client.get(url, {"q": "crash", "repo": "", "license": "", "intent": "", "min_chars": ""})
+    assert response.status_code == 302 and response.url == f"{url}?q=crash"
+    response = viewer_client.get(url, {"repo": "", "intent": ""})
+    assert response.status_code == 302 and response.url == url
+    assert viewer_client.get(url, {"q": "crash"}).status_code == 200
+
+
+def test_curation_scope_and_snapshot_filter_read_decoded(operator_client, two_prs):
+    query = "q=handler+crash&repo=acme%2Fweb"
+    operator_client.post(
+        reverse("corpus:pullrequests_curate"),
+        {"action": "exclude", "reason": "meh", "all_matching": "1", "filter_query": query},
+    )
+    page = operator_client.get(reverse("corpus:curation")).content.decode()
+    assert "filter: search “handler crash”, repository acme/web" in page and "acme%2Fweb" not in page
+    snapshot = Snapshot.objects.create(name="web", filter={"repo": "acme/web", "q": "handler"})
+    page = operator_client.get(snapshot.get_absolute_url()).content.decode()
+    assert "search “handler”, repository acme/web</a>" in page
+
+
+def test_a_finished_job_offers_fetch_again_and_a_failed_one_retry(operator_client):
+    finished = FetchJob.objects.create(targets=["acme/web"], status="finished", message="done")
+    failed = FetchJob.objects.create(targets=["acme/web"], status="failed", message="broke")
+    page = operator_client.get(finished.get_absolute_url()).content.decode()
+    assert 'id="retry">Fetch again</button>' in page
+    page = operator_client.get(failed.get_absolute_url()).content.decode()
+    assert 'id="retry">Retry</button>' in page
+
+
+def test_a_rejected_snapshot_form_keeps_what_was_typed(operator_client, two_prs):
+    Snapshot.objects.create(name="taken")
+    response = operator_client.post(
+        reverse("corpus:snapshot_create"),
+        {"name": "taken", "description": "my notes", "use_filter": "on", "filter_query": "repo=acme%2Fweb"},
+    )
+    page = response.content.decode()
+    assert response.status_code == 400 and "exists already" in page
+    assert 'value="taken"' in page and "my notes" in page and "only PRs matching repository acme/web" in page
+    response = operator_client.post(reverse("corpus:snapshot_create"), {"name": "bad name!"})
+    assert response.status_code == 400 and 'value="bad name!"' in response.content.decode()
+    assert Snapshot.objects.count() == 1
+
+
+def test_stats_charts_show_whole_repository_names_and_integer_counts(viewer_client, two_prs):
+    page = viewer_client.get(reverse("corpus:stats")).content.decode()
+    script = page_script(page, "js/corpus_stats.js")
+    assert 'orientation: "h"' in script and "automargin: true" in script
+    assert 'tickformat: ",d"' in script and "yaxis: counts(s.length.counts)" in script

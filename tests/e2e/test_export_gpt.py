@@ -11,13 +11,13 @@ from playwright.sync_api import expect
 
 from models_registry.models import ExportedModel
 from tests.llama import require_llama_cpp
-from tests.training.test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
+from tests.training.support import FAST, make_dataset
 from training.models import TrainingRun
 
 pytestmark = pytest.mark.e2e
 
 
-def test_export_download_resume_and_playground(operator_page, live_stack, dataset_files, tmp_path):  # noqa: F811
+def test_export_download_resume_and_playground(operator_page, live_stack, dataset_files, tmp_path):
     require_llama_cpp()
     page, url = operator_page, live_stack.url
     dataset = make_dataset(dataset_files, name="gpt-export-ds")

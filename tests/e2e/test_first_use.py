@@ -15,7 +15,7 @@ from corpus.models import FetchJob, PullRequest, Repository
 from corpus.records import FileRecord, PRRecord
 from corpus.services import curation, ingest
 from tests.factories import OVERFIT_EVALS, OVERFIT_TRAIN, add_curve, make_export_with_file, make_lineage
-from tests.training.test_run_support import dataset_files, make_dataset  # noqa: F401
+from tests.training.support import make_dataset
 from training.hrm.config import preset
 from training.models import TrainingRun
 
@@ -50,7 +50,7 @@ def _no_page_scroll(page) -> bool:
     return page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
-def test_training_workflow(operator_page, live_stack, dataset_files):  # noqa: F811
+def test_training_workflow(operator_page, live_stack, dataset_files):
     page, url = operator_page, live_stack.url
     dataset = make_dataset(dataset_files, name="first-ds")
     overfit = add_curve(
@@ -236,7 +236,7 @@ def test_models_system_and_tokenizer(operator_page, live_stack, tmp_path):
     expect(page.locator(".worker-pid.answered")).to_have_count(1)
 
 
-def test_pull_requests_and_run_page_fit_800px(operator_page, live_stack, dataset_files):  # noqa: F811
+def test_pull_requests_and_run_page_fit_800px(operator_page, live_stack, dataset_files):
     page, url = operator_page, live_stack.url
     repo = Repository.objects.create(full_name="a-rather-long-organisation/with-a-long-repository-name")
     for number in range(1, 6):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.training.test_run_support import dataset_files, make_dataset  # noqa: F401
+from tests.training.support import make_dataset
 from training.models import Checkpoint, MetricPoint, TrainingRun
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +69,7 @@ def wait_for_growth(page, timeout_ms: int = TRAINING_TIMEOUT) -> None:
     )
 
 
-def test_start_watch_stop_resume_and_compare_runs(operator_page, live_stack, dataset_files):  # noqa: F811
+def test_start_watch_stop_resume_and_compare_runs(operator_page, live_stack, dataset_files):
     page = operator_page
     make_dataset(dataset_files, name="e2e-ds")
 

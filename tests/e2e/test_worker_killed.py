@@ -12,7 +12,7 @@ import pytest
 from corpus.github.server import GitHubShapedServer
 from corpus.models import FetchJob, PullRequest, Repository
 from corpus.sample.story import sample_story
-from tests.training.test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
+from tests.training.support import FAST, make_dataset
 from training.models import MetricPoint, TrainingRun
 
 pytestmark = pytest.mark.e2e
@@ -74,7 +74,7 @@ def test_fetch_killed_mid_job_then_retried_stores_every_pr_once(live_stack):
     assert retry.prs_new == len(expected) - stored_before
 
 
-def test_training_killed_mid_run_resumes_from_its_checkpoint_without_duplicate_points(live_stack, dataset_files):  # noqa: F811
+def test_training_killed_mid_run_resumes_from_its_checkpoint_without_duplicate_points(live_stack, dataset_files):
     from training.services.runs import create_run, resume_run
 
     dataset = make_dataset(dataset_files, name="killed-ds")

@@ -12,14 +12,14 @@ from django.urls import reverse
 
 from models_registry.models import ExportedModel
 from tests.llama import require_llama_cpp
-from tests.training.test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
+from tests.training.support import FAST, make_dataset
 from training.models import TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def trained_run(dataset_files):  # noqa: F811
+def trained_run(dataset_files):
     dataset = make_dataset(dataset_files, name="export-ds")
     tokenizer = dataset.tokenizer
     tokenizer.model_path = str(dataset.directory / "tokenizer.model")
@@ -92,7 +92,7 @@ def test_safetensors_export_and_export_button(trained_run, operator_client):
     assert queued.status == "queued" and OrmQ.objects.count() == 1
 
 
-def test_export_without_checkpoint_is_a_clear_error(dataset_files, operator_client):  # noqa: F811
+def test_export_without_checkpoint_is_a_clear_error(dataset_files, operator_client):
     from django.core.management.base import CommandError
 
     dataset = make_dataset(dataset_files, name="no-ckpt-ds")

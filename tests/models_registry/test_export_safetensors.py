@@ -10,19 +10,12 @@ from transformers import AutoTokenizer, HrmTextForCausalLM, LlamaForCausalLM
 
 from models_registry.export.safetensors_export import export_safetensors
 from models_registry.export.verify import default_prompts, torch_logits
-from tests.models_registry.test_export_gguf import (
+from tests.models_registry.support import (
     fixture_sources,
     tiny_model,
-    train_small_tokenizer,
 )
-from training.tokenizer import Tokenizer
 
 CLASSES = {"gpt": LlamaForCausalLM, "hrm": HrmTextForCausalLM}
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory) -> Tokenizer:
-    return train_small_tokenizer(tmp_path_factory.mktemp("tokenizer"))
 
 
 @pytest.mark.parametrize("family", ["gpt", "hrm"])

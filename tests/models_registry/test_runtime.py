@@ -9,19 +9,13 @@ from models_registry.export.gguf_export import export_gguf
 from models_registry.export.verify import default_prompts, torch_logits
 from models_registry.runtime import GGUFModel, GGUFTokenSource
 from tests.llama import require_llama_cpp
-from tests.models_registry.test_export_gguf import (
+from tests.models_registry.support import (
     fixture_sources,
     tiny_model,
-    train_small_tokenizer,
 )
 from training.hrm.generate import TorchTokenSource, generate_with_refinement
 
 llama_cpp = require_llama_cpp()
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return train_small_tokenizer(tmp_path_factory.mktemp("tokenizer"))
 
 
 @pytest.fixture(scope="module", params=["gpt", "hrm"])

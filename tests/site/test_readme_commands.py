@@ -18,7 +18,7 @@ from corpus.models import FetchJob, PullRequest, Repository, Snapshot
 from hrgc_site.models import JobStatus
 from models_registry.models import ExportedModel
 from tests.commands import command_env, manage, spawn, stop, wait_for_line
-from tests.training.test_run_support import dataset_files, make_dataset  # noqa: F401
+from tests.training.support import make_dataset
 from training.models import DatasetBuild, TokenizerVersion, TrainingRun
 
 # The commands are other processes: what they write must be committed where the test can read it.
@@ -126,7 +126,7 @@ def test_github_server_command_serves_fetch_github_in_the_foreground_and_through
         stop(server)
 
 
-def test_the_readme_worker_machine_commands(tmp_path, settings, dataset_files):  # noqa: F811
+def test_the_readme_worker_machine_commands(tmp_path, settings, dataset_files):
     """`serve --no-workers` serves pages only; `Q_CLUSTER_NAME=long manage.py qcluster` takes the training runs."""
     settings.DATA_DIR = tmp_path / "data"  # the commands below share it, as worker machines share HRGC_DATA_DIR
     make_dataset(dataset_files, name="ds-workers")

@@ -428,3 +428,19 @@ def test_a_run_config_saved_with_planner_positions_still_loads():
     assert "planner_positions" not in saved["model"]  # read by nothing: it went with the planner arrays
     saved["model"]["planner_positions"] = 128
     assert RunConfig.from_dict(saved) == preset("hrm", "tiny")
+
+
+def test_forced_validation_repository_is_the_one_closest_to_the_asked_share(model, tmp_path):
+    # Three repositories the hash leaves all in train, the largest being the one with the lowest hash.
+    names = [name for name in (f"qa{i}/repo" for i in range(100)) if val_score(name) >= 0.05][:3]
+    names.sort(key=val_score)
+    sizes = dict(zip(names, (6, 3, 1), strict=True))
+    records = [(repo, make_record(repo, index)) for repo, count in sizes.items() for index in range(count)]
+    stats = build_dataset(records, model, tmp_path / "a", processes=1, val_fraction=0.05, augment=False)
+    # The one-record repository is nearest 5 % but holds less than a window (1,025 tokens, estimated from
+    # characters): validation gets the nearest of those that hold one.
+    assert stats.split_method == "repository"
+    assert stats.splits["val"].repos == [names[1]]
+    assert set(stats.splits["train"].repos) == {names[0], names[2]}
+    again = build_dataset(list(reversed(records)), model, tmp_path / "b", processes=1, val_fraction=0.05, augment=False)
+    assert again.splits["val"].repos == [names[1]]

@@ -15,6 +15,7 @@ from django_q.models import OrmQ
 
 from hrgc_site.models import JobStatus
 from tests.training.data_fixtures import make_snapshot
+from training.data import read_meta
 from training.dataset import load_meta
 from training.models import DatasetBuild, TrainingRun
 from training.services import datasets, tokenizers
@@ -203,3 +204,18 @@ def test_stop_reaches_a_build_a_worker_claimed_after_the_page_was_read():
     datasets.stop_dataset(stale)
     dataset.refresh_from_db()
     assert dataset.cancel_requested and dataset.status == JobStatus.RUNNING
+
+
+def test_dataset_page_shows_the_actual_split_share_and_warns_when_far_off(viewer_client, dataset):
+    DatasetBuild.objects.filter(pk=dataset.pk).update(path=str(dataset.directory))
+    splits = read_meta(dataset.directory)["splits"]
+    share = splits["val"]["tokens"] / (splits["val"]["tokens"] + splits["train"]["tokens"])
+    page = viewer_client.get(dataset.get_absolute_url()).content.decode()
+    assert f"{share * 100:.1f}%" in page and 'id="split-warning"' in page
+    assert "only 6 repositories: a split by repository cannot be closer to 95/5" in page
+    assert (
+        datasets.split_share({"train": {"tokens": 950, "repos": ["a"] * 30}, "val": {"tokens": 50, "repos": ["b"]}})[
+            "warning"
+        ]
+        == ""
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from tests.training.test_engine import write_go_corpus
+from tests.training.support import write_go_corpus
 from training.engine import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]

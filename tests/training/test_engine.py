@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
-import random
 from pathlib import Path
 
 import numpy as np
@@ -30,51 +28,7 @@ from training.engine import (
 )
 from training.hrm.config import TrainConfig, preset
 
-BOS, EOS, VOCAB = 256, 257, 260
-NAMES = ["Parse", "Load", "Close", "Open", "Read", "Write", "Count", "Merge", "Split", "Join", "Flush", "Reset"]
-TYPES = ["int", "string", "error", "bool", "[]byte", "float64"]
-
-
-def write_go_corpus(dataset_dir: Path, records: int = 500, seed: int = 0) -> Path:
-    """A dataset directory as training/dataset.py writes it: byte-level ids of small Go-flavoured
-    records (title, plan, code, validate, done marker), one section label per token."""
-    rng = random.Random(seed)
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    splits = {}
-    for split, count in (("train", records), ("val", max(40, records // 8))):
-        ids, labels = [], []
-        for _ in range(count):
-            name, kind, divisor = rng.choice(NAMES), rng.choice(TYPES), rng.randint(1, 9)
-            parts = [
-                ("other", f"<PR_TITLE> Add {name} for {kind}\n"),
-                ("plan", f"<PLAN><STEP> add func {name} taking {kind}</PLAN>\n"),
-                ("code", f"<CODE>func {name}(v {kind}) {kind} {{\n\treturn v / {divisor}\n}}\n"),
-                ("validate", "<VALIDATE><SYNTAX_OK> true\n"),
-                ("refine", "</CODE>\n"),
-            ]
-            ids.append(BOS)
-            labels.append(SECTION_LABELS["other"])
-            for section, text in parts:
-                encoded = list(text.encode())
-                ids += encoded
-                labels += [SECTION_LABELS[section]] * len(encoded)
-            ids.append(EOS)
-            labels.append(SECTION_LABELS["other"])
-        np.array(ids, dtype=np.uint16).tofile(dataset_dir / f"{split}.bin")
-        np.array(labels, dtype=np.uint8).tofile(dataset_dir / f"{split}.labels.bin")
-        splits[split] = {"tokens": len(ids), "records": count}
-    meta = {
-        "vocab_size": VOCAB,
-        "dtype": "uint16",
-        "seq_len": 256,
-        "bos_id": BOS,
-        "eos_id": EOS,
-        "pad_id": 258,
-        "section_labels": SECTION_LABELS,
-        "splits": splits,
-    }
-    (dataset_dir / "meta.json").write_text(json.dumps(meta))
-    return dataset_dir
+from .support import VOCAB, write_go_corpus
 
 
 @pytest.fixture(scope="module")
@@ -395,3 +349,12 @@ def test_compile_setting_auto_compiles_on_cuda_only_and_old_bools_still_read():
     assert RunConfig().train.compile == "auto"
     with pytest.raises(ValueError, match="compile must be auto, on or off"):
         small_config(compile="sometimes")
+
+
+def test_engine_reports_the_runs_own_peak_as_the_max_of_its_samples(dataset, tmp_path):
+    recorder = Recorder()
+    train(small_config(max_steps=4, eval_steps=4, save_steps=4), dataset, tmp_path, report=recorder)
+    metrics = recorder.of("metrics")
+    samples = [m["memory_now"] for m in metrics]
+    assert all(sample > 0 for sample in samples)
+    assert [m["memory"] for m in metrics] == [max(samples[: i + 1]) for i in range(len(samples))]

@@ -11,11 +11,9 @@ from training import record_index
 from training.dataset import decode_sample, load_meta
 from training.record_index import index_path, write_record_index
 
-from .test_run_support import dataset_files  # noqa: F401
-
 
 @pytest.fixture
-def dataset(dataset_files, tmp_path):  # noqa: F811
+def dataset(dataset_files, tmp_path):
     out = tmp_path / "dataset"
     shutil.copytree(dataset_files, out)
     for split in ("train", "val"):

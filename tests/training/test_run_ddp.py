@@ -15,6 +15,7 @@ import pytest
 from django.urls import reverse
 
 from hrgc_site.jobs import run_job
+from tests.training.support import FAST, make_dataset
 from training import launch
 from training.engine import load_checkpoint
 from training.hrm.config import RunConfig, preset
@@ -22,8 +23,6 @@ from training.models import Checkpoint, MetricPoint, TrainingRun
 from training.ranks import SILENT_AFTER, RankLog, read_ranks
 from training.services.runs import create_run, resume_run
 from training.tasks.runs import execute_run, train_run
-
-from .test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +37,7 @@ def train_steps(run) -> list[int]:
 
 
 @pytest.mark.slow
-def test_two_processes_train_stop_resume_and_show_their_ranks(dataset_files, operator_client):  # noqa: F811
+def test_two_processes_train_stop_resume_and_show_their_ranks(dataset_files, operator_client):
     dataset = make_dataset(dataset_files)
     run = create_run(
         dataset=dataset,
@@ -96,7 +95,7 @@ def wait_until(condition, seconds: float = 60.0) -> bool:
 
 
 @pytest.mark.slow
-def test_a_rank_that_dies_fails_the_run_and_resume_continues(dataset_files):  # noqa: F811
+def test_a_rank_that_dies_fails_the_run_and_resume_continues(dataset_files):
     dataset = make_dataset(dataset_files)
     overrides = {**FAST, "nproc_per_node": 2, "save_steps": "2"}
     run = create_run(
@@ -124,7 +123,7 @@ def test_a_rank_that_dies_fails_the_run_and_resume_continues(dataset_files):  # 
 
 
 @pytest.mark.slow
-def test_ranks_end_when_the_worker_that_launched_them_is_killed(dataset_files, tmp_path):  # noqa: F811
+def test_ranks_end_when_the_worker_that_launched_them_is_killed(dataset_files, tmp_path):
     """A killed worker (out of memory, machine gone) leaves no ranks training: the run is marked dead by its
     heartbeat and resumed elsewhere, and two launches must never write the same run directory."""
     config = preset("gpt", "tiny", vocab_size=700).with_overrides(
@@ -190,7 +189,7 @@ def test_a_rank_unheard_of_shows_as_silent(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_two_process_run_from_the_train_command_exports(dataset_files):  # noqa: F811
+def test_a_two_process_run_from_the_train_command_exports(dataset_files):
     from django.core.management import call_command
 
     from models_registry.models import ExportedModel

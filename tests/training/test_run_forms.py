@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
-from training.forms.runs import RunForm
-from training.hrm.config import preset
+from hrgc_site.errors import ActionRefused
+from tests.training.support import make_dataset, tiny_run
+from training.data import read_meta
+from training.forms.datasets import DatasetForm
+from training.forms.runs import SETTING_HELP, RunForm
+from training.forms.tokenizers import TokenizerForm
+from training.hrm.config import RunConfig, preset
 from training.models import TrainingRun
-from training.services.runs import parameter_count
-
-from .test_run_support import dataset_files, make_dataset  # noqa: F401
+from training.services.runs import MAX_PARAMETERS, parameter_count
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +43,7 @@ def form_data(dataset, **changes) -> dict:
     return {key: value for key, value in data.items() if value is not None}
 
 
-def test_unchanged_settings_make_no_overrides_and_changed_ones_do(dataset_files):  # noqa: F811
+def test_unchanged_settings_make_no_overrides_and_changed_ones_do(dataset_files):
     dataset = make_dataset(dataset_files)
     form = RunForm(form_data(dataset))
     assert form.is_valid(), form.errors
@@ -59,14 +65,14 @@ def test_unchanged_settings_make_no_overrides_and_changed_ones_do(dataset_files)
         ({"name": "bad name!"}, "name", "Letters, digits"),
     ],
 )
-def test_bad_settings_are_reported_beside_their_field(dataset_files, changes, field, text):  # noqa: F811
+def test_bad_settings_are_reported_beside_their_field(dataset_files, changes, field, text):
     dataset = make_dataset(dataset_files)
     form = RunForm(form_data(dataset, **changes))
     assert not form.is_valid()
     assert text in " ".join(form.errors[field])
 
 
-def test_every_bad_setting_shows_at_once_beside_its_own_field(dataset_files):  # noqa: F811
+def test_every_bad_setting_shows_at_once_beside_its_own_field(dataset_files):
     # The five mistakes entered together: five errors, each on its field, none on the form as a whole.
     dataset = make_dataset(dataset_files)
     form = RunForm(
@@ -104,7 +110,7 @@ def test_the_run_config_lists_every_problem():
     assert preset("gpt", "tiny").problems() == []
 
 
-def test_a_gpt_form_hides_the_hrm_only_settings(operator_client, dataset_files):  # noqa: F811
+def test_a_gpt_form_hides_the_hrm_only_settings(operator_client, dataset_files):
     make_dataset(dataset_files)
     page = operator_client.get(reverse("training:run_new") + "?family=gpt").content.decode()
     assert 'data-setting="model__h_cycles" data-only-family="hrm" hidden' in page
@@ -114,14 +120,14 @@ def test_a_gpt_form_hides_the_hrm_only_settings(operator_client, dataset_files):
     assert 'data-setting="model__h_cycles" data-only-family="hrm">' in page
 
 
-def test_the_browser_gets_the_bounds_the_server_checks(operator_client, dataset_files):  # noqa: F811
+def test_the_browser_gets_the_bounds_the_server_checks(operator_client, dataset_files):
     make_dataset(dataset_files)
     page = operator_client.get(reverse("training:run_new")).content.decode()
     assert 'name="model__dropout"' in page and 'data-below="1"' in page and 'max="1"' in page
     assert 'data-above="0"' in page and 'data-divides="model__n_embd"' in page
 
 
-def test_unfinished_dataset_and_taken_name_are_refused(dataset_files, operator_user):  # noqa: F811
+def test_unfinished_dataset_and_taken_name_are_refused(dataset_files, operator_user):
     dataset = make_dataset(dataset_files)
     TrainingRun.objects.create(name="form-run", dataset=dataset)
     form = RunForm(form_data(dataset))
@@ -132,7 +138,7 @@ def test_unfinished_dataset_and_taken_name_are_refused(dataset_files, operator_u
     assert not form.is_valid() and "dataset" in form.errors
 
 
-def test_preview_gives_defaults_and_the_parameter_count(operator_client, dataset_files):  # noqa: F811
+def test_preview_gives_defaults_and_the_parameter_count(operator_client, dataset_files):
     dataset = make_dataset(dataset_files)
     url = reverse("training:run_preview")
     data = operator_client.get(url, {"family": "gpt", "preset": "tiny", "dataset": dataset.pk}).json()
@@ -152,7 +158,7 @@ def test_preview_gives_defaults_and_the_parameter_count(operator_client, dataset
     assert bad["parameter_count"] is None and "n_head" in bad["error"]
 
 
-def test_new_run_page_shows_every_setting_with_its_default(operator_client, dataset_files):  # noqa: F811
+def test_new_run_page_shows_every_setting_with_its_default(operator_client, dataset_files):
     make_dataset(dataset_files)
     page = operator_client.get(reverse("training:run_new") + "?family=gpt").content.decode()
     assert 'name="train__learning_rate"' in page and 'name="model__h_cycles"' in page
@@ -169,7 +175,7 @@ def test_absurd_model_sizes_are_refused_before_anything_is_built():
         preset("gpt", "tiny").with_overrides({"model.n_embd": "1048576"})
 
 
-def test_processes_nodes_and_rendezvous_are_run_settings(dataset_files):  # noqa: F811
+def test_processes_nodes_and_rendezvous_are_run_settings(dataset_files):
     dataset = make_dataset(dataset_files)
     form = RunForm(form_data(dataset, train__nproc_per_node="2"))
     assert form.is_valid(), form.errors
@@ -179,3 +185,70 @@ def test_processes_nodes_and_rendezvous_are_run_settings(dataset_files):  # noqa
     form = RunForm(form_data(dataset, train__nnodes="2", train__rdzv_endpoint="10.0.0.5:29500"))
     assert form.is_valid(), form.errors
     assert form.config.train.nnodes == 2 and form.config.train.rdzv_endpoint == "10.0.0.5:29500"
+
+
+def test_dropout_outside_zero_to_one_is_refused_beside_its_field(dataset):
+    with pytest.raises(ValueError, match="dropout"):
+        preset("hrm", "tiny").with_overrides({"dropout": "1.5"})
+    with pytest.raises(ValueError, match="dropout"):
+        RunConfig.from_dict({"model": {"dropout": 1.0}}).validate()
+    preset("hrm", "tiny").with_overrides({"dropout": "0.99"})  # below 1 is fine
+    form = RunForm(form_data(dataset, model__dropout="1.5"))
+    assert not form.is_valid() and "dropout" in " ".join(form.errors["model__dropout"])
+
+
+def test_block_size_longer_than_a_split_is_refused_naming_the_split(dataset):
+    meta = read_meta(dataset.directory)
+    splits = meta["splits"]
+    # Rows of seq_len + 1 tokens that start at records: a window can read as far as the split's rows go.
+    val_stream = splits["val"]["sequences"] * (meta["seq_len"] + 1)
+    assert val_stream < splits["train"]["sequences"] * (meta["seq_len"] + 1)
+    form = RunForm(form_data(dataset, model__block_size=str(val_stream)))
+    assert not form.is_valid()
+    error = " ".join(form.errors["model__block_size"])
+    assert "split 'val'" in error and f"{splits['val']['tokens']:,} tokens" in error
+    assert f"at most {val_stream - 1:,}" in error
+
+    fits = RunForm(form_data(dataset, model__block_size=str(val_stream - 1)))
+    assert fits.is_valid(), fits.errors
+    with pytest.raises(ActionRefused, match="split 'val'"):
+        tiny_run(dataset, block_size=str(val_stream))
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_model_above_the_parameter_ceiling_is_refused_with_its_count(dataset, operator_client):
+    big = {"model__n_embd": "16384", "model__n_head": "4", "model__intermediate_size": "65536", "model__n_layer": "4"}
+    form = RunForm(form_data(dataset, **big))
+    assert not form.is_valid()
+    error = " ".join(form.errors["model__n_embd"])
+    count = int(re.search(r"have ([\d,]+) parameters", error).group(1).replace(",", ""))
+    assert count > MAX_PARAMETERS and f"ceiling of {MAX_PARAMETERS:,}" in error
+    assert form.errors["model__intermediate_size"] and form.errors["model__n_layer"]
+
+    preview = operator_client.get(
+        reverse("training:run_preview"),
+        {"family": "hrm", "preset": "tiny", "dataset": dataset.pk, **{key: value for key, value in big.items()}},
+    ).json()
+    assert preview["parameter_count"] == count and "ceiling" in preview["error"]
+    with pytest.raises(ActionRefused, match="ceiling"):
+        tiny_run(dataset, n_embd="16384", n_head="4", intermediate_size="65536", n_layer="4")
+
+
+def test_number_inputs_carry_the_servers_bounds(dataset):
+    tokenizer_form = str(TokenizerForm()["vocab_size"])
+    assert 'min="300"' in tokenizer_form and 'max="1000000"' in tokenizer_form
+    dataset_form = DatasetForm()
+    assert 'min="1"' in str(dataset_form["processes"]) and 'max="64"' in str(dataset_form["processes"])
+    assert 'min="16"' in str(dataset_form["seq_len"]) and 'max="65536"' in str(dataset_form["seq_len"])
+    run_form = RunForm()
+    assert 'min="1"' in str(run_form["model__n_embd"]) and 'max="16384"' in str(run_form["model__n_embd"])
+    assert 'min="1"' in str(run_form["train__batch_size"]) and 'min="0"' in str(run_form["train__warmup_steps"])
+
+
+def test_every_training_setting_has_a_one_line_help(operator_client, dataset):
+    page = operator_client.get(reverse("training:run_new")).content.decode()
+    form = RunForm()
+    for key in form.setting_names["train"]:
+        about = SETTING_HELP[key.split("__", 1)[1]]
+        assert about and "\n" not in about
+        assert f'<div class="help about">{escape(about)}</div>' in page

@@ -10,12 +10,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from hrgc_site.jobs import run_job
+from tests.training.support import FAST, make_dataset, serialized_records
 from training.models import Checkpoint, MetricPoint, RunLogLine, TrainingRun
 from training.sampling import held_out_prompts, prompt_from_text
 from training.services.runs import create_run, request_stop, resume_run
 from training.tasks.runs import execute_run, train_run
-
-from .test_run_support import FAST, dataset_files, make_dataset, serialized_records  # noqa: F401
 
 # The task runs the way the worker runs it (run_job manages its own connections): no wrapping transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +29,7 @@ def steps_of(run, kind: str) -> list[int]:
     return list(MetricPoint.objects.filter(run=run, kind=kind).order_by("step").values_list("step", flat=True))
 
 
-def test_task_trains_and_records_metrics_checkpoints_and_log(dataset_files):  # noqa: F811
+def test_task_trains_and_records_metrics_checkpoints_and_log(dataset_files):
     dataset = make_dataset(dataset_files)
     run = create_run(dataset=dataset, family="hrm", preset_name="tiny", name="hrm-a", overrides=FAST, queue=False)
     assert run.config["model"]["vocab_size"] == 700 and run.max_steps == 12 and run.parameter_count > 0
@@ -52,7 +51,7 @@ def test_task_trains_and_records_metrics_checkpoints_and_log(dataset_files):  # 
     assert RunLogLine.objects.filter(run=run, message__contains="parameters").exists()
 
 
-def test_cancel_request_stops_with_a_checkpoint(dataset_files):  # noqa: F811
+def test_cancel_request_stops_with_a_checkpoint(dataset_files):
     dataset = make_dataset(dataset_files)
     run = create_run(dataset=dataset, family="gpt", preset_name="tiny", name="gpt-stop", overrides=FAST, queue=False)
     TrainingRun.objects.filter(pk=run.pk).update(status="running")
@@ -66,7 +65,7 @@ def test_cancel_request_stops_with_a_checkpoint(dataset_files):  # noqa: F811
     assert Checkpoint.objects.filter(run=run, step=run.step).exists()
 
 
-def test_resume_after_a_lost_worker_never_duplicates_points(dataset_files):  # noqa: F811
+def test_resume_after_a_lost_worker_never_duplicates_points(dataset_files):
     dataset = make_dataset(dataset_files)
     run = create_run(dataset=dataset, family="hrm", preset_name="tiny", name="hrm-resume", overrides=FAST, queue=False)
     seen = []
@@ -102,7 +101,7 @@ def test_resume_after_a_lost_worker_never_duplicates_points(dataset_files):  # n
     assert RunLogLine.objects.filter(run=run, message__contains="resumed from").exists()
 
 
-def test_samples_record_parse_share(dataset_files):  # noqa: F811
+def test_samples_record_parse_share(dataset_files):
     dataset = make_dataset(dataset_files)
     overrides = {
         **FAST,
@@ -128,7 +127,7 @@ def test_samples_record_parse_share(dataset_files):  # noqa: F811
     assert 1 <= samples[0]["iterations"] <= 2
 
 
-def test_held_out_prompts_come_from_the_dataset(dataset_files):  # noqa: F811
+def test_held_out_prompts_come_from_the_dataset(dataset_files):
     prompts = held_out_prompts(dataset_files, 3)
     titles = {record.text.split("<PR_TITLE> ")[1].split("\n")[0] for _, record in serialized_records()}
     assert prompts and all(prompt.title in titles for prompt in prompts)
@@ -137,7 +136,7 @@ def test_held_out_prompts_come_from_the_dataset(dataset_files):  # noqa: F811
     assert prompt.repo == "owner0/project0" and prompt.path == "pkg/add_cache.go" and prompt.body.startswith("Change 0")
 
 
-def test_train_command_runs_in_the_foreground(dataset_files, capsys):  # noqa: F811
+def test_train_command_runs_in_the_foreground(dataset_files, capsys):
     make_dataset(dataset_files, name="ds-cmd")
     args = ["train", "ds-cmd", "--family", "gpt", "--name", "cmd-run"]
     for key, value in {**FAST, "max_steps": "4"}.items():
@@ -155,7 +154,7 @@ def test_train_command_runs_in_the_foreground(dataset_files, capsys):  # noqa: F
         call_command("train", "nope")
 
 
-def test_train_command_enqueue_puts_the_task_on_the_training_cluster(dataset_files):  # noqa: F811
+def test_train_command_enqueue_puts_the_task_on_the_training_cluster(dataset_files):
     from django_q.models import OrmQ
 
     make_dataset(dataset_files, name="ds-q")
@@ -164,3 +163,15 @@ def test_train_command_enqueue_puts_the_task_on_the_training_cluster(dataset_fil
     assert run.status == "queued" and run.task_id
     rows = [row for row in OrmQ.objects.all() if row.task_id() == run.task_id]
     assert len(rows) == 1 and rows[0].key == "long"
+
+
+@pytest.mark.django_db
+def test_train_command_answers_unrunnable_settings_and_bad_names_with_a_clear_error(dataset_files):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    dataset = make_dataset(dataset_files, name="cmd-errors-ds")
+    with pytest.raises(CommandError, match="block_size"):
+        call_command("train", dataset.name, "--family", "gpt", "--preset", "tiny", "--set", "block_size=100000")
+    with pytest.raises(CommandError, match="bad --name"):
+        call_command("train", dataset.name, "--name", "no spaces/allowed")

@@ -15,15 +15,16 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from hrgc_site.jobs import enqueue
+from hrgc_site.models import JobStatus
+from tests.training.support import FAST, TRACEBACK, tiny_run
 from training.models import MetricPoint, TrainingRun
 from training.services.runs import (
     OVERVIEW_POINTS,
     create_run,
+    differing_hyperparameters,
     downsample,
     metric_series,
 )
-
-from .test_run_support import FAST, dataset_files, make_dataset  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -31,11 +32,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path
-
-
-@pytest.fixture
-def dataset(dataset_files):  # noqa: F811
-    return make_dataset(dataset_files)
 
 
 def new_run(dataset, name="run-a", **overrides):
@@ -248,3 +244,68 @@ def test_run_page_shows_the_disk_the_run_uses(operator_client, dataset):
     html = operator_client.get(run.get_absolute_url()).content.decode()
     disk = re.sub(r"[ \n]+", " ", html.split('<dd id="run-disk">', 1)[1].split("</dd>", 1)[0]).strip()
     assert disk == "3.9\xa0KB · checkpoints 2.9\xa0KB · keeps last 2"
+
+
+def test_failed_run_shows_the_first_line_and_folds_the_traceback(viewer_client, dataset):
+    run = tiny_run(dataset)
+    TrainingRun.objects.filter(pk=run.pk).update(status=JobStatus.FAILED, message=TRACEBACK)
+    page = viewer_client.get(run.get_absolute_url()).content.decode()
+    header = re.search(r'<p class="muted" id="run-message">(.*?)</p>', page, re.S).group(1)
+    assert header == "ValueError: dropout probability has to be between 0 and 1, but got 1.5"
+    assert '<details id="run-traceback"' in page and "Traceback (most recent call last)" in page
+    summary = viewer_client.get(reverse("training:run_metrics", args=[run.pk])).json()["run"]
+    assert summary["message"] == header
+
+
+def test_run_page_labels_memory_now_and_peak(viewer_client, dataset):
+    run = tiny_run(dataset)
+    TrainingRun.objects.filter(pk=run.pk).update(device="cpu · test", memory_bytes=300 * 2**20)
+    MetricPoint.objects.create(
+        run=run,
+        kind="train",
+        step=2,
+        tokens=512,
+        elapsed=1.0,
+        values={"loss": 5.0, "memory": 300 * 2**20, "memory_now": 200 * 2**20},
+    )
+    page = viewer_client.get(run.get_absolute_url()).content.decode()
+    assert "Process memory (RSS) now / peak during this run" in page
+    assert re.search(r'id="run-memory-now">200\.0\xa0MB</span> now', page)
+    assert re.search(r'id="run-memory">300\.0\xa0MB</span> peak', page)
+    assert viewer_client.get(reverse("training:run_metrics", args=[run.pk])).json()["run"]["memory_now"] == 200 * 2**20
+
+
+def test_parse_chart_says_when_samples_come_instead_of_an_empty_axis(viewer_client, dataset):
+    run = tiny_run(dataset)
+    page = viewer_client.get(run.get_absolute_url()).content.decode()
+    assert "samples every 1,000 steps; none yet" in page and 'data-chart="chart-parse" data-empty="1"' in page
+    MetricPoint.objects.create(run=run, kind="samples", step=2, tokens=512, elapsed=1.0, values={"parse_share": 0.5})
+    page = viewer_client.get(run.get_absolute_url()).content.decode()
+    assert 'data-chart="chart-parse" data-empty="1"' not in page
+
+
+@pytest.mark.parametrize("sort", ["loss", "-loss"])
+def test_runs_without_a_loss_sort_last_both_ways(viewer_client, dataset, sort):
+    runs = {name: tiny_run(dataset, name=name) for name in ("none-a", "low", "high", "none-b")}
+    TrainingRun.objects.filter(pk=runs["low"].pk).update(last_loss=1.0)
+    TrainingRun.objects.filter(pk=runs["high"].pk).update(last_loss=3.0)
+    names = [run.name for run in viewer_client.get(reverse("training:runs"), {"sort": sort}).context["object_list"]]
+    assert names[:2] == (["low", "high"] if sort == "loss" else ["high", "low"])
+    assert set(names[2:]) == {"none-a", "none-b"}
+
+
+def test_compare_groups_tokens_per_second_and_lists_family_once(viewer_client, dataset):
+    a, b = tiny_run(dataset, name="cmp-a"), tiny_run(dataset, name="cmp-b", family="gpt")
+    TrainingRun.objects.filter(pk=a.pk).update(tokens_per_sec=12345.6)
+    keys = [key for key, _ in differing_hyperparameters([a, b])]
+    assert "family" in keys and "model.family" not in keys
+    page = viewer_client.get(reverse("training:run_compare"), {"ids": [a.pk, b.pk]}).content.decode()
+    assert '<td class="num">12,346</td>' in page
+
+
+def test_warmup_not_below_max_steps_warns_on_the_run_page(viewer_client, dataset):
+    fine = tiny_run(dataset, name="warm-ok")
+    assert 'id="warmup-warning"' not in viewer_client.get(fine.get_absolute_url()).content.decode()
+    long_warmup = tiny_run(dataset, name="warm-long", warmup_steps="12")
+    page = viewer_client.get(long_warmup.get_absolute_url()).content.decode()
+    assert 'id="warmup-warning"' in page and "warmup_steps (12) is not below max_steps (12)" in page

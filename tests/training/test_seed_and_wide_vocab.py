@@ -17,7 +17,7 @@ from corpus.serialize import serialize
 from hrgc_site.models import JobStatus
 from models_registry.models import ExportedModel
 from tests.commands import command_env, manage
-from tests.training.test_run_support import FIXTURES, PAIRS
+from tests.training.support import FIXTURES, PAIRS
 from training.data import TokenBatches
 from training.dataset import build_dataset, decode_sample, load_meta
 from training.models import DatasetBuild, TrainingRun

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from django.urls import reverse
 from django_q.models import OrmQ
 
 from hrgc_site.models import JobStatus
+from tests.static_files import page_script
 from tests.training.data_fixtures import GO, make_snapshot
+from tests.training.support import TRACEBACK
 from training.models import DatasetBuild, TokenizerVersion
 from training.services import tokenizers
 from training.tasks.tokenizers import train_tokenizer_task
@@ -18,12 +21,6 @@ from training.tokenizer import Tokenizer
 
 # Tasks run the way the worker runs them (run_job), which manages its own connections: no wrapping transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def data_dir(settings, tmp_path):
-    settings.DATA_DIR = tmp_path
-    return tmp_path
 
 
 @pytest.fixture
@@ -206,3 +203,33 @@ def test_a_version_whose_worker_died_can_be_retried_and_bad_sizes_are_refused(op
     assert train_tokenizer_task(tokenizer.pk) == JobStatus.FINISHED
     tokenizer.refresh_from_db()
     assert tokenizer.vocab_size == 420 and Tokenizer(tokenizer.model_path).vocab_size == 420
+
+
+def test_failed_tokenizer_and_dataset_cards_fold_the_traceback(viewer_client, dataset):
+    tokenizer, snapshot = dataset.tokenizer, dataset.snapshot
+    TokenizerVersion.objects.filter(pk=tokenizer.pk).update(status=JobStatus.FAILED, message=TRACEBACK)
+    failed = DatasetBuild.objects.create(
+        name="ds-failed", snapshot=snapshot, tokenizer=tokenizer, status=JobStatus.FAILED, message=TRACEBACK
+    )
+    for url in (tokenizer.get_absolute_url(), failed.get_absolute_url()):
+        page = viewer_client.get(url).content.decode()
+        message = re.search(r'id="job-message"[^>]*>(.*?)</p>', page, re.S).group(1)
+        assert message == "ValueError: dropout probability has to be between 0 and 1, but got 1.5"
+        assert '<details id="job-traceback"' in page and "Traceback (most recent call last)" in page
+
+
+def test_retry_with_a_bad_size_shows_the_tokenizer_page_with_the_error(operator_client, dataset):
+    tokenizer = dataset.tokenizer
+    TokenizerVersion.objects.filter(pk=tokenizer.pk).update(
+        status=JobStatus.FAILED, message="too large", suggested_vocab_size=4937
+    )
+    page = operator_client.get(tokenizer.get_absolute_url()).content.decode()
+    assert "Retry with 4,937 pieces" in page
+    assert 'input.addEventListener("input", label)' in page_script(page, "js/tokenizer_detail.js")
+    response = operator_client.post(reverse("training:tokenizer_retry", args=[tokenizer.pk]), {"vocab_size": "5"})
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    assert f"Tokenizer {tokenizer.name}" in page and 'id="retry-errors"' in page
+    assert "greater than or equal to 300" in page and 'id="retry-vocab" value="5"' in page
+    tokenizer.refresh_from_db()
+    assert tokenizer.status == JobStatus.FAILED
