@@ -59,8 +59,31 @@ def store_record(number: int = 7, **changes) -> PRRecord:
 GO_BEFORE = "package web\n\nfunc handle() int {\n\treturn 1\n}\n"
 
 
-def page_pr(repo: str, number: int, title: str, body: str = "", after: str | None = None, day: int = 1) -> PRRecord:
+def page_pr(
+    repo: str,
+    number: int,
+    title: str,
+    body: str = "",
+    after: str | None = None,
+    day: int = 1,
+    *,
+    changed: tuple[int, int] = (1, 1),
+    review: bool = True,
+) -> PRRecord:
+    """A merged PR changing web/handler.go (`changed` = additions, deletions), with one review comment
+    unless `review` is False."""
     after = after or GO_BEFORE.replace("return 1", f"return {number + 1}")
+    comments = [
+        CommentRecord(
+            "review_comment",
+            "bo",
+            "Why two?",
+            path="web/handler.go",
+            line=4,
+            diff_hunk="@@ -3,3 +3,3 @@\n-\treturn 1\n+\treturn 2",
+            external_id=str(number),
+        )
+    ]
     return PRRecord(
         repo,
         number,
@@ -71,24 +94,14 @@ def page_pr(repo: str, number: int, title: str, body: str = "", after: str | Non
         files=[
             FileRecord(
                 "web/handler.go",
-                additions=1,
-                deletions=1,
+                additions=changed[0],
+                deletions=changed[1],
                 before=GO_BEFORE,
                 after=after,
                 patch="@@ -3,3 +3,3 @@\n func handle() int {\n-\treturn 1\n+\treturn 2\n }",
             )
         ],
-        comments=[
-            CommentRecord(
-                "review_comment",
-                "bo",
-                "Why two?",
-                path="web/handler.go",
-                line=4,
-                diff_hunk="@@ -3,3 +3,3 @@\n-\treturn 1\n+\treturn 2",
-                external_id=str(number),
-            )
-        ],
+        comments=comments if review else [],
     )
 
 
@@ -140,21 +153,5 @@ def as_git_import(pr: PRRecord) -> PRRecord:
 
 
 def handler_pr(number: int, title: str) -> PRRecord:
-    after = GO_BEFORE.replace("return 1", f"return {number + 1}")
-    return PRRecord(
-        "acme/web",
-        number,
-        title,
-        author="ana",
-        merged_at=datetime(2024, 3, number, tzinfo=UTC),
-        files=[
-            FileRecord(
-                "web/handler.go",
-                additions=3,
-                deletions=2,
-                before=GO_BEFORE,
-                after=after,
-                patch="@@ -3,3 +3,3 @@\n func handle() int {\n-\treturn 1\n+\treturn 2\n }",
-            )
-        ],
-    )
+    """A PR of acme/web merged on March `number`, without discussion."""
+    return page_pr("acme/web", number, title, day=number, changed=(3, 2), review=False)
