@@ -12,7 +12,11 @@ LLAMA_CPP_VERSION := 0.3.36
 # CPU only: HRGC_TORCH_INDEX=https://download.pytorch.org/whl/cpu make run
 TORCH_VERSION := 2.13.0
 HRGC_TORCH_INDEX ?=
-WHEELS := $(HOME)/.cache/hrgc/wheels
+# x86-64: a portable AVX2 build, not -march=native. On CPUs with AMX (Sapphire Rapids and later) a native
+# build takes llama.cpp's AMX path, which segfaults on Q8_0 models (ggml-org/llama.cpp#20824).
+LLAMA_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON)
+# The folder names the build, so a wheel cached by an older recipe is never reused.
+WHEELS := $(HOME)/.cache/hrgc/wheels-portable
 
 .PHONY: run test e2e unit lint check-imports bench-fetch bench-dataset bench-train bench-corpus clean-test
 
@@ -20,14 +24,17 @@ run: $(VENV)/.installed
 	$(PY) manage.py serve
 
 # The virtualenv is rebuilt only when requirements.txt changes, so a second `make run` starts in seconds.
-$(VENV)/.installed: requirements.txt
+# Makefile too: a change of install recipe (the llama.cpp build) reaches existing virtualenvs.
+$(VENV)/.installed: requirements.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(if $(HRGC_TORCH_INDEX),$(PIP) install -q torch==$(TORCH_VERSION) --index-url $(HRGC_TORCH_INDEX))
 	$(PIP) install -q -r requirements.txt
 	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
 	  (echo "Compiling llama.cpp (llama-cpp-python $(LLAMA_CPP_VERSION)) once; this takes several minutes" && \
-	   CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) wheel -q --no-deps llama-cpp-python==$(LLAMA_CPP_VERSION) -w $(WHEELS))
+	   CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	   $(PIP) wheel -q --no-deps --no-cache-dir llama-cpp-python==$(LLAMA_CPP_VERSION) -w $(WHEELS))
+	$(PIP) uninstall -q -y llama-cpp-python 2>/dev/null || true
 	$(PIP) install -q --find-links $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	touch $@
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 MISSING = (
-    "llama-cpp-python is missing: `make test` (and `make run`) compile it once into ~/.cache/hrgc/wheels and "
+    "llama-cpp-python is missing: `make test` (and `make run`) compile it once into ~/.cache/hrgc/wheels-portable and "
     "install it from there (see requirements-test.txt); without it the playground and GGUF verification are untested"
 )
 
