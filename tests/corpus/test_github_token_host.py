@@ -36,6 +36,11 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self):  # noqa: N802
+                # GraphQL is a POST; its request carries the token like any other.
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.do_GET()
+
             def log_message(self, *args):
                 pass
 
