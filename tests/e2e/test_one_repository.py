@@ -5,8 +5,10 @@ snapshot, tokenizer, a dataset with a validation split by merge time, and a tiny
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
 from corpus.models import PullRequest, Snapshot
@@ -30,10 +32,12 @@ def wait_finished(page, selector: str = "#job-status") -> None:
 
 def test_a_one_repository_corpus_trains_from_the_browser(operator_page, live_stack, tmp_path):
     page, url = operator_page, live_stack.url
-    info = ledger_repository(tmp_path / "ledger")
+    # The browser imports only from below the import root.
+    clone = Path(settings.HRGC_IMPORT_ROOT) / f"{tmp_path.name}-ledger"
+    info = ledger_repository(clone)
 
     page.goto(url + "/corpus/add/")
-    page.fill("#import-git input[name=path]", str(tmp_path / "ledger"))
+    page.fill("#import-git input[name=path]", str(clone))
     page.fill("#import-git input[name=repo]", "acme/ledger")
     page.click("#import-git button")
     page.wait_for_url(re.compile(r"/corpus/fetches/\d+/$"))
