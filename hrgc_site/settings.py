@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "corpus",
     "training",
     "models_registry",
+    "evaluation",
 ]
 
 MIDDLEWARE = [

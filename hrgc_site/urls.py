@@ -26,4 +26,5 @@ urlpatterns = [
     path("corpus/", include("corpus.urls")),
     path("", include("training.urls")),
     path("models/", include("models_registry.urls")),
+    path("evaluation/", include("evaluation.urls")),
 ]
