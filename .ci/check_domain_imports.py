@@ -23,6 +23,8 @@ MODULES = (
     "training.engine",
     "training.checkpoint_policy",
     "training.curves",
+    "evaluation.ratings",
+    "evaluation.families",
 )
 PACKAGES = ("corpus.github", "training.hrm", "models_registry.export")
 PROBE = (
