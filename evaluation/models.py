@@ -122,3 +122,8 @@ class TaskResult(models.Model):
     class Meta:
         ordering = ["evaluation", "task__index"]
         constraints = [models.UniqueConstraint(fields=["evaluation", "task"], name="unique_task_result")]
+
+
+# The board's models (comparisons, ratings) live in their own modules; imported here so Django sees them.
+from evaluation.models_compare import Comparison  # noqa: E402, F401
+from evaluation.models_ratings import Rating  # noqa: E402, F401
