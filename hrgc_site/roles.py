@@ -1,4 +1,7 @@
-"""The two roles: viewers read everything; operators also start, stop, delete, fetch and curate."""
+"""The two roles: viewers read everything; operators also start, stop, delete, fetch and curate.
+
+Viewers make one kind of write: blind ratings of model outputs (a judgement, not an operation), listed in
+VIEWER_WRITES; the access battery (tests/site/test_access.py) checks that no other action lets a viewer write."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from django.core.exceptions import PermissionDenied
 
 OPERATORS = "operators"
 VIEWERS = "viewers"
+# URL names of the only actions a viewer may use to change the database.
+VIEWER_WRITES = ("evaluation:rate",)
 
 
 def is_operator(user) -> bool:

@@ -149,10 +149,30 @@ def world(db, settings, tmp_path, assets) -> SimpleNamespace:
         files=[{"name": "model.gguf", "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}],
         size=len(content),
     )
+    _board_world(w)
     for obj in vars(w).values():
         if hasattr(obj, "refresh_from_db"):
             obj.refresh_from_db()
     return w
+
+
+def _board_world(w) -> None:
+    """A suite with two finished evaluations of two runs (the leaderboard's rows, a pair to rate)."""
+    from tests.evaluation.board_support import make_evaluation, make_suite
+
+    w.suite = make_suite("suite-access", tasks=2, dataset=w.dataset)
+    w.evaluation = make_evaluation(w.suite, w.run, metrics={"code_loss": 2.5, "exact_match": 0.5})
+    w.rival_evaluation = make_evaluation(w.suite, w.spare_run, metrics={"code_loss": 3.0})
+
+
+def _rate_payload(w) -> dict:
+    from django.core import signing
+
+    from evaluation.judgements import SALT
+
+    task = w.suite.tasks.first()
+    token = signing.dumps({"task": task.pk, "a": w.rival_evaluation.pk, "b": w.evaluation.pk}, salt=SALT)
+    return {"token": token, "choice": "a", "suite": w.suite.pk}
 
 
 # --- pages -------------------------------------------------------------------------------------
@@ -218,6 +238,9 @@ PAGES: dict[str, Page] = {
     "models_registry:status": Page(_u("models_registry:status", "export"), contains="finished"),
     "models_registry:download": Page(lambda w: reverse("models_registry:download", args=[w.export.pk, "model.gguf"])),
     "models_registry:playground": Page(_u("models_registry:playground")),
+    "evaluation:leaderboard": Page(_u("evaluation:leaderboard"), contains="run @ 10"),
+    "evaluation:rate": Page(_u("evaluation:rate"), contains="Which output is better"),
+    "evaluation:ratings": Page(_u("evaluation:ratings"), contains="Human ratings"),
     "login": Page(_u("login")),
     "password_change": Page(_u("password_change"), contains="password"),
     "password_change_done": Page(_u("password_change_done")),
@@ -233,6 +256,7 @@ class Action:
     payload: Callable[[SimpleNamespace], dict] = lambda w: {}
     changed: Callable[[SimpleNamespace], bool] = lambda w: False  # the database after the POST
     viewer: bool = False  # a viewer may use it (it only reads)
+    viewer_writes: bool = False  # a viewer may use it and it writes (hrgc_site.roles.VIEWER_WRITES)
     statuses: tuple[int, ...] = (200, 302)
 
 
@@ -396,6 +420,12 @@ ACTIONS: dict[str, Action] = {
         viewer=True,
         statuses=(200, 400),
     ),
+    "evaluation:rate": Action(
+        _u("evaluation:rate"),
+        _rate_payload,
+        lambda w: _count("evaluation.Rating", task__suite=w.suite, outcome="second") == 1,
+        viewer_writes=True,
+    ),
     "logout": Action(_u("logout"), viewer=True),
     "password_change": Action(
         _u("password_change"),
@@ -485,7 +515,7 @@ def _snapshot_of_database() -> dict[str, list]:
 
     state = {}
     for model in apps.get_models():
-        if model._meta.app_label in ("corpus", "training", "models_registry", "hrgc_site", "django_q"):
+        if model._meta.app_label in ("corpus", "training", "models_registry", "evaluation", "hrgc_site", "django_q"):
             state[model._meta.label] = sorted(map(str, model.objects.values_list()))
     return state
 
@@ -512,12 +542,22 @@ def test_a_viewer_cannot_act_and_changes_nothing(name, world, viewer_client):
     action = ACTIONS[name]
     before = _snapshot_of_database()
     response = _post(viewer_client, action, world)
+    if action.viewer_writes:
+        assert response.status_code in action.statuses, (name, response.status_code)
+        assert action.changed(world), name
+        return
     if action.viewer:
         assert response.status_code in action.statuses, (name, response.status_code)
     else:
         assert response.status_code == 403, (name, response.status_code)
     if name != "logout":
         assert _snapshot_of_database() == before, name
+
+
+def test_the_only_viewer_writes_are_the_declared_ones():
+    from hrgc_site.roles import VIEWER_WRITES
+
+    assert {name for name, action in ACTIONS.items() if action.viewer_writes} == set(VIEWER_WRITES)
 
 
 def test_forms_without_csrf_token_are_refused(operator_user, world):
