@@ -4,7 +4,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-NAV = ["Corpus", "Tokenizers", "Datasets", "Runs", "Models", "System"]
+NAV = ["Corpus", "Tokenizers", "Datasets", "Runs", "Models", "Leaderboard", "System"]
 
 
 def test_login_visit_every_section_and_check_workers(operator_page, live_stack):
