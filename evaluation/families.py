@@ -108,3 +108,42 @@ def _matching_width(gpt: RunConfig, target: int, count: Callable[[RunConfig], in
         raise FamilyMismatch("gpt's parameter count does not grow with intermediate_size")
     best = max(1, width + round((target - here) / slope))
     return best
+
+
+# ------------------------------------------------------------------------------------------------ verdict
+
+
+def verdict(metrics: dict[str, list[dict]], keys: list[tuple[str, bool]]) -> list[dict]:
+    """Which family wins each metric at equal tokens.
+
+    `metrics` maps a family to its evaluations' metric dicts (one per seed); `keys` lists (metric key,
+    lower is better). Per metric: each family's mean, sample standard deviation across seeds (None with
+    one seed), the number of seeds that measured it, the winner ("hrm", "gpt", "tie", or None when a family
+    lacks it), and whether the gap is within the spread (smaller than the larger standard deviation)."""
+    rows = []
+    for key, lower_is_better in keys:
+        row: dict = {"metric": key, "lower_is_better": lower_is_better}
+        for family, dicts in metrics.items():
+            values = [float(d[key]) for d in dicts if _number(d.get(key))]
+            mean = sum(values) / len(values) if values else None
+            spread = None
+            if len(values) > 1:
+                spread = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+            row[family] = {"mean": mean, "spread": spread, "n": len(values)}
+        means = {family: row[family]["mean"] for family in metrics}
+        if any(mean is None for mean in means.values()) or len(means) != 2:
+            row["winner"], row["within_spread"] = None, False
+        else:
+            (a, mean_a), (b, mean_b) = sorted(means.items())
+            if mean_a == mean_b:
+                row["winner"] = "tie"
+            else:
+                row["winner"] = (a if mean_a < mean_b else b) if lower_is_better else (a if mean_a > mean_b else b)
+            spreads = [row[f]["spread"] for f in (a, b) if row[f]["spread"] is not None]
+            row["within_spread"] = bool(spreads) and abs(mean_a - mean_b) < max(spreads)
+        rows.append(row)
+    return rows
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value  # not NaN

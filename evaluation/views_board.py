@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from evaluation import judgements
+from evaluation import comparisons, families, judgements
 from evaluation import leaderboard as board
-from evaluation.models import EvalSuite, Rating
+from evaluation.forms_board import CompareForm
+from evaluation.models import Comparison, EvalSuite, Rating
 from evaluation.ratings import INTERVAL_METHOD
 from hrgc_site.errors import ActionRefused
+from hrgc_site.models import JobStatus
+from hrgc_site.roles import operator_required
+from training.models import DatasetBuild
+from training.services.runs import dataset_vocab_size
 
 
 def leaderboard(request):
@@ -101,3 +106,55 @@ def ratings_page(request):
             "total": Rating.objects.filter(task__suite=suite).count() if suite else 0,
         },
     )
+
+
+@operator_required
+def compare(request, dataset_pk: int):
+    """Compare families on a dataset: the form (GET) and starting the runs (POST)."""
+    dataset = get_object_or_404(DatasetBuild, pk=dataset_pk)
+    vocab = dataset_vocab_size(dataset) if dataset.status == JobStatus.FINISHED else 50_000
+    form = CompareForm(
+        request.POST or None, dataset=dataset, initial={"tokens": families.default_tokens("tiny", vocab)}
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            comparison = comparisons.start_comparison(
+                dataset=dataset,
+                preset_name=data["preset"],
+                seeds=data["seeds"],
+                tokens=data["tokens"],
+                suite=data["suite"],
+                task_count=data["task_count"],
+                user=request.user,
+            )
+        except ActionRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(
+                request, f"Queued {2 * len(data['seeds'])} runs; each is evaluated once all have finished."
+            )
+            return redirect(comparison)
+    return render(
+        request,
+        "evaluation/compare_form.html",
+        {"dataset": dataset, "form": form, "comparisons": comparisons.comparisons_of(dataset)[:20]},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _comparison_context(pk: int) -> dict:
+    comparison = comparisons.advance(get_object_or_404(Comparison.objects.select_related("dataset", "suite"), pk=pk))
+    return {
+        "comparison": comparison,
+        "rows": comparisons.comparison_runs(comparison),
+        "verdict": comparisons.verdict_rows(comparison),
+    }
+
+
+def comparison(request, pk: int):
+    return render(request, "evaluation/comparison.html", _comparison_context(pk))
+
+
+def comparison_status(request, pk: int):
+    return render(request, "evaluation/_comparison_live.html", _comparison_context(pk))

@@ -50,3 +50,26 @@ def test_a_budget_below_one_step_is_refused():
 def test_default_tokens_is_the_presets_budget():
     config = preset("hrm", "tiny", vocab_size=400)
     assert default_tokens("tiny", 400) == config.train.max_steps * tokens_per_step(config) == 300 * 8 * 256
+
+
+def test_verdict_picks_the_better_mean_per_metric_with_the_spread_across_seeds():
+    from evaluation.families import verdict
+
+    metrics = {
+        "hrm": [{"code_loss": 2.0, "exact_match": 0.1}, {"code_loss": 4.0, "exact_match": 0.3}],
+        "gpt": [{"code_loss": 3.5, "exact_match": 0.2}, {"code_loss": 3.5, "exact_match": 0.2, "vet_ok": 1.0}],
+    }
+    rows = {r["metric"]: r for r in verdict(metrics, [("code_loss", True), ("exact_match", False), ("vet_ok", False)])}
+    loss = rows["code_loss"]
+    assert loss["hrm"] == {"mean": 3.0, "spread": pytest.approx(2**0.5), "n": 2}
+    assert loss["gpt"]["mean"] == 3.5 and loss["gpt"]["spread"] == 0.0
+    assert loss["winner"] == "hrm" and loss["within_spread"]  # 0.5 apart, spread 1.41
+    assert rows["exact_match"]["winner"] == "tie"  # 0.2 each
+    assert rows["vet_ok"]["winner"] is None and rows["vet_ok"]["gpt"]["n"] == 1  # hrm never measured it
+
+
+def test_verdict_with_one_seed_has_no_spread():
+    from evaluation.families import verdict
+
+    rows = verdict({"hrm": [{"perplexity": 10.0}], "gpt": [{"perplexity": 12.0}]}, [("perplexity", True)])
+    assert rows[0]["winner"] == "hrm" and rows[0]["hrm"]["spread"] is None and rows[0]["within_spread"] is False

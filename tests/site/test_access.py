@@ -163,6 +163,10 @@ def _board_world(w) -> None:
     w.suite = make_suite("suite-access", tasks=2, dataset=w.dataset)
     w.evaluation = make_evaluation(w.suite, w.run, metrics={"code_loss": 2.5, "exact_match": 0.5})
     w.rival_evaluation = make_evaluation(w.suite, w.spare_run, metrics={"code_loss": 3.0})
+    from evaluation.models import Comparison
+
+    w.comparison = Comparison.objects.create(dataset=w.dataset, preset="tiny", seeds=[1], tokens=2048, suite=w.suite)
+    w.comparison.runs.add(w.run)
 
 
 def _rate_payload(w) -> dict:
@@ -241,6 +245,9 @@ PAGES: dict[str, Page] = {
     "evaluation:leaderboard": Page(_u("evaluation:leaderboard"), contains="run @ 10"),
     "evaluation:rate": Page(_u("evaluation:rate"), contains="Which output is better"),
     "evaluation:ratings": Page(_u("evaluation:ratings"), contains="Human ratings"),
+    "evaluation:compare": Page(_u("evaluation:compare", "dataset"), operator_only=True, contains="Token budget"),
+    "evaluation:comparison": Page(_u("evaluation:comparison", "comparison"), contains="hrm vs gpt"),
+    "evaluation:comparison_status": Page(_u("evaluation:comparison_status", "comparison"), contains="comparison-live"),
     "login": Page(_u("login")),
     "password_change": Page(_u("password_change"), contains="password"),
     "password_change_done": Page(_u("password_change_done")),
@@ -425,6 +432,11 @@ ACTIONS: dict[str, Action] = {
         _rate_payload,
         lambda w: _count("evaluation.Rating", task__suite=w.suite, outcome="second") == 1,
         viewer_writes=True,
+    ),
+    "evaluation:compare": Action(
+        _u("evaluation:compare", "dataset"),
+        lambda w: {"preset": "tiny", "seeds": "1", "tokens": 20_000, "suite": w.suite.pk, "task_count": 2},
+        lambda w: _count("evaluation.Comparison", dataset=w.dataset, runs__status="queued") == 2,
     ),
     "logout": Action(_u("logout"), viewer=True),
     "password_change": Action(

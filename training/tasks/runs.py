@@ -275,4 +275,9 @@ def train_with_torchrun(run: TrainingRun, config: RunConfig, recorder: RunRecord
 def train_run(run_id: int) -> str:
     """django-q2 entry point (cluster `long`): claims the queued run, so a redelivered task never trains twice."""
     mark_dead_runs()
-    return run_job(TrainingRun, run_id, execute_run, allowed=(JobStatus.QUEUED,))
+    status = run_job(TrainingRun, run_id, execute_run, allowed=(JobStatus.QUEUED,))
+    # A family comparison waiting on this run queues its evaluations now, with nobody watching.
+    from evaluation.comparisons import run_ended
+
+    run_ended(run_id)
+    return status
