@@ -1,13 +1,18 @@
-"""GraphQL points shared through the database: every fetch worker that uses one token draws on one row."""
+"""An hour's GitHub budget shared through the database: every fetch worker that uses one token draws on one row.
+
+Two buckets per token: GraphQL points ("graphql") and REST requests ("core", 5,000 an hour on
+github.com; a request costs one, a 304 nothing). A worker reserves before it sends (row lock) and
+settles with GitHub's own count after, so two workers never spend the same hour twice."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from corpus.github.client import normalize_api_url
 from corpus.models import ApiBudget
@@ -16,17 +21,30 @@ from corpus.models import ApiBudget
 UNKNOWN_WAIT = 0.5
 
 
-def budget_key(api_url: str, token: str | None) -> str:
-    return hashlib.sha256(f"{normalize_api_url(api_url)}\0{token or ''}".encode()).hexdigest()
+def budget_key(api_url: str, token: str | None, resource: str = "graphql") -> str:
+    suffix = "" if resource == "graphql" else f"\0{resource}"
+    return hashlib.sha256(f"{normalize_api_url(api_url)}\0{token or ''}{suffix}".encode()).hexdigest()
 
 
 class DatabaseBudget:
-    """`corpus.github.graphql.PointBudget` on an ApiBudget row (row-locked reserve and settle)."""
+    """`corpus.github.graphql.PointBudget` / `corpus.github.client.RequestBudget` on an ApiBudget row
+    (row-locked reserve and settle). `resource`: "graphql" (points) or "core" (REST requests).
 
-    def __init__(self, api_url: str, token: str | None, *, now: Callable[[], float] = time.time):
-        self.key = budget_key(api_url, token)
+    Safe to call from a REST fetch's pool threads: a thread other than the one that made the budget
+    closes its database connection after each call (the pool's threads must not keep them open)."""
+
+    def __init__(
+        self, api_url: str, token: str | None, *, resource: str = "graphql", now: Callable[[], float] = time.time
+    ):
+        self.key = budget_key(api_url, token, resource)
+        self.resource = resource
         self._now = now
-        ApiBudget.objects.get_or_create(key=self.key)
+        self._home = threading.current_thread()
+        ApiBudget.objects.get_or_create(key=self.key, defaults={"resource": resource})
+
+    def _done(self) -> None:
+        if threading.current_thread() is not self._home:
+            connection.close()
 
     def row(self) -> ApiBudget:
         return ApiBudget.objects.get(key=self.key)
@@ -42,6 +60,12 @@ class DatabaseBudget:
                 row.save(update_fields=["remaining", "reset_at", "updated_at"])
 
     def reserve(self, points: int) -> float:
+        try:
+            return self._reserve(points)
+        finally:
+            self._done()
+
+    def _reserve(self, points: int) -> float:
         with transaction.atomic():
             row = ApiBudget.objects.select_for_update().get(key=self.key)
             now = self._now()
@@ -59,13 +83,29 @@ class DatabaseBudget:
             return 0.0
 
     def settle(self, reserved: int, cost: int, remaining: int | None, reset_at: float | None) -> None:
+        try:
+            self._settle(reserved, cost, remaining, reset_at)
+        finally:
+            self._done()
+
+    def _settle(self, reserved: int, cost: int, remaining: int | None, reset_at: float | None) -> None:
         with transaction.atomic():
             row = ApiBudget.objects.select_for_update().get(key=self.key)
             row.reserved = max(0, row.reserved - reserved)
             row.points_spent += cost
             row.queries += 1 if cost else 0
             if remaining is not None:
-                row.remaining, row.reset_at = remaining, _moment(reset_at) if reset_at else row.reset_at
+                moment = _moment(reset_at) if reset_at else row.reset_at
+                same_hour = (
+                    row.remaining is not None
+                    and row.reset_at is not None
+                    and moment is not None
+                    and abs((moment - row.reset_at).total_seconds()) < 2
+                )
+                # Answers to requests in flight together arrive in any order: within one hour the
+                # count only goes down, so an older, higher count never gives back what others spent.
+                row.remaining = min(row.remaining, remaining) if same_hour else remaining
+                row.reset_at = moment
             elif row.remaining is not None:
                 row.remaining = max(0, row.remaining - cost)
             row.save()

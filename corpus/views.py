@@ -122,7 +122,11 @@ def repository_fetch(request, pk: int):
 @operator_required
 def repository_drop_clone(request, pk: int):
     repository = get_object_or_404(Repository, pk=pk)
-    freed = repositories.drop_repository_clone(repository=repository)
+    try:
+        freed = repositories.drop_repository_clone(repository=repository)
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect(repository)
     messages.success(request, f"Clone of {repository.full_name} deleted ({filesizeformat(freed)} freed).")
     return redirect(repository)
 

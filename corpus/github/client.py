@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -149,10 +149,13 @@ class GitHubClient:
         on_wait: Callable[[float, str], None] | None = None,
         timeout: float = 30,
         allowed_hosts: Iterable[str] | None = None,
+        request_budget: RequestBudget | None = None,
     ):
         """`allowed_hosts`: when given, the base URL is checked with `check_api_url` before the first
         request (internal addresses refused unless listed). The token only ever goes to `base_url`:
-        links and redirects elsewhere are refused, not followed."""
+        links and redirects elsewhere are refused, not followed. `request_budget`: the hour's "core"
+        requests shared with other workers on the same token (every REST request but /rate_limit,
+        search and GraphQL reserves one there first and settles it with the X-RateLimit headers)."""
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.allowed_hosts = None if allowed_hosts is None else tuple(allowed_hosts)
@@ -168,6 +171,7 @@ class GitHubClient:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
+        self.request_budget = request_budget
         self.requests_made = 0
         self.wait_count = 0
         self.waited_seconds = 0.0
@@ -262,9 +266,14 @@ class GitHubClient:
             resource = "graphql"
         else:
             resource = "search" if "/search/" in url[len(self.base_url) :] else "core"
+        shared = self.request_budget if resource == "core" and not url.endswith("/rate_limit") else None
         retries = redirects = 0
         while True:
             self._wait_while_limit_spent(resource)
+            if shared is not None:
+                while (wait := shared.reserve(1)) > 0:
+                    self._wait(wait, f"REST requests shared by the workers: waiting {wait:.0f} s for the budget")
+            http = None
             try:
                 with self._lock:
                     self.requests_made += 1
@@ -297,6 +306,9 @@ class GitHubClient:
                 retry = self._classify(path, http, body, retries)
                 if retry is None:
                     return http, body, truncated
+            finally:
+                if shared is not None:
+                    _settle_request(shared, http)
             if retries >= self.max_retries:
                 raise RetriesExhausted(
                     f"{method} {path}: gave up after {self.max_retries} retries; last: {retry.reason}"
@@ -419,6 +431,33 @@ class GitHubClient:
         except (ValueError, UnicodeDecodeError) as exc:
             # The body itself is not repeated: the server may not be GitHub, and the message is shown to users.
             raise MalformedResponse(f"GET {path}: response is not valid JSON ({type(exc).__name__})") from None
+
+
+class RequestBudget(Protocol):
+    """An hour's requests (or points) shared by every worker on one token (corpus.budget implements it)."""
+
+    def reserve(self, points: int) -> float:
+        """Take `points` before sending; returns seconds to wait first (0: go ahead)."""
+
+    def settle(self, reserved: int, cost: int, remaining: int | None, reset_at: float | None) -> None:
+        """After the answer: what it really cost, and GitHub's count of what is left (None: no answer)."""
+
+
+def _settle_request(budget: RequestBudget, http: requests.Response | None) -> None:
+    """A REST request's reservation settled: a 304 (free on GitHub) or no answer costs nothing; the
+    X-RateLimit headers of the "core" bucket are GitHub's word on what is left."""
+    if http is None:
+        budget.settle(1, 0, None, None)
+        return
+    cost = 0 if http.status_code == 304 else 1
+    remaining = reset = None
+    if http.headers.get("X-RateLimit-Resource", "core") == "core":
+        try:
+            remaining = int(http.headers["X-RateLimit-Remaining"])
+            reset = float(http.headers["X-RateLimit-Reset"])
+        except (KeyError, TypeError, ValueError):
+            remaining = reset = None
+    budget.settle(1, cost, remaining, reset)
 
 
 def graphql_endpoint(base_url: str) -> str:

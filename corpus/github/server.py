@@ -64,17 +64,18 @@ def _text_bytes(text: str) -> bytes:
 class RateLimiter:
     """The primary limit: `limit` requests per window, shared by every caller of this server."""
 
-    def __init__(self, limit: int, now: Callable[[], float] = time.time):
+    def __init__(self, limit: int, now: Callable[[], float] = time.time, window: int = RATE_WINDOW_SECONDS):
         self.limit = limit
+        self.window = window
         self._now = now
         self._lock = threading.Lock()
         self._remaining = limit
-        self._reset = math.ceil(now()) + RATE_WINDOW_SECONDS
+        self._reset = math.ceil(now()) + window
 
     def _refill_if_due(self) -> None:
         if self._now() >= self._reset:
             self._remaining = self.limit
-            self._reset = math.ceil(self._now()) + RATE_WINDOW_SECONDS
+            self._reset = math.ceil(self._now()) + self.window
 
     def state(self) -> tuple[int, int]:
         """(remaining, reset epoch seconds)."""
@@ -210,14 +211,17 @@ class GitHubShapedServer:
         graphql_points: int = 5000,
         git_root: Path | None = None,
         git_repositories: dict[str, Path] | None = None,
+        rate_window: int = RATE_WINDOW_SECONDS,
     ):
-        """`git_root`: write the story as git repositories there and serve them (see githost).
+        """`rate_window`: seconds of the REST limit's window (GitHub's hour; tests shorten it).
+        `git_root`: write the story as git repositories there and serve them (see githost).
         `git_repositories`: serve these existing repositories as they are (owner/name -> path), under
         `git_root` (a temporary folder when not given); their story records must carry their commits
         (`repository_story` reads one from a clone)."""
         self.token = token
         self.per_page_max = per_page_max
-        self.limiter = RateLimiter(rate_limit)
+        self.limiter = RateLimiter(rate_limit, window=rate_window)
+        self.rest_rate_limited = 0  # REST requests refused because the window's requests were spent
         self.points = RateLimiter(graphql_points)  # GraphQL's own hourly bucket, in points
         self.faults = Faults(self.limiter)
         self.search_cap = SEARCH_CAP
@@ -501,6 +505,13 @@ class GitHubShapedServer:
         found.sort(key=lambda r: (-r.stars, r.full_name))
         return [self.repo_json(r) for r in found]
 
+    def spend_request(self) -> None:
+        """One REST request from the window; one the window could not pay for (requests that passed the
+        limit check together, when one request was left) counts as refused, as GitHub would have refused it."""
+        if not self.limiter.spend():
+            with self._log_lock:
+                self.rest_rate_limited += 1
+
     def rate_limit_json(self) -> dict[str, Any]:
         remaining, reset = self.limiter.state()
         core = {
@@ -643,17 +654,19 @@ class _Handler(BaseHTTPRequestHandler):
             extra = {} if faults.retry_after is None else {"Retry-After": str(faults.retry_after)}
             return self._send_json(403, {"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": DOCS_URL}, extra)
         if self.app.limiter.state()[0] <= 0:
+            with self.app._log_lock:
+                self.app.rest_rate_limited += 1
             message = (
                 "API rate limit exceeded. (But here's the good news: authenticated requests get a higher rate limit.)"
             )
             return self._send_json(403, {"message": message, "documentation_url": DOCS_URL})
         if faults.take("malformed"):
-            self.app.limiter.spend()
+            self.app.spend_request()
             return self._send(200, b'{"message": "this body was cut sho', "application/json; charset=utf-8")
         try:
             body, items = self.app.route(path, query, raw="raw" in self.headers.get("Accept", ""))
         except _HTTPError as exc:
-            self.app.limiter.spend()
+            self.app.spend_request()
             return self._send_json(exc.status, {"message": exc.message, "documentation_url": DOCS_URL})
         except Exception as exc:  # noqa: BLE001 — a bug here should read as a 500, not a dropped connection
             return self._send_json(500, {"message": f"server error: {type(exc).__name__}: {exc}"})
@@ -668,7 +681,7 @@ class _Handler(BaseHTTPRequestHandler):
         etag = f'"{hashlib.sha1(payload).hexdigest()}"'
         if etag in _etags(self.headers.get("If-None-Match", "")):
             return self._send(304, b"", None, {"ETag": etag})  # a 304 does not count against the limit
-        self.app.limiter.spend()
+        self.app.spend_request()
         self._send(200, payload, content_type, {"ETag": etag, **({"Link": link} if link else {})})
 
     def do_POST(self) -> None:

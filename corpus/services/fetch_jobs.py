@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from corpus.budget import DatabaseBudget
 from corpus.github.client import GitHubError, NotFound, RetriesExhausted, TokenRejected
 from corpus.github.fetch import fetch_pull_requests, fetch_repository, list_merged_pulls
 from corpus.gitimport import GitImportError, importable, iter_pull_requests, open_clone, read_repository
@@ -208,6 +209,8 @@ class GitHubFetch:
             # on the job was given on the command line by whoever runs the server, so its host is allowed.
             client = self.config.client(job.api_url, token, trusted_url=bool(job.api_url), on_wait=self.on_wait)
         self.client = client
+        # The hour's REST requests of this token, shared with every other worker through the database.
+        self.client.request_budget = DatabaseBudget(client.base_url, client.token, resource="core")
         self.allowed = self.config.allowed_license_list
 
     def run(self) -> tuple[str, str]:

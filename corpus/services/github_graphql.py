@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from corpus.budget import DatabaseBudget
+from corpus.clone_locks import clone_in_use
 from corpus.github.client import GitHubError, NotFound, TokenRejected, UnsafeURL, check_api_url, same_api
 from corpus.github.clones import GitFailed, GitRunner, disk_usage, ensure_clone, git_url_for
 from corpus.github.fetch_graphql import GraphQLOutcome, Probe, fetch_merged_pulls, probe_repositories
@@ -141,6 +142,12 @@ class GraphQLFetch(GitHubFetch):
             return "done"
         run.say(f"{name}: {probe.merged_total} merged PRs; updating its clone", force=True)
         self.row(name, state="cloning")
+        # The clone is in use from here to the end: a drop is refused meanwhile (and one under way is waited for).
+        with clone_in_use(name):
+            return self.fetch_with_clone(name, repository, probe, mark)
+
+    def fetch_with_clone(self, name: str, repository: Repository, probe: Probe, mark) -> str:
+        run = self.run_state
         try:
             clone = ensure_clone(self.runner, clones_root(), name)
         except GitFailed as exc:

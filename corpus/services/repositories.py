@@ -8,6 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from corpus.clone_locks import clone_for_dropping
 from corpus.github.clones import drop_clone
 from corpus.github.fetch import validate_full_name
 from corpus.models import Repository, Source, full_name_validator
@@ -63,7 +64,10 @@ def clones_root() -> Path:
 
 
 def drop_repository_clone(*, repository: Repository) -> int:
-    """Delete a repository's clone (the next fetch clones it again); returns the bytes freed."""
-    freed = drop_clone(clones_root(), repository.full_name)
+    """Delete a repository's clone (the next fetch clones it again); returns the bytes freed.
+
+    Refused (CloneInUse) while a fetch uses the clone; a fetch that starts meanwhile waits for the drop."""
+    with clone_for_dropping(repository.full_name):
+        freed = drop_clone(clones_root(), repository.full_name)
     Repository.objects.filter(pk=repository.pk).update(clone_bytes=None, clone_partial=False, cloned_at=None)
     return freed

@@ -13,8 +13,9 @@ from corpus.github.clones import GitRunner, ensure_clone
 from corpus.github.fetch_graphql import fetch_merged_pulls, page_cost
 from corpus.github.graphql import GraphQLClient
 from corpus.github.server import GitHubShapedServer
-from corpus.models import ApiBudget
+from corpus.models import ApiBudget, PullRequest
 from corpus.sample.story import sample_story
+from tests.commands import command_env, spawn, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,3 +103,36 @@ def test_two_workers_share_one_tokens_points(tmp_path):
             2 * sum(1 for p in pulls if p.merged_at and any(f.path.endswith(".go") for f in p.files))
             for _, pulls in story
         )
+
+
+def test_two_worker_processes_share_one_tokens_rest_requests(tmp_path):
+    """Two `fetch_github` processes on one token, REST, against a window too small for both: neither
+    sends a request the window cannot pay for (the server refuses none), and both store everything."""
+    story = sample_story()[:2]
+    limit = 30  # requests per 3-second window; the two repositories need several windows
+    with GitHubShapedServer(story, token="rest-token", rate_limit=limit, rate_window=3) as server:
+        env = command_env(
+            tmp_path / "data", GITHUB_FETCH_METHOD="rest", GITHUB_TOKEN="", HRGC_GITHUB_ALLOWED_HOSTS="127.0.0.1"
+        )
+        processes = []
+        for repo, _ in story:
+            log = tmp_path / f"{repo.full_name.replace('/', '_')}.log"
+            args = ("fetch_github", repo.full_name, "--api-url", server.base_url, "--token", "rest-token")
+            processes.append((spawn(*args, env=env, log=log), log))
+        try:
+            for process, log in processes:
+                process.wait(timeout=300)
+                assert process.returncode == 0, log.read_text()
+        finally:
+            for process, _ in processes:
+                stop(process)
+        logs = "".join(log.read_text() for _, log in processes)
+        assert server.rest_rate_limited == 0, logs  # not one request past the window's limit
+        assert "REST requests shared by the workers" in logs  # they waited for each other's spending
+        assert len(server.request_log) > 2 * limit  # the work needed more than one window
+    for repo, pulls in story:
+        go_pulls = {p.number for p in pulls if p.merged_at and any(f.path.endswith(".go") for f in p.files)}
+        stored = set(PullRequest.objects.filter(repository__full_name=repo.full_name).values_list("number", flat=True))
+        assert stored == go_pulls
+    row = ApiBudget.objects.get(resource="core")
+    assert row.reserved == 0 and row.points_spent > 2 * limit

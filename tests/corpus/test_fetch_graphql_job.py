@@ -204,3 +204,61 @@ def test_github_git_url_goes_with_its_api_and_gets_the_token_only_there(server, 
         job, status, message = _run(SAMPLES[:1])
         assert status == JobStatus.FINISHED, message
         assert mirror.git_requests == clones and server.git_requests > 0
+
+
+def test_a_clone_in_use_by_a_fetch_cannot_be_dropped_until_the_fetch_is_gone(server, tmp_path, operator_client):
+    server.faults.delay = 0.3  # a fetch slow enough to be caught using its clone
+    env = command_env(
+        tmp_path / "data", GITHUB_GRAPHQL_PAGE_SIZE="2", GITHUB_TOKEN="", HRGC_GITHUB_ALLOWED_HOSTS="127.0.0.1"
+    )
+    name = SAMPLES[0]
+    clone = clones_root() / "hrgc-samples" / "kvstore.git"
+    log = tmp_path / "fetch.log"
+    process = spawn("fetch_github", name, "--api-url", server.base_url, "--token", TOKEN, env=env, log=log)
+    try:
+        deadline = time.monotonic() + 120
+        while not Repository.objects.filter(full_name=name, clone_bytes__isnull=False).exists():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"no clone in time:\n{log.read_text()}"
+            time.sleep(0.05)
+        repository = Repository.objects.get(full_name=name)
+        url = reverse("corpus:repository_drop_clone", args=[repository.pk])
+        page = operator_client.post(url, follow=True).content.decode()
+        assert "is in use by a running fetch" in page and "freed" not in page
+        assert (clone / "HEAD").is_file()
+        os.kill(process.pid, signal.SIGKILL)  # a killed fetch holds nothing: its lock went with its connection
+        process.wait(timeout=30)
+    finally:
+        stop(process)
+    page = operator_client.post(url, follow=True).content.decode()
+    assert "freed" in page and not clone.exists()
+
+
+def test_a_fetch_waits_for_a_drop_under_way_then_clones_afresh(server):
+    import threading
+
+    from corpus.clone_locks import clone_for_dropping
+
+    name = SAMPLES[0]
+    outcome: dict = {}
+
+    def fetch() -> None:
+        try:
+            outcome["job"] = _run([name])
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    with clone_for_dropping(name):  # a drop deleting the clone right now
+        thread = threading.Thread(target=fetch)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while server.graphql_queries == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        thread.join(timeout=3)
+        assert thread.is_alive() and server.git_requests == 0  # probed, then waiting: no git while the drop runs
+    thread.join(timeout=120)
+    job, status, message = outcome["job"]
+    assert status == JobStatus.FINISHED and job.prs_new > 0 and server.git_requests > 0, message
+    assert (clones_root() / "hrgc-samples" / "kvstore.git" / "HEAD").is_file()

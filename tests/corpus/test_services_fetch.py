@@ -26,7 +26,7 @@ from hrgc_site.jobs import claim, finish
 from hrgc_site.models import JobStatus
 from tests.corpus.support import run_fetch_job, story_pull
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # the REST pool threads use their own connections
 TOKEN = "test-token-1"
 SAMPLES = ["hrgc-samples/kvstore", "hrgc-samples/httprouter-lite", "hrgc-samples/csvtool"]
 
@@ -126,7 +126,6 @@ def test_server_errors_and_secondary_limits_are_waited_out(server):
     assert job.prs_new + job.prs_skipped == len(sample_story()[0][1]) and not job.errors
 
 
-@pytest.mark.django_db
 def test_sample_import_attaches_labels_and_comments_but_a_plain_clone_import_does_not(settings, tmp_path):
     settings.DATA_DIR = tmp_path
     clones = build_sample_repos(tmp_path / "sample-repos")
@@ -153,7 +152,6 @@ def test_sample_import_attaches_labels_and_comments_but_a_plain_clone_import_doe
     assert PullRequest.objects.filter(intent="OPTIMIZE").count() >= 5
 
 
-@pytest.mark.django_db
 def test_a_git_import_whose_every_target_failed_ends_failed(tmp_path):
     job = fetch_jobs.create_fetch_job(kind=Source.GIT, targets=[str(tmp_path)], enqueue=False)
     job, status, message = run_fetch_job(job)
@@ -171,7 +169,6 @@ def _closed_port() -> int:
         return sock.getsockname()[1]  # closed again when the block ends: nothing listens there
 
 
-@pytest.mark.django_db
 def test_fetch_with_the_api_unreachable_records_each_repository_and_fails():
     base = f"http://127.0.0.1:{_closed_port()}"
     job = fetch_jobs.create_fetch_job(kind=Source.GITHUB, targets=["acme/one", "acme/two"], enqueue=False)
@@ -186,7 +183,6 @@ def test_fetch_with_the_api_unreachable_records_each_repository_and_fails():
     assert Repository.objects.get(full_name="acme/one").state == Repository.State.ERROR
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("method, errors", [("rest", 3), ("graphql", 6)])
 def test_a_repository_whose_requests_keep_failing_does_not_stop_the_others(settings, method, errors):
     settings.GITHUB_FETCH_METHOD = method
