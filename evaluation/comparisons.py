@@ -132,11 +132,10 @@ def _after_training(comparison: Comparison) -> None:
         comparison.message = stuck or f"training: {done} of {len(runs)} runs finished"
         comparison.save(update_fields=["message"])
         return
-    from evaluation.services.evaluations import request_evaluation
-
     try:
         for run in runs:
-            comparison.evaluations.add(request_evaluation(suite=comparison.suite, run=run, user=comparison.created_by))
+            evaluation = _current_evaluation(comparison.suite, run) or _request_evaluation(comparison, run)
+            comparison.evaluations.add(evaluation)
     except ActionRefused as refusal:
         comparison.state, comparison.message = Comparison.State.FAILED, f"could not evaluate: {refusal}"
         comparison.finished_at = timezone.now()
@@ -145,6 +144,26 @@ def _after_training(comparison: Comparison) -> None:
     comparison.state = Comparison.State.EVALUATING
     comparison.message = f"evaluating {len(runs)} runs on suite {comparison.suite.name}"
     comparison.save(update_fields=["state", "message"])
+
+
+def _request_evaluation(comparison: Comparison, run) -> Evaluation:
+    from evaluation.services.evaluations import request_evaluation
+
+    return request_evaluation(suite=comparison.suite, run=run, user=comparison.created_by)
+
+
+def _current_evaluation(suite: EvalSuite, run) -> Evaluation | None:
+    """An evaluation of the run's last checkpoint on the suite that is finished or under way (someone pressed
+    Evaluate already): the comparison takes it rather than queue the same work again."""
+    last = run.checkpoints.order_by("-step").first()
+    if last is None:
+        return None
+    usable = (JobStatus.FINISHED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING)
+    return (
+        Evaluation.objects.filter(suite=suite, run=run, step=last.step, exported_model=None, status__in=usable)
+        .order_by("-pk")
+        .first()
+    )
 
 
 def _after_evaluating(comparison: Comparison) -> None:

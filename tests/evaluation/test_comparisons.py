@@ -9,7 +9,7 @@ from django.urls import reverse
 from evaluation import comparisons
 from evaluation.models import Comparison
 from hrgc_site.errors import ActionRefused
-from tests.evaluation.board_support import make_suite
+from tests.evaluation.board_support import make_evaluation, make_suite
 from tests.training.support import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -100,3 +100,28 @@ def test_the_dataset_page_offers_it_to_operators_and_the_form_starts_it(dataset,
     assert comparison.runs.count() == 4
     shown = operator_client.get(comparison.get_absolute_url()).content.decode()
     assert "training: 0 of 4 runs finished" in shown and "compare" in shown
+
+
+def test_finished_runs_take_their_evaluations_and_the_verdict_has_mean_and_spread(dataset, operator_user):
+    from training.models import Checkpoint
+
+    suite = make_suite("suite-verdict", dataset=dataset)
+    comparison = comparisons.start_comparison(
+        dataset=dataset, preset_name="tiny", seeds=[1, 2], tokens=20_000, suite=suite, user=operator_user
+    )
+    losses = {("hrm", 1): 2.0, ("hrm", 2): 3.0, ("gpt", 1): 4.0, ("gpt", 2): 4.0}
+    for row in comparisons.comparison_runs(comparison):
+        run = row["run"]
+        run.status, run.step = "finished", run.max_steps
+        run.save()
+        Checkpoint.objects.create(run=run, step=run.max_steps, path="/nowhere.pt")
+        make_evaluation(suite, run, step=run.max_steps, metrics={"code_loss": losses[(run.family, row["seed"])]})
+    comparisons.run_ended(comparison.runs.first().pk)
+    comparison.refresh_from_db()
+    assert comparison.state == "finished" and comparison.evaluations.count() == 4
+    rows = {row["metric"]: row for row in comparison.verdict["rows"]}
+    loss = rows["code_loss"]
+    assert loss["winner"] == "hrm" and loss["hrm"]["mean"] == 2.5 and loss["gpt"]["spread"] == 0.0
+    assert loss["hrm"]["spread"] == pytest.approx(0.5**0.5) and not loss["within_spread"]
+    assert rows["exact_match"]["winner"] is None  # measured by neither
+    assert comparison.verdict["wins"] == {"hrm": 1, "gpt": 0, "tie": 0} and "hrm wins 1" in comparison.message
