@@ -25,6 +25,9 @@ MODULES = (
     "training.curves",
     "evaluation.ratings",
     "evaluation.families",
+    "training.sampling",
+    "corpus.code_section",
+    "evaluation.metrics",
 )
 PACKAGES = ("corpus.github", "training.hrm", "models_registry.export")
 PROBE = (

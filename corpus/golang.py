@@ -127,13 +127,21 @@ TOP_LEVEL_NODES = {
 }
 
 
-def _tree_sitter_errors(source: str) -> list[str]:
+def _top_level_statements(source: str) -> list[str]:
+    """Statements at the top of the file. Both tree-sitter-go and gofmt accept them (gofmt takes a
+    source without a package clause as a declaration or statement list); a Go file may not hold them."""
     tree, data = _parse(source)
     errors: list[str] = []
     for node in tree.root_node.children:
         if node.is_named and node.type not in TOP_LEVEL_NODES and not node.is_missing:
             line, column = _position(data, node.start_byte)
             errors.append(f"{line}:{column}: {node.type.replace('_', ' ')} outside a function body")
+    return errors
+
+
+def _tree_sitter_errors(source: str) -> list[str]:
+    tree, data = _parse(source)
+    errors = _top_level_statements(source)
     stack = [tree.root_node]
     while stack and len(errors) < MAX_REPORTED_ERRORS:
         node = stack.pop()
@@ -188,13 +196,35 @@ def syntax_errors(source: str, *, use_gofmt: bool = True) -> list[str]:
         errors.append(f"{line}:{column}: invalid UTF-8 encoding")
     gofmt = shutil.which("gofmt") if use_gofmt else None
     from_gofmt = _gofmt_errors(source, gofmt) if gofmt else None
-    errors.extend(from_gofmt if from_gofmt is not None else _tree_sitter_errors(source))
+    if from_gofmt is None:
+        errors.extend(_tree_sitter_errors(source))
+    else:
+        errors.extend(from_gofmt or _top_level_statements(source))
     return errors
 
 
 def syntax_ok(source: str) -> bool:
     """True when the source is a syntactically valid Go file."""
     return not syntax_errors(source)
+
+
+EMPTY_ATTEMPT = "empty attempt"
+
+
+def attempt_errors(code: str) -> list[str]:
+    """Why a generated attempt does not count as parsing ([] when it does): the one notion of "parses"
+    for generated code (refinement loop, training samples, playground, evaluation).
+
+    Go's parser accepts an empty file, so blank or whitespace-only code would "parse"; an attempt
+    that wrote nothing has not written the change, so it fails here with EMPTY_ATTEMPT."""
+    if not isinstance(code, str) or not code.strip():
+        return [EMPTY_ATTEMPT]
+    return syntax_errors(code)
+
+
+def attempt_parses(code: str) -> bool:
+    """True when a generated attempt holds code and that code parses (`attempt_errors` is empty)."""
+    return not attempt_errors(code)
 
 
 def _node_text(node: tree_sitter.Node, data: bytes) -> str:

@@ -348,6 +348,7 @@ def playground_events(
     temperature: float,
     seed: int | None,
 ) -> Iterator[dict]:
+    from corpus import golang
     from models_registry.runtime import GGUFTokenSource
     from training.hrm.generate import generate_with_refinement
 
@@ -365,4 +366,5 @@ def playground_events(
         path=path or "main.go",
         max_iterations=max_iterations,
         max_code_tokens=max_code_tokens,
+        validate=golang.attempt_errors,  # the one notion of "parses": an empty attempt does not
     )

@@ -100,6 +100,7 @@ def generate_samples(
             max_iterations=train.max_refinement_iterations,
             max_plan_tokens=max(16, train.sample_max_tokens // 2),
             max_code_tokens=train.sample_max_tokens,
+            validate=golang.attempt_errors,  # the one notion of "parses": an empty attempt does not
         ):
             if event["type"] == "iteration":
                 attempts += 1
@@ -112,7 +113,7 @@ def generate_samples(
                 "title": prompt.title,
                 "plan": done.get("plan", ""),
                 "code": code,
-                "syntax_ok": golang.syntax_ok(code) if code.strip() else False,
+                "syntax_ok": golang.attempt_parses(code),
                 "iterations": done.get("iterations", 0),
                 "stopped": done.get("stopped", ""),
             }

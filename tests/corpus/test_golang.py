@@ -119,3 +119,17 @@ def test_statements_outside_a_function_are_errors():
     assert syntax_errors("for {}\n")
     assert syntax_ok("var x = 1;\n")
     assert syntax_ok('package main;\nimport "fmt";\nfunc main() { fmt.Println(1) };\n')
+
+
+def test_an_empty_or_blank_attempt_does_not_parse_although_go_accepts_an_empty_file():
+    from corpus.golang import EMPTY_ATTEMPT, attempt_errors, attempt_parses
+
+    # Why attempts need their own check: tree-sitter (all there is without Go) accepts an empty file, and
+    # gofmt's verdict on one is three puzzling "expected ..." messages.
+    assert syntax_errors("", use_gofmt=False) == [] and syntax_errors(" \n\t\n", use_gofmt=False) == []
+    for blank in ("", " ", "\n\n", " \t\r\n "):
+        assert attempt_errors(blank) == [EMPTY_ATTEMPT]
+        assert not attempt_parses(blank)
+    assert attempt_errors("package p\n\nfunc f() {}\n") == [] and attempt_parses("func f() {}\n")
+    assert attempt_errors("func f( {\n") == syntax_errors("func f( {\n") != []
+    assert not attempt_parses("func f( {\n")

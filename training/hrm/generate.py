@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 
 import torch
 
 from corpus import golang, tags
+from corpus.code_section import code_of, files_of
 from corpus.plans import Plan
 from corpus.records import FileRecord, PRRecord
 from corpus.serialize import serialize
@@ -18,6 +19,8 @@ BOS, EOS = "<s>", "</s>"
 CODE_STOPS = (tags.AFTER_END, tags.CODE_END, tags.REFINE, EOS)
 CODE_SKIPS = (tags.CONTINUE,)
 PLAN_STOPS = (tags.PLAN_END, EOS)
+# A whole CODE section (evaluation prompts end at `<CODE>`): `</CODE>` is the done decision, `<REFINE>` gives up.
+SECTION_STOPS = (tags.CODE_END, tags.REFINE, EOS)
 
 Event = dict[str, Any]
 
@@ -104,14 +107,17 @@ def task_prompt(*, repo: str, title: str, body: str, path: str, code_before: str
     return record.text[: plan.start] + f"{tags.PLAN}\n", record.text[context.start : context.end]
 
 
+def section_feedback(syntax_ok: bool) -> str:
+    """What follows a rejected attempt's `</CODE>`: the parser's verdict, `<REFINE>` and a fresh `<CODE>`,
+    as training.augment writes refinement records (`</CODE>` + VALIDATE block + `<REFINE>` + `\\n<CODE>`)."""
+    verdict = "true" if syntax_ok else "false"
+    return f"\n{tags.VALIDATE}\n{tags.SYNTAX_OK} {verdict}\n{tags.VALIDATE_END}\n{tags.REFINE}\n{tags.CODE}"
+
+
 def attempt_feedback(syntax_ok: bool) -> str:
     """What follows a rejected attempt's `</AFTER>\\n`: `</CODE>`, the parser's verdict, `<REFINE>` and a
     fresh attempt, the text training.augment writes into refinement records."""
-    verdict = "true" if syntax_ok else "false"
-    return (
-        f"{tags.CODE_END}\n{tags.VALIDATE}\n{tags.SYNTAX_OK} {verdict}\n{tags.VALIDATE_END}\n"
-        f"{tags.REFINE}\n{tags.CODE}\n{tags.AFTER}\n"
-    )
+    return f"{tags.CODE_END}{section_feedback(syntax_ok)}\n{tags.AFTER}\n"
 
 
 def context_ids(source: TokenSource, transcript: str) -> list[int]:
@@ -158,42 +164,71 @@ def _generate_stage(
     return source.detokenize(kept), None
 
 
-def generate_with_refinement(
-    source: TokenSource,
-    *,
-    title: str,
-    body: str,
-    code_before: str = "",
-    repo: str = "",
-    path: str = "main.go",
-    max_iterations: int = 5,
-    max_plan_tokens: int = 128,
-    max_code_tokens: int = 512,
-    validate: Callable[[str], list[str]] = golang.syntax_errors,
-) -> Iterator[Event]:
-    """Plan, then up to `max_iterations` code attempts, each checked by `validate` (errors; [] = valid).
+# An attempt: (code, the files to validate as (path, code), the controller's decision, the transcript after it).
+Attempt = tuple[str, list[tuple[str, str]], str | None, str]
+AttemptStage = Callable[[str], Generator[Event, None, Attempt]]
 
-    The prompt is the serialized record up to `<PLAN>\\n`; after the plan come `</PLAN>`, the CONTEXT
-    block and `<CODE>\\n<AFTER>\\n`. An attempt ends at `</AFTER>` (the next token is the model's
-    decision), `</CODE>` or `<REFINE>`. It stops early when an attempt parses and the model says
-    done (`</CODE>`); otherwise the parser's verdict and `<REFINE>` are appended
-    (`attempt_feedback`) and the model tries again. Yields token events, one "iteration" event per
-    attempt and a final "done" event with the code to keep: the last attempt that parsed, else the
-    last attempt."""
-    header, context = task_prompt(repo=repo, title=title, body=body, path=path, code_before=code_before)
-    plan, _ = yield from _generate_stage(source, header, "plan", PLAN_STOPS, max_plan_tokens)
-    transcript = header + _with_newline(plan) + f"{tags.PLAN_END}\n" + context + f"{tags.CODE}\n{tags.AFTER}\n"
 
-    final_code, final_ok, stopped, n = "", False, "max_iterations", 0
-    for n in range(1, max_iterations + 1):
-        code, stop = yield from _generate_stage(source, transcript, "code", CODE_STOPS, max_code_tokens, CODE_SKIPS)
+def _after_attempt(source: TokenSource, max_tokens: int) -> AttemptStage:
+    """One attempt written after `<AFTER>\\n` (the playground's one-file prompt): it ends at `</AFTER>`,
+    `</CODE>` or `<REFINE>`; after `</AFTER>` the next token is the controller's decision."""
+
+    def attempt(transcript: str) -> Generator[Event, None, Attempt]:
+        code, stop = yield from _generate_stage(source, transcript, "code", CODE_STOPS, max_tokens, CODE_SKIPS)
         transcript += _with_newline(code) + f"{tags.AFTER_END}\n"
         decision = stop if stop in (tags.CODE_END, tags.REFINE) else None
         if stop == tags.AFTER_END:
             # The controller speaks right after the attempt: `</CODE>` is done.
             token = source.next_token(context_ids(source, transcript))
             decision = next((tag for tag in (tags.CODE_END, tags.REFINE) if source.special_ids.get(tag) == token), None)
-        errors = validate(code)
+        return code, [("", code)], decision, transcript + tags.CODE_END
+
+    return attempt
+
+
+def _closed(section: str) -> str:
+    """A CODE section cut short (token limit, `<REFINE>` mid-code) with its open blocks closed, so the
+    transcript the model sees next stays in the training format."""
+    section = _with_newline(section)
+    if section.rfind(tags.AFTER) > section.rfind(tags.AFTER_END):
+        section += f"{tags.AFTER_END}\n"
+    if section.rfind(tags.FILE) > section.rfind(tags.FILE_END):
+        section += f"{tags.FILE_END}\n"
+    return section
+
+
+def _section_attempt(source: TokenSource, max_tokens: int) -> AttemptStage:
+    """One attempt written right after `<CODE>`: the whole CODE section, `<AFTER>` blocks and, for
+    several files, `<FILE>` tags included, as in training records. It ends at `</CODE>` (the "done"
+    decision augment teaches), `<REFINE>`, `</s>` or the token limit; each file is validated apart."""
+
+    def attempt(transcript: str) -> Generator[Event, None, Attempt]:
+        section, stop = yield from _generate_stage(source, transcript, "code", SECTION_STOPS, max_tokens, CODE_SKIPS)
+        decision = stop if stop in (tags.CODE_END, tags.REFINE) else None
+        transcript += (section if stop == tags.CODE_END else _closed(section)) + tags.CODE_END
+        return code_of(section), files_of(section), decision, transcript
+
+    return attempt
+
+
+def _refinement_loop(
+    transcript: str,
+    attempt: AttemptStage,
+    feedback: Callable[[bool], str],
+    *,
+    max_iterations: int,
+    validate: Callable[[str], list[str]],
+) -> Generator[Event, None, tuple[str, bool, int, str]]:
+    """Up to `max_iterations` attempts, each checked by `validate` (errors; [] = valid), file by file.
+
+    It stops early when an attempt parses and the model says done (`</CODE>`); otherwise the parser's
+    verdict and `<REFINE>` (`feedback`) follow the attempt's `</CODE>` and the model tries again. Yields
+    the attempt's token events and one "iteration" event per attempt; returns the code to keep (the
+    last attempt that parsed, else the last), whether it parsed, the attempts made and why it stopped."""
+    final_code, final_ok, stopped, n = "", False, "max_iterations", 0
+    for n in range(1, max_iterations + 1):
+        code, files, decision, transcript = yield from attempt(transcript)
+        errors = [f"{path}: {error}" if path else error for path, text in files for error in validate(text)]
         syntax_ok = not errors
         yield {
             "type": "iteration",
@@ -208,5 +243,62 @@ def generate_with_refinement(
         if syntax_ok and decision == tags.CODE_END:
             stopped = "done"
             break
-        transcript += attempt_feedback(syntax_ok)
-    yield {"type": "done", "plan": plan, "code": final_code, "syntax_ok": final_ok, "iterations": n, "stopped": stopped}
+        transcript += feedback(syntax_ok)
+    return final_code, final_ok, n, stopped
+
+
+def generate_with_refinement(
+    source: TokenSource,
+    *,
+    title: str,
+    body: str,
+    code_before: str = "",
+    repo: str = "",
+    path: str = "main.go",
+    max_iterations: int = 5,
+    max_plan_tokens: int = 128,
+    max_code_tokens: int = 512,
+    validate: Callable[[str], list[str]] = golang.attempt_errors,
+) -> Iterator[Event]:
+    """Plan, then up to `max_iterations` code attempts through `_refinement_loop`.
+
+    The prompt is the serialized record up to `<PLAN>\\n`; after the plan come `</PLAN>`, the CONTEXT
+    block and `<CODE>\\n<AFTER>\\n`. An attempt ends at `</AFTER>` (the next token is the model's
+    decision), `</CODE>` or `<REFINE>`; a rejected one is followed by `attempt_feedback`. Yields token
+    events, one "iteration" event per attempt and a final "done" event with the code to keep."""
+    header, context = task_prompt(repo=repo, title=title, body=body, path=path, code_before=code_before)
+    plan, _ = yield from _generate_stage(source, header, "plan", PLAN_STOPS, max_plan_tokens)
+    transcript = header + _with_newline(plan) + f"{tags.PLAN_END}\n" + context + f"{tags.CODE}\n{tags.AFTER}\n"
+    # The loop's feedback follows `</CODE>`, which _after_attempt writes; attempt_feedback is the same text.
+    code, ok, n, stopped = yield from _refinement_loop(
+        transcript,
+        _after_attempt(source, max_code_tokens),
+        lambda ok: section_feedback(ok) + f"\n{tags.AFTER}\n",
+        max_iterations=max_iterations,
+        validate=validate,
+    )
+    yield {"type": "done", "plan": plan, "code": code, "syntax_ok": ok, "iterations": n, "stopped": stopped}
+
+
+def generate_from_prompt(
+    source: TokenSource,
+    prompt: str,
+    *,
+    max_iterations: int,
+    max_code_tokens: int,
+    validate: Callable[[str], list[str]] = golang.attempt_errors,
+) -> Iterator[Event]:
+    """The refinement loop from an evaluation prompt: a serialized record up to and including `<CODE>`
+    (plan and context written by the record, not by the model). Each attempt is a whole CODE section
+    (`_section_attempt`), a rejected one followed by `section_feedback`, exactly as augment's refinement
+    records continue. Same events as `generate_with_refinement`, without a plan."""
+    if not prompt.rstrip("\n").endswith(tags.CODE):
+        raise ValueError("an evaluation prompt ends with <CODE>")
+    code, ok, n, stopped = yield from _refinement_loop(
+        prompt,
+        _section_attempt(source, max_code_tokens),
+        section_feedback,
+        max_iterations=max_iterations,
+        validate=validate,
+    )
+    yield {"type": "done", "code": code, "syntax_ok": ok, "iterations": n, "stopped": stopped}
