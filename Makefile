@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 CHROMIUM := /usr/bin/chromium
+# Debian's Go toolchain: gofmt and go vet judge generated code in the evaluation tests (absent without it).
+GO := /usr/bin/go
 # llama.cpp through llama-cpp-python compiles from source (several minutes): build the wheel once
 # into a cache outside the clone and install from there ever after.
 LLAMA_CPP_VERSION := 0.3.36
@@ -46,10 +48,14 @@ $(CHROMIUM):
 	@echo "Installing Debian's chromium for the browser tests"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: $(VENV)/.installed-test $(CHROMIUM)
+$(GO):
+	@echo "Installing Debian's golang-go for the evaluation tests (gofmt, go vet)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(GO)
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
-unit: $(VENV)/.installed-test
+unit: $(VENV)/.installed-test $(GO)
 	$(VENV)/bin/pytest tests -m "not e2e" $(PYTEST_ARGS)
 
 e2e: $(VENV)/.installed-test $(CHROMIUM)

@@ -28,6 +28,7 @@ MODULES = (
     "training.sampling",
     "corpus.code_section",
     "evaluation.metrics",
+    "evaluation.gotools",
 )
 PACKAGES = ("corpus.github", "training.hrm", "models_registry.export")
 PROBE = (

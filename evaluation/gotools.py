@@ -1,0 +1,262 @@
+"""The Go toolchain's verdicts on generated code: does gofmt leave it unchanged, does `go vet` accept it
+in its repository. Where a tool or the repository cannot give a verdict, the answer is None (absent),
+never a guess. Domain code: no Django here."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path, PurePosixPath
+
+from corpus import gitcmd, golang
+
+GOFMT_TIMEOUT_S = 30
+VET_TIMEOUT_S = 600  # the first vet in a process also compiles what the package imports from the standard library
+MAX_OUTPUT_CHARS = 4000
+# A declaration fragment (what a CODE section holds) is formatted as the body of this file.
+FRAGMENT_PACKAGE = "package fragment\n\n"
+_PACKAGE_CLAUSE = re.compile(r"^package\s+(\w+)", re.MULTILINE)
+_REGULAR_FILE_MODES = {"100644", "100755"}
+
+
+def _tool(name: str) -> str | None:
+    # Debian's golang-go links /usr/bin/go; the versioned folder serves a PATH that lacks /usr/bin.
+    return shutil.which(name) or next(
+        (str(path) for path in sorted(Path("/usr/lib").glob(f"go*/bin/{name}")) if path.is_file()), None
+    )
+
+
+def gofmt_accepts(code: str) -> bool | None:
+    """True when gofmt leaves the code unchanged (what `gofmt -l` checks), False when it would change it
+    or cannot parse it; None when gofmt is not installed.
+
+    A fragment without a package clause (a CODE section holds changed declarations, not files) is
+    checked as the body of a file starting `package fragment` and a blank line; gofmt would otherwise
+    read it as a declaration list, which it formats the same way. Blank code is False: nothing written.
+    A missing final line break counts as unformatted, as in a file."""
+    gofmt = _tool("gofmt")
+    if gofmt is None:
+        return None
+    if not code.strip():
+        return False
+    source = code if _PACKAGE_CLAUSE.search(code) else FRAGMENT_PACKAGE + code
+    try:
+        result = subprocess.run(
+            [gofmt], input=source.encode("utf-8", "surrogateescape"), capture_output=True, timeout=GOFMT_TIMEOUT_S
+        )
+    except (OSError, subprocess.SubprocessError, UnicodeError):
+        return None
+    return result.returncode == 0 and result.stdout == source.encode("utf-8", "surrogateescape")
+
+
+# --- go vet in the repository -------------------------------------------------------------------
+
+
+@functools.cache
+def _shared_cache() -> Path:
+    """One build cache per process: vetting many tasks compiles the standard library once, not per task."""
+    folder = Path(tempfile.mkdtemp(prefix="hrgc-gocache-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def go_environ(home: Path, cache: Path) -> dict[str, str]:
+    """Go with the network off and nothing of the caller's Go setup: no module downloads (GOPROXY=off,
+    no checksum database), go.mod may be completed from what is at hand (-mod=mod), the installed
+    toolchain only, a fresh GOPATH and module cache in `home`."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "GOPATH": str(home / "gopath"),
+        "GOMODCACHE": str(home / "gopath" / "pkg" / "mod"),
+        "GOCACHE": str(cache),
+        "GOPROXY": "off",
+        "GOSUMDB": "off",
+        "GOFLAGS": "-mod=mod",
+        "GOTOOLCHAIN": "local",
+        "GOWORK": "off",
+        "GOENV": "off",
+        "GO111MODULE": "on",
+        "CGO_ENABLED": "0",
+        "GOTELEMETRY": "off",
+        "LC_ALL": "C",
+    }
+
+
+def _tree(git_dir: Path, commit: str) -> list[tuple[str, str]]:
+    """(blob id, path) of every regular file of the commit (links and submodules are left out)."""
+    listing = gitcmd.run(git_dir, "ls-tree", "-r", "-z", "--full-tree", f"{commit}^{{tree}}")
+    entries = []
+    for entry in listing.split(b"\0"):
+        if not entry:
+            continue
+        meta, path = entry.split(b"\t", 1)
+        mode, kind, blob = meta.decode().split()
+        if kind == "blob" and mode in _REGULAR_FILE_MODES:
+            entries.append((blob, path.decode("utf-8", "surrogateescape")))
+    return entries
+
+
+def _module_root(paths: set[str], path: str) -> str | None:
+    """The folder of the nearest go.mod above `path` ("" for the repository root), None when there is none."""
+    folder = PurePosixPath(path).parent
+    while True:
+        prefix = "" if str(folder) == "." else f"{folder}/"
+        if f"{prefix}go.mod" in paths:
+            return prefix
+        if str(folder) == ".":
+            return None
+        folder = folder.parent
+
+
+def _check_out(git_dir: Path, entries: list[tuple[str, str]], root: str, into: Path) -> None:
+    """Write the module's files (those under `root`) into `into`, read as data through the safe git runner."""
+    wanted = [(blob, path) for blob, path in entries if path.startswith(root)]
+    if not wanted:
+        return
+    output = gitcmd.run(git_dir, "cat-file", "--batch", stdin="".join(f"{blob}\n" for blob, _ in wanted).encode())
+    offset = 0
+    for _, path in wanted:
+        header_end = output.index(b"\n", offset)
+        size = int(output[offset:header_end].split()[2])
+        data = output[header_end + 1 : header_end + 1 + size]
+        offset = header_end + 1 + size + 1
+        parts = PurePosixPath(path).parts
+        if ".." in parts or ".git" in parts:
+            continue  # never written outside the folder, never a git directory
+        target = into.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def _vet(go: str, module_dir: Path, package: str, env: dict[str, str], home: Path) -> tuple[bool, str]:
+    try:
+        result = subprocess.run(
+            [go, "vet", package], cwd=module_dir, env=env, capture_output=True, timeout=VET_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"go vet ran past {VET_TIMEOUT_S} s"
+    output = (result.stdout + result.stderr).decode("utf-8", "replace").replace(f"{module_dir}/", "")
+    output = output.replace(str(home), "$TMP").strip()
+    return result.returncode == 0, output[:MAX_OUTPUT_CHARS]
+
+
+def _span(text: str, item: golang.TopLevel) -> tuple[int, int]:
+    """Character offsets of an outline item in its file's text (it starts on its start line)."""
+    line_start = 0
+    for _ in range(item.start_line - 1):
+        line_start = text.index("\n", line_start) + 1
+    start = text.index(item.text, line_start)
+    return start, start + len(item.text)
+
+
+def merge_declarations(base: str, generated: str) -> str:
+    """The base file with the generated top-level pieces put in: a declaration (func, method, type, const,
+    var) replaces the base's one of the same key and a new one is appended; generated imports replace
+    the base's imports. The generated package clause and free comments are left out. Both must parse."""
+    old, new = golang.outline(base), golang.outline(generated)
+    by_key = {item.key: item for item in old.items}
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in the base text
+    appended: list[str] = []
+    imports = [item.text for item in new.items if item.kind == "import"]
+    if imports:
+        old_imports = [item for item in old.items if item.kind == "import"]
+        for index, item in enumerate(old_imports):
+            start, end = _span(base, item)
+            edits.append((start, end, "\n\n".join(imports) if index == 0 else ""))
+        if not old_imports:
+            clause = next((item for item in old.items if item.kind == "package"), None)
+            at = _span(base, clause)[1] if clause else 0
+            edits.append((at, at, "\n\n" + "\n\n".join(imports)))
+    for item in new.items:
+        if item.kind in ("package", "import", "other"):
+            continue
+        if item.key in by_key:
+            start, end = _span(base, by_key[item.key])
+            edits.append((start, end, item.text))
+        else:
+            appended.append(item.text)
+    text = base
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    if appended:
+        text = text.rstrip("\n") + "\n\n" + "\n\n".join(appended) + "\n"
+    return text
+
+
+_base_verdicts: dict[tuple[str, str, str], tuple[bool, str]] = {}
+_base_lock = threading.Lock()
+
+
+def typecheck(
+    git_dir: Path | str, base_commit: str, path: str, code: str, *, cache_dir: Path | None = None
+) -> tuple[bool | None, str]:
+    """`go vet` on the package of `path` at `base_commit`, with the generated declarations put into `path`
+    (`merge_declarations`; a file the base lacks is the generated code, given the package's name).
+
+    Returns (True, "") when vet accepts it, (False, vet's output or the parse errors) when not, and
+    (None, why) when no verdict can be had: Go not installed, the commit or file's module unreadable,
+    no go.mod, or the unchanged base itself failing vet (modules not at hand, offline, a newer Go...).
+    The base's verdict is remembered per process. `cache_dir` is the Go build cache (default: one
+    temporary folder per process)."""
+    go = _tool("go")
+    if go is None:
+        return None, "go is not installed"
+    git_dir = Path(git_dir)
+    try:
+        entries = _tree(git_dir, base_commit)
+    except gitcmd.GitError as error:
+        return None, f"the base commit cannot be read: {error}"
+    paths = {p for _, p in entries}
+    root = _module_root(paths, path)
+    if root is None:
+        return None, f"no go.mod above {path} at {base_commit[:12]}"
+    relative = path[len(root) :]
+    package = "./" + str(PurePosixPath(relative).parent) if "/" in relative else "."
+    with tempfile.TemporaryDirectory(prefix="hrgc-vet-") as temp:
+        home = Path(temp)
+        module_dir = home / "src"
+        module_dir.mkdir()
+        env = go_environ(home, Path(cache_dir) if cache_dir else _shared_cache())
+        try:
+            _check_out(git_dir, entries, root, module_dir)
+        except (gitcmd.GitError, ValueError, OSError) as error:
+            return None, f"the base commit cannot be checked out: {error}"
+        key = (str(git_dir.resolve()), base_commit, f"{root}{package}")
+        with _base_lock:
+            verdict = _base_verdicts.get(key)
+        if verdict is None:
+            verdict = _vet(go, module_dir, package, env, home)
+            with _base_lock:
+                _base_verdicts[key] = verdict
+        if not verdict[0]:
+            return None, f"the base commit does not pass go vet, so the change cannot be judged:\n{verdict[1]}"
+        errors = golang.attempt_errors(code) or ([] if golang.outline(code).parsed else ["tree-sitter-go rejects it"])
+        if errors:
+            return False, "the generated code does not parse: " + "; ".join(errors)
+        target = module_dir / relative
+        if target.is_file():
+            base = target.read_bytes().decode("utf-8", "surrogateescape")
+            if not golang.outline(base).parsed:
+                return None, f"{path} does not parse at the base commit"
+            text = merge_declarations(base, code)
+        else:
+            text = code if _PACKAGE_CLAUSE.search(code) else f"package {_package_name(target.parent)}\n\n{code}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(text.encode("utf-8", "surrogateescape"))
+        ok, output = _vet(go, module_dir, package, env, home)
+        return ok, "" if ok else output
+
+
+def _package_name(folder: Path) -> str:
+    """The package the folder's Go files declare ("main" when it has none)."""
+    for file in sorted(folder.glob("*.go")) if folder.is_dir() else []:
+        match = _PACKAGE_CLAUSE.search(file.read_text("utf-8", "replace"))
+        if match and not match[1].endswith("_test"):
+            return match[1]
+    return "main"

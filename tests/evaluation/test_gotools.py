@@ -1,0 +1,134 @@
+"""gofmt and `go vet` verdicts on generated code, against a small Go module in a real git repository."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from evaluation.gotools import gofmt_accepts, merge_declarations, typecheck
+
+# These need Debian's golang-go, which `make test` installs; without it the metric is absent (None).
+needs_go = pytest.mark.skipif(
+    shutil.which("go") is None or shutil.which("gofmt") is None,
+    reason="the Go toolchain is not installed (`make test` installs golang-go); go vet and gofmt are absent",
+)
+
+BASE = """package calc
+
+import "fmt"
+
+// Add returns the sum.
+func Add(a, b int) int {
+	return a + b
+}
+
+// Describe names the sum.
+func Describe(a, b int) string {
+	return fmt.Sprintf("%d", Add(a, b))
+}
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True)
+    return result.stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str]) -> str:
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "c")
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("gorepo")
+    git(repo, "init", "-q")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def module_commit(repo) -> str:
+    return commit(repo, {"go.mod": "module example.com/m\n\ngo 1.19\n", "calc/calc.go": BASE, "README": "x\n"})
+
+
+@needs_go
+def test_gofmt_accepts_formatted_code_and_fragments_only():
+    assert gofmt_accepts(BASE) is True
+    assert gofmt_accepts("func Add(a, b int) int {\n\treturn a + b\n}\n") is True  # a fragment: no package clause
+    assert gofmt_accepts("func Add(a, b int) int {\n    return a + b\n}\n") is False  # spaces, not a tab
+    assert gofmt_accepts("func Add(a,b int) int {\n\treturn a+b\n}\n") is False
+    assert gofmt_accepts("func Add(a, b int) int {\n\treturn a + b\n}") is False  # no final line break
+    assert gofmt_accepts("func Add( {\n") is False
+    assert gofmt_accepts("  \n") is False
+
+
+def test_gofmt_is_absent_without_go(monkeypatch):
+    monkeypatch.setattr("evaluation.gotools._tool", lambda name: None)
+    assert gofmt_accepts(BASE) is None
+    assert typecheck(Path("/nonexistent"), "0" * 40, "x.go", BASE) == (None, "go is not installed")
+
+
+def test_merge_replaces_declarations_by_name_and_appends_new_ones():
+    generated = (
+        "// Add adds.\nfunc Add(a, b int) int {\n\treturn b + a\n}\n\nfunc Sub(a, b int) int {\n\treturn a - b\n}\n"
+    )
+    merged = merge_declarations(BASE, generated)
+    assert "return b + a" in merged and "return a + b" not in merged
+    assert "// Add adds.\nfunc Add" in merged and "// Add returns the sum." not in merged
+    assert merged.index("func Add") < merged.index("func Describe") < merged.index("func Sub")
+    assert merged.endswith("func Sub(a, b int) int {\n\treturn a - b\n}\n")
+    with_imports = merge_declarations(
+        BASE, 'import (\n\t"fmt"\n\t"strings"\n)\n\nfunc Add(a, b int) int { return 0 }\n'
+    )
+    assert '"strings"' in with_imports and with_imports.count("import") == 1
+    assert with_imports.startswith("package calc\n\nimport (")
+
+
+@needs_go
+def test_vet_accepts_a_good_change_and_reports_type_errors_and_vet_findings(repo, module_commit):
+    good = "func Add(a, b int) int {\n\treturn b + a\n}\n\nfunc Twice(a int) int {\n\treturn Add(a, a)\n}\n"
+    assert typecheck(repo, module_commit, "calc/calc.go", good) == (True, "")
+
+    ok, output = typecheck(repo, module_commit, "calc/calc.go", 'func Add(a, b int) int {\n\treturn "sum"\n}\n')
+    assert ok is False and "calc.go" in output and "cannot use" in output
+    assert "hrgc-vet" not in output  # temporary paths are not shown
+
+    printf = 'func Describe(a, b int) string {\n\treturn fmt.Sprintf("%s", Add(a, b))\n}\n'
+    ok, output = typecheck(repo, module_commit, "calc/calc.go", printf)
+    assert ok is False and "Sprintf" in output
+
+    ok, output = typecheck(repo, module_commit, "calc/calc.go", "func Add( {\n")
+    assert ok is False and "does not parse" in output
+    assert typecheck(repo, module_commit, "calc/calc.go", "  \n")[0] is False
+
+    # A file the base lacks joins its folder's package.
+    assert typecheck(repo, module_commit, "calc/more.go", "func Three() int {\n\treturn Add(1, 2)\n}\n") == (True, "")
+
+
+@needs_go
+def test_vet_is_absent_when_the_base_cannot_be_vetted(repo, module_commit, tmp_path):
+    # No go.mod above the file.
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    git(plain, "init", "-q")
+    without_module = commit(plain, {"calc/calc.go": BASE})
+    ok, why = typecheck(plain, without_module, "calc/calc.go", BASE)
+    assert ok is None and "go.mod" in why
+
+    # A module it needs is not at hand, and the network is off: the base fails, so no verdict.
+    needs_module = BASE.replace('import "fmt"', 'import (\n\t"fmt"\n\n\t"github.com/absent/dependency"\n)')
+    needs_module = needs_module.replace("return a + b", "dependency.Use()\n\treturn a + b")
+    broken_base = commit(repo, {"calc/calc.go": needs_module})
+    ok, why = typecheck(repo, broken_base, "calc/calc.go", "func Add(a, b int) int {\n\treturn a\n}\n")
+    assert ok is None and "base commit does not pass go vet" in why and "absent/dependency" in why
+
+    ok, why = typecheck(repo, "f" * 40, "calc/calc.go", BASE)
+    assert ok is None and "cannot be read" in why
