@@ -149,6 +149,7 @@ def world(db, settings, tmp_path, assets) -> SimpleNamespace:
         files=[{"name": "model.gguf", "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}],
         size=len(content),
     )
+    _evaluation_world(w)
     _board_world(w)
     for obj in vars(w).values():
         if hasattr(obj, "refresh_from_db"):
@@ -177,6 +178,36 @@ def _rate_payload(w) -> dict:
     task = w.suite.tasks.first()
     token = signing.dumps({"task": task.pk, "a": w.rival_evaluation.pk, "b": w.evaluation.pk}, salt=SALT)
     return {"token": token, "choice": "a", "suite": w.suite.pk}
+
+
+def _evaluation_world(w: SimpleNamespace) -> None:
+    """Suites and evaluations in each state their actions accept; the run's checkpoint file on disk."""
+    from evaluation.models import Evaluation, TaskResult
+    from evaluation.services.suites import create_suite
+
+    Path(w.checkpoint.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(w.checkpoint.path).write_bytes(b"checkpoint")
+    w.eval_suite = create_suite(dataset=w.dataset, name="suite", task_count=2)
+    w.spare_suite = create_suite(dataset=w.dataset, name="suite-spare", task_count=1)
+    common = {"suite": w.eval_suite, "run": w.run, "checkpoint": w.checkpoint, "tasks_total": 2}
+    w.stopped_evaluation = Evaluation.objects.create(step=10, status="stopped", message="cancelled", **common)
+    TaskResult.objects.create(
+        evaluation=w.stopped_evaluation,
+        task=w.eval_suite.tasks.get(index=0),
+        code_loss=1.5,
+        code_tokens=10,
+        correct_tokens=4,
+        attempts=[{"code": "func f() {}\n", "parses": True, "errors": [], "decision": "</CODE>"}],
+        output="func f() {}\n",
+        exact_match=False,
+        edit_similarity=0.5,
+        parses_first=True,
+        parses_final=True,
+    )
+    w.running_evaluation = Evaluation.objects.create(
+        step=9, status="running", heartbeat_at=timezone.now(), message="1 of 2 tasks", **common
+    )
+    w.finished_evaluation = Evaluation.objects.create(step=8, status="finished", message="done", **common)
 
 
 # --- pages -------------------------------------------------------------------------------------
@@ -248,6 +279,14 @@ PAGES: dict[str, Page] = {
     "evaluation:compare": Page(_u("evaluation:compare", "dataset"), operator_only=True, contains="Token budget"),
     "evaluation:comparison": Page(_u("evaluation:comparison", "comparison"), contains="hrm vs gpt"),
     "evaluation:comparison_status": Page(_u("evaluation:comparison_status", "comparison"), contains="comparison-live"),
+    "evaluation:evaluations": Page(_u("evaluation:evaluations"), contains="suite"),
+    "evaluation:evaluation": Page(_u("evaluation:evaluation", "stopped_evaluation"), contains="1.500"),
+    "evaluation:status": Page(_u("evaluation:status", "running_evaluation"), contains="1 of 2 tasks"),
+    "evaluation:task_result": Page(
+        lambda w: reverse("evaluation:task_result", args=[w.stopped_evaluation.pk, 0]), contains="func f() {}"
+    ),
+    "evaluation:suites": Page(_u("evaluation:suites"), contains="suite-spare"),
+    "evaluation:suite": Page(_u("evaluation:suite", "eval_suite"), contains="&lt;CODE&gt;"),
     "login": Page(_u("login")),
     "password_change": Page(_u("password_change"), contains="password"),
     "password_change_done": Page(_u("password_change_done")),
@@ -418,6 +457,37 @@ ACTIONS: dict[str, Action] = {
     "models_registry:delete": Action(
         _u("models_registry:delete", "export"),
         changed=lambda w: _count("models_registry.ExportedModel", pk=w.export.pk) == 0,
+    ),
+    "evaluation:suite_create": Action(
+        _u("evaluation:suite_create"),
+        lambda w: {"dataset": w.dataset.pk, "name": "suite-new", "task_count": 2},
+        lambda w: _count("evaluation.EvalSuite", name="suite-new", task_count=2) == 1,
+    ),
+    "evaluation:suite_delete": Action(
+        _u("evaluation:suite_delete", "spare_suite"),
+        changed=lambda w: _count("evaluation.EvalSuite", pk=w.spare_suite.pk) == 0,
+    ),
+    "evaluation:evaluate_run": Action(
+        _u("evaluation:evaluate_run", "run"),
+        lambda w: {"suite": w.spare_suite.pk, "step": 10, "max_attempts": 1, "max_tokens": 16},
+        lambda w: _count("evaluation.Evaluation", suite=w.spare_suite, backend="torch", status="queued") == 1,
+    ),
+    "evaluation:evaluate_model": Action(
+        _u("evaluation:evaluate_model", "export"),
+        lambda w: {"suite": w.spare_suite.pk, "max_attempts": 1, "max_tokens": 16},
+        lambda w: _count("evaluation.Evaluation", exported_model=w.export, backend="gguf", status="queued") == 1,
+    ),
+    "evaluation:cancel": Action(
+        _u("evaluation:cancel", "running_evaluation"),
+        changed=lambda w: _count("evaluation.Evaluation", pk=w.running_evaluation.pk, cancel_requested=True) == 1,
+    ),
+    "evaluation:resume": Action(
+        _u("evaluation:resume", "stopped_evaluation"),
+        changed=lambda w: _count("evaluation.Evaluation", pk=w.stopped_evaluation.pk, status="queued") == 1,
+    ),
+    "evaluation:delete": Action(
+        _u("evaluation:delete", "finished_evaluation"),
+        changed=lambda w: _count("evaluation.Evaluation", pk=w.finished_evaluation.pk) == 0,
     ),
     # Runs the model: needs llama.cpp and a real GGUF; its own tests cover it. Here: a viewer may call it, and
     # a model id that does not exist is a form error, not a crash.

@@ -1,0 +1,143 @@
+"""The evaluation job's body: load the model once, score each remaining task, store its result as it
+finishes, and aggregate. The worker (evaluation.tasks) and `manage.py evaluate` run this same code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from django.db.models import Sum
+
+from corpus.github.clones import clone_path
+from corpus.models import Source
+from corpus.services.repositories import clones_root
+from evaluation.models import EvalTask, Evaluation, TaskResult
+from evaluation.services.evaluations import checkpoint_file, gguf_file
+from hrgc_site.errors import ActionRefused
+from hrgc_site.jobs import Progress
+from hrgc_site.models import JobStatus
+from training.dataset import TOKENIZER_FILE
+
+RESULT_FIELDS = (
+    "code_loss",
+    "code_tokens",
+    "correct_tokens",
+    "attempts",
+    "output",
+    "exact_match",
+    "edit_similarity",
+    "parses_first",
+    "parses_final",
+    "gofmt_ok",
+    "vet_ok",
+    "vet_output",
+    "seconds",
+)
+
+
+def load_scorer(evaluation: Evaluation):
+    """The scorer of the evaluation's backend (ActionRefused when its file is gone)."""
+    from evaluation.scorers import GGUFScorer, TorchScorer
+
+    if evaluation.backend == Evaluation.Backend.GGUF:
+        return GGUFScorer(gguf_file(evaluation.exported_model))
+    path = checkpoint_file(evaluation.checkpoint, evaluation.run, evaluation.step)
+    return TorchScorer.from_checkpoint(path, tokenizer_file(evaluation.run))
+
+
+def tokenizer_file(run) -> Path:
+    """The tokenizer the run trained with: the copy in its dataset's folder, else the tokenizer version's file."""
+    copy = run.dataset.directory / TOKENIZER_FILE
+    return copy if copy.is_file() else Path(run.dataset.tokenizer.model_path)
+
+
+def git_dir_of(task: EvalTask) -> Path | None:
+    """Where the task's repository history is at hand: its clone under DATA_DIR/clones, or the local
+    clone it was imported from; None when neither exists (vet is then absent)."""
+    pr = task.pull_request
+    if pr is None or not pr.base_commit:
+        return None
+    repository = pr.repository
+    clone = clone_path(clones_root(), repository.full_name)
+    if (clone / "HEAD").is_file():
+        return clone
+    if repository.source == Source.GIT and repository.provenance and Path(repository.provenance).is_dir():
+        return Path(repository.provenance)
+    return None
+
+
+def result_rows(evaluation: Evaluation) -> list[dict]:
+    return list(TaskResult.objects.filter(evaluation=evaluation).values(*RESULT_FIELDS))
+
+
+def store_aggregates(evaluation: Evaluation) -> dict:
+    from evaluation.metrics import aggregate
+
+    summary = aggregate(result_rows(evaluation))
+    done = TaskResult.objects.filter(evaluation=evaluation).count()
+    seconds = TaskResult.objects.filter(evaluation=evaluation).aggregate(total=Sum("seconds"))["total"] or 0.0
+    Evaluation.objects.filter(pk=evaluation.pk).update(metrics=summary, tasks_done=done, seconds=seconds)
+    evaluation.metrics, evaluation.tasks_done = summary, done
+    return summary
+
+
+def run_evaluation(evaluation: Evaluation, echo: Callable[[str], None] | None = None) -> tuple[str, str]:
+    """Score every task without a result yet (a resumed evaluation keeps the finished ones)."""
+    from evaluation.scoring import score_task
+
+    echo = echo or (lambda line: None)
+    progress = Progress(evaluation)
+    tasks = list(
+        evaluation.suite.tasks.exclude(results__evaluation=evaluation).select_related("pull_request__repository")
+    )
+    total = evaluation.suite.tasks.count()
+    done = total - len(tasks)
+    progress.update(
+        force=True,
+        tasks_total=total,
+        tasks_done=done,
+        progress=done / total if total else 1.0,
+        message=f"loading the model ({done} of {total} tasks done before)",
+    )
+    try:
+        scorer = load_scorer(evaluation)
+    except ActionRefused as error:
+        return JobStatus.FAILED, str(error)
+    settings = evaluation.settings or {}
+    for task in tasks:
+        if progress.should_stop():
+            store_aggregates(evaluation)
+            return JobStatus.STOPPED, f"cancelled after {done} of {total} tasks; evaluate again to resume"
+        git_dir = git_dir_of(task)
+        row = score_task(
+            scorer,
+            prompt=task.prompt,
+            reference=task.reference,
+            max_attempts=int(settings.get("max_attempts", 3)),
+            max_tokens=int(settings.get("max_tokens", 256)),
+            git_dir=git_dir,
+            base_commit=(task.meta or {}).get("base_commit", ""),
+            path=task.path,
+        )
+        progress.check_owner()
+        TaskResult.objects.update_or_create(evaluation=evaluation, task=task, defaults=row)
+        done += 1
+        echo(
+            f"task {task.index}: loss {row['code_loss'] if row['code_loss'] is None else round(row['code_loss'], 3)}"
+            f" attempts {len(row['attempts'])} parses {row['parses_final']}"
+        )
+        progress.update(force=True, tasks_done=done, progress=done / total, message=f"{done} of {total} tasks")
+    summary = store_aggregates(evaluation)
+    return JobStatus.FINISHED, f"{done} tasks: " + summary_line(summary)
+
+
+def summary_line(summary: dict) -> str:
+    def share(key):
+        value = summary.get(key)
+        return "—" if value is None else f"{100 * value:.0f}%"
+
+    loss = summary.get("code_loss")
+    return (
+        f"code loss {'—' if loss is None else f'{loss:.3f}'}, exact {share('exact_match')}, "
+        f"parses {share('parse_first')} → {share('parse_final')}"
+    )

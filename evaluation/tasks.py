@@ -1,0 +1,10 @@
+"""django-q2 entry points of the evaluation app (cluster `hrgc`)."""
+
+from evaluation.models import Evaluation
+from hrgc_site.jobs import run_job
+
+
+def evaluate_task(evaluation_id: int) -> str:
+    from evaluation.services.job import run_evaluation
+
+    return run_job(Evaluation, evaluation_id, run_evaluation)
