@@ -29,6 +29,7 @@ MODULES = (
     "corpus.code_section",
     "evaluation.metrics",
     "evaluation.gotools",
+    "evaluation.scorers",
 )
 PACKAGES = ("corpus.github", "training.hrm", "models_registry.export")
 PROBE = (
