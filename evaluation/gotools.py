@@ -155,15 +155,16 @@ def _span(text: str, item: golang.TopLevel) -> tuple[int, int]:
     return start, start + len(item.text)
 
 
-def merge_declarations(base: str, generated: str) -> str:
-    """The base file with the generated top-level pieces put in: a declaration (func, method, type, const,
-    var) replaces the base's one of the same key and a new one is appended; generated imports replace
-    the base's imports. The generated package clause and free comments are left out. Both must parse."""
-    old, new = golang.outline(base), golang.outline(generated)
+_DECLARATION_KINDS = ("func", "method", "type", "interface", "const", "var")
+
+
+def _merge(base: str, items: list[golang.TopLevel], imports: list[str], *, append: bool) -> str:
+    """`base` with `items` replacing its pieces of the same key (appended when it has none and `append`),
+    and its imports replaced by `imports` when there are any."""
+    old = golang.outline(base)
     by_key = {item.key: item for item in old.items}
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in the base text
     appended: list[str] = []
-    imports = [item.text for item in new.items if item.kind == "import"]
     if imports:
         old_imports = [item for item in old.items if item.kind == "import"]
         for index, item in enumerate(old_imports):
@@ -173,13 +174,11 @@ def merge_declarations(base: str, generated: str) -> str:
             clause = next((item for item in old.items if item.kind == "package"), None)
             at = _span(base, clause)[1] if clause else 0
             edits.append((at, at, "\n\n" + "\n\n".join(imports)))
-    for item in new.items:
-        if item.kind in ("package", "import", "other"):
-            continue
+    for item in items:
         if item.key in by_key:
             start, end = _span(base, by_key[item.key])
             edits.append((start, end, item.text))
-        else:
+        elif append:
             appended.append(item.text)
     text = base
     for start, end, replacement in sorted(edits, reverse=True):
@@ -187,6 +186,38 @@ def merge_declarations(base: str, generated: str) -> str:
     if appended:
         text = text.rstrip("\n") + "\n\n" + "\n\n".join(appended) + "\n"
     return text
+
+
+def merge_declarations(base: str, generated: str) -> str:
+    """The base file with the generated top-level pieces put in: a declaration (func, method, type, const,
+    var) replaces the base's one of the same key and a new one is appended; generated imports replace
+    the base's imports. The generated package clause and free comments are left out. Both must parse."""
+    new = golang.outline(generated).items
+    imports = [item.text for item in new if item.kind == "import"]
+    return _merge(base, [item for item in new if item.kind in _DECLARATION_KINDS], imports, append=True)
+
+
+def merge_into_package(sources: dict[str, str], target: str, generated: str) -> dict[str, str]:
+    """The package's files (name -> text) with the generated declarations put in. A Go package is one
+    namespace, so a declaration the package already has replaces it in the file that holds it (the
+    target's own first), one it lacks is appended to `target`, and generated imports go to `target`
+    (they cannot be told apart per file once the attempt's files are joined). Returns the changed files."""
+    owner: dict[str, str] = {}
+    for name in [target, *sorted(n for n in sources if n != target)]:
+        if name in sources:
+            for item in golang.outline(sources[name]).items:
+                owner.setdefault(item.key, name)
+    new = golang.outline(generated).items
+    groups: dict[str, list[golang.TopLevel]] = {}
+    for item in new:
+        if item.kind in _DECLARATION_KINDS:
+            groups.setdefault(owner.get(item.key, target), []).append(item)
+    imports = [item.text for item in new if item.kind == "import"]
+    changed = {}
+    for name in {*groups, target}:
+        is_target = name == target
+        changed[name] = _merge(sources[name], groups.get(name, []), imports if is_target else [], append=is_target)
+    return changed
 
 
 _base_verdicts: dict[tuple[str, str, str], tuple[bool, str]] = {}
@@ -240,15 +271,22 @@ def typecheck(
         if errors:
             return False, "the generated code does not parse: " + "; ".join(errors)
         target = module_dir / relative
-        if target.is_file():
-            base = target.read_bytes().decode("utf-8", "surrogateescape")
-            if not golang.outline(base).parsed:
-                return None, f"{path} does not parse at the base commit"
-            text = merge_declarations(base, code)
-        else:
-            text = code if _PACKAGE_CLAUSE.search(code) else f"package {_package_name(target.parent)}\n\n{code}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(text.encode("utf-8", "surrogateescape"))
+        folder = target.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        if not target.is_file():
+            # A file the base lacks: the package clause the code gives, else its folder's.
+            named = _PACKAGE_CLAUSE.search(code)
+            target.write_text(f"package {named[1] if named else _package_name(folder)}\n")
+        sources = {
+            file.name: file.read_bytes().decode("utf-8", "surrogateescape")
+            for file in sorted(folder.glob("*.go"))
+            if file.name == target.name or not file.name.endswith("_test.go")
+        }
+        unparsed = [name for name, text in sources.items() if text and not golang.outline(text).parsed]
+        if unparsed:
+            return None, f"{', '.join(unparsed)} does not parse at the base commit"
+        for name, text in merge_into_package(sources, target.name, code).items():
+            (folder / name).write_bytes(text.encode("utf-8", "surrogateescape"))
         ok, output = _vet(go, module_dir, package, env, home)
         return ok, "" if ok else output
 

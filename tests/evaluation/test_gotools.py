@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.gotools import gofmt_accepts, merge_declarations, typecheck
+from evaluation.gotools import gofmt_accepts, merge_declarations, merge_into_package, typecheck
 
 # These need Debian's golang-go, which `make test` installs; without it the metric is absent (None).
 needs_go = pytest.mark.skipif(
@@ -132,3 +132,24 @@ def test_vet_is_absent_when_the_base_cannot_be_vetted(repo, module_commit, tmp_p
 
     ok, why = typecheck(repo, "f" * 40, "calc/calc.go", BASE)
     assert ok is None and "cannot be read" in why
+
+
+def test_a_declaration_of_another_file_of_the_package_replaces_it_there():
+    other = "package calc\n\n// Sub subtracts.\nfunc Sub(a, b int) int {\n\treturn a - b\n}\n"
+    generated = (
+        'import "strings"\n\nfunc Sub(a, b int) int {\n\treturn b - a\n}\n\nfunc Add(a, b int) int {\n\treturn 0\n}\n'
+    )
+    changed = merge_into_package({"calc.go": BASE, "sub.go": other}, "calc.go", generated)
+    assert changed["sub.go"] == "package calc\n\nfunc Sub(a, b int) int {\n\treturn b - a\n}\n"
+    assert "return 0" in changed["calc.go"] and "func Sub" not in changed["calc.go"]
+    assert 'import "strings"' in changed["calc.go"]  # imports go to the target file only
+
+
+@needs_go
+def test_vet_judges_a_change_spread_over_two_files_of_one_package(repo, module_commit):
+    sub = "package calc\n\nfunc Sub(a, b int) int {\n\treturn a - b\n}\n"
+    two_files = commit(repo, {"calc/calc.go": BASE, "calc/sub.go": sub})
+    both = "func Add(a, b int) int {\n\treturn Sub(a, -b)\n}\n\nfunc Sub(a, b int) int {\n\treturn a + -b\n}\n"
+    assert typecheck(repo, two_files, "calc/calc.go", both) == (True, "")  # not "Sub redeclared"
+    ok, output = typecheck(repo, two_files, "calc/calc.go", "func Sub(a, b int) string {\n\treturn a - b\n}\n")
+    assert ok is False and "sub.go" in output
