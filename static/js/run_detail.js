@@ -31,12 +31,28 @@
       }).join("");
     }
     shownCheckpoints = checkpointKey;
+    renderRanks(r.ranks);
     if (r.samples_step && r.samples_step !== shownSamples) {
       shownSamples = r.samples_step;
       set("samples-note", `at step ${r.samples_step} · ${r.parse_share === null ? "—" : Math.round(100 * r.parse_share) + "%"} of final code parses`);
       document.getElementById("samples").innerHTML = r.samples.map((s) =>
         `<div class="card sample"><b>${esc(s.title)}</b> <span class="${s.syntax_ok ? "ok" : "bad"}">${s.syntax_ok ? "parses" : "does not parse"}</span> <span class="muted small">${s.iterations} attempt(s), ${esc(s.stopped)}</span><pre>${esc(s.code)}</pre></div>`).join("");
     }
+  }
+  // A torchrun run's ranks, as run_detail.html draws them; a rank's log left open stays open.
+  function renderRanks(ranks) {
+    const body = document.querySelector("#ranks tbody");
+    if (!body || !ranks || !ranks.length) return;
+    const open = new Set([...body.querySelectorAll("details[open]")].map((d) => d.closest("tr").id));
+    body.innerHTML = ranks.map((k) => {
+      const state = k.silent ? '<span class="badge bad">silent</span>'
+        : (k.state === "running" ? '<span class="badge ok">running</span>' : esc(k.state));
+      const step = k.step === null || k.step === undefined ? "—" : k.step.toLocaleString("en");
+      return `<tr id="rank-${k.rank}"><td class="num">${k.rank}</td><td>${esc(k.host)}</td><td class="num">${k.pid}</td>`
+        + `<td class="num">${step}</td><td>${state}</td><td>${Math.round(k.age)} s ago</td>`
+        + `<td><details${open.has("rank-" + k.rank) ? " open" : ""}><summary class="small">${k.log.length} line(s)</summary>`
+        + `<pre class="small">${k.log.map((line) => esc(line) + "\n").join("")}</pre></details></td></tr>`;
+    }).join("");
   }
   hrgcRunCharts.start({
     runs,

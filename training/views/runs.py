@@ -147,11 +147,18 @@ def process_context(run: TrainingRun) -> dict:
     config = RunConfig.from_dict(run.config)
     if not launch.is_distributed(config):
         return {}
-    context: dict = {"ranks": read_ranks(run.directory), "world_size": launch.world_size(config)}
+    context: dict = {"ranks": rank_rows(run), "world_size": launch.world_size(config)}
     if config.train.nnodes > 1:
         command = launch.torchrun_command(config, run.dataset.directory, run.directory, rdzv_id=f"hrgc-run-{run.pk}")
         context["join_command"] = shlex.join(["python", *command[1:]])
     return context
+
+
+def rank_rows(run: TrainingRun) -> list[dict]:
+    """Each rank's heartbeat and newest log lines (training/ranks.py); none for a one-process run."""
+    if not launch.is_distributed(RunConfig.from_dict(run.config)):
+        return []
+    return read_ranks(run.directory)
 
 
 def warmup_warning(train: dict) -> str:
@@ -224,6 +231,7 @@ def run_summary(run: TrainingRun) -> dict:
         "best_checkpoint_step": best_checkpoint_step(run),
         "samples": run.last_samples.get("samples", []),
         "samples_step": run.last_samples.get("step"),
+        "ranks": rank_rows(run),  # the run page keeps each rank's liveness current
         "now": timezone.now().isoformat(),
     }
 
