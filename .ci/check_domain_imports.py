@@ -30,6 +30,9 @@ MODULES = (
     "evaluation.metrics",
     "evaluation.gotools",
     "evaluation.scorers",
+    "evaluation.suites",
+    "evaluation.scoring",
+    "evaluation.presentation",
 )
 PACKAGES = ("corpus.github", "training.hrm", "models_registry.export")
 PROBE = (

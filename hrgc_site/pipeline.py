@@ -9,6 +9,7 @@ from hrgc_site.models import ACTIVE_STATUSES
 
 def overview() -> dict:
     from corpus.models import FetchJob, PullRequest, Repository, Snapshot
+    from evaluation.models import Evaluation
     from models_registry.models import ExportedModel
     from training.models import DatasetBuild, TokenizerVersion, TrainingRun
 
@@ -31,7 +32,7 @@ def overview() -> dict:
         "model": ExportedModel.objects.first(),
     }
     active = []
-    for model in (FetchJob, Snapshot, TokenizerVersion, DatasetBuild, TrainingRun, ExportedModel):
+    for model in (FetchJob, Snapshot, TokenizerVersion, DatasetBuild, TrainingRun, ExportedModel, Evaluation):
         for job in model.objects.filter(status__in=ACTIVE_STATUSES)[:5]:
             active.append(job)
     return {"counts": counts, "latest": latest, "active": active, "next_step": next_step(counts)}

@@ -1,0 +1,81 @@
+"""The pages say why an evaluation or a suite was refused: an empty suite, another tokenizer, a deleted
+checkpoint, an empty validation split; the run page's Evaluate card offers the suites the model can read."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from evaluation.models import EvalSuite, Evaluation
+from evaluation.services.suites import create_suite
+from tests.training.support import make_dataset
+from training.models import Checkpoint, DatasetBuild, TokenizerVersion, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+
+
+@pytest.fixture
+def run(dataset_files):
+    dataset = make_dataset(dataset_files)
+    run = TrainingRun.objects.create(name="r", dataset=dataset, family="gpt", step=4)
+    path = run.directory / "step_4.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"checkpoint")
+    Checkpoint.objects.create(run=run, step=4, path=str(path))
+    return run
+
+
+def evaluate(client, run, suite, step=4):
+    payload = {"suite": suite.pk, "step": step, "max_attempts": 1, "max_tokens": 8}
+    return client.post(reverse("evaluation:evaluate_run", args=[run.pk]), payload, follow=True)
+
+
+def test_the_run_page_offers_the_suites_and_checkpoints_an_operator_can_evaluate(run, operator_client, viewer_user):
+    suite = create_suite(dataset=run.dataset, name="offered", task_count=1)
+    page = operator_client.get(run.get_absolute_url()).content.decode()
+    assert 'id="evaluate-form"' in page and f'<option value="{suite.pk}">offered (1 tasks)' in page
+    assert '<option value="4">step 4' in page
+    viewer = Client()
+    viewer.force_login(viewer_user)
+    assert 'id="evaluate-form"' not in viewer.get(run.get_absolute_url()).content.decode()
+
+
+def test_refusals_are_shown_on_the_page(run, operator_client, dataset_files):
+    empty = EvalSuite.objects.create(name="empty", dataset=run.dataset, sha256="0" * 64)
+    assert "Suite empty has no tasks" in evaluate(operator_client, run, empty).content.decode()
+
+    suite = create_suite(dataset=run.dataset, name="real", task_count=1)
+    Path(run.checkpoints.get().path).unlink()
+    page = evaluate(operator_client, run, suite).content.decode()
+    assert "The checkpoint of run r at step 4 was deleted" in page
+
+    tokenizer = TokenizerVersion.objects.create(name="tok-b", snapshot=run.dataset.snapshot, status="finished")
+    other = DatasetBuild.objects.create(
+        name="ds-b", snapshot=run.dataset.snapshot, tokenizer=tokenizer, status="finished"
+    )
+    shutil.copytree(dataset_files, other.directory)
+    foreign = create_suite(dataset=other, name="foreign", task_count=1)
+    (other.directory / "tokenizer.model").write_bytes(b"another vocabulary")
+    Path(run.checkpoints.get().path).write_bytes(b"checkpoint")
+    page = evaluate(operator_client, run, foreign).content.decode()
+    assert "The model&#x27;s tokenizer (tok-ds-small) differs from the suite&#x27;s (tok-b" in page
+    assert not Evaluation.objects.exists()
+
+
+def test_a_suite_from_an_empty_validation_split_is_refused_on_the_page(run, operator_client):
+    (run.dataset.directory / "val.bin").write_bytes(b"")
+    (run.dataset.directory / "val.starts.u64").unlink(missing_ok=True)
+    page = operator_client.post(
+        reverse("evaluation:suite_create"), {"dataset": run.dataset.pk, "name": "none", "task_count": 5}, follow=True
+    ).content.decode()
+    assert "No suite made from ds-small: the dataset&#x27;s val split holds no records." in page
+    assert not EvalSuite.objects.exists()
