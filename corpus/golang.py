@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import tree_sitter
 import tree_sitter_go
 
+from corpus.code_section import files_of
+
 # Bigger sources are reported as unparseable instead of tying up a worker for minutes.
 MAX_PARSE_CHARS = 4_000_000
 MAX_REPORTED_ERRORS = 20
@@ -198,9 +200,17 @@ def syntax_errors(source: str, *, use_gofmt: bool = True) -> list[str]:
     from_gofmt = _gofmt_errors(source, gofmt) if gofmt else None
     if from_gofmt is None:
         errors.extend(_tree_sitter_errors(source))
+    elif from_gofmt and _only_comments(source):
+        pass  # gofmt rejects a fragment of comments alone (as it does empty input); the format's `// deleted:` blocks are that
     else:
         errors.extend(from_gofmt or _top_level_statements(source))
     return errors
+
+
+def _only_comments(source: str) -> bool:
+    tree, _ = _parse(source)
+    children = tree.root_node.children
+    return bool(children) and not tree.root_node.has_error and all(node.type == "comment" for node in children)
 
 
 def syntax_ok(source: str) -> bool:
@@ -215,10 +225,15 @@ def attempt_errors(code: str) -> list[str]:
     """Why a generated attempt does not count as parsing ([] when it does): the one notion of "parses"
     for generated code (refinement loop, training samples, playground, evaluation).
 
-    Go's parser accepts an empty file, so blank or whitespace-only code would "parse"; an attempt
-    that wrote nothing has not written the change, so it fails here with EMPTY_ATTEMPT."""
+    Blank or whitespace-only code would "parse" (tree-sitter accepts an empty file); an attempt that
+    wrote nothing has not written the change, so it fails here with EMPTY_ATTEMPT. The code of several
+    files (`corpus.code_section.code_of`) parses when every file does."""
     if not isinstance(code, str) or not code.strip():
         return [EMPTY_ATTEMPT]
+    files = files_of(code)
+    if len(files) > 1 or files[0][0]:
+        # The code of several files as `code_of` joins it: each file is judged apart, as the loop does.
+        return [f"{path}: {error}" for path, text in files for error in attempt_errors(text)]
     return syntax_errors(code)
 
 

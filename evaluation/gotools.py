@@ -14,6 +14,7 @@ import threading
 from pathlib import Path, PurePosixPath
 
 from corpus import gitcmd, golang
+from corpus.code_section import files_of
 
 GOFMT_TIMEOUT_S = 30
 VET_TIMEOUT_S = 600  # the first vet in a process also compiles what the package imports from the standard library
@@ -22,6 +23,7 @@ MAX_OUTPUT_CHARS = 4000
 FRAGMENT_PACKAGE = "package fragment\n\n"
 _PACKAGE_CLAUSE = re.compile(r"^package\s+(\w+)", re.MULTILINE)
 _REGULAR_FILE_MODES = {"100644", "100755"}
+_DELETED = re.compile(r"^// deleted: (.*)$", re.MULTILINE)  # corpus.serialize._deleted_mark
 
 
 def _tool(name: str) -> str | None:
@@ -33,7 +35,8 @@ def _tool(name: str) -> str | None:
 
 def gofmt_accepts(code: str) -> bool | None:
     """True when gofmt leaves the code unchanged (what `gofmt -l` checks), False when it would change it
-    or cannot parse it; None when gofmt is not installed.
+    or cannot parse it; None when gofmt is not installed. The code of several files (each after its
+    `//hrgc:file` line, as `code_of` writes it) is accepted when every file is.
 
     A fragment without a package clause (a CODE section holds changed declarations, not files) is
     checked as the body of a file starting `package fragment` and a blank line; gofmt would otherwise
@@ -42,6 +45,15 @@ def gofmt_accepts(code: str) -> bool | None:
     gofmt = _tool("gofmt")
     if gofmt is None:
         return None
+    files = files_of(code)
+    if len(files) > 1 or files[0][0]:
+        # Several files (`code_of`'s `//hrgc:file` lines): each must be formatted.
+        verdicts = [_gofmt_accepts_file(gofmt, text) for _, text in files]
+        return None if None in verdicts else all(verdicts)
+    return _gofmt_accepts_file(gofmt, code)
+
+
+def _gofmt_accepts_file(gofmt: str, code: str) -> bool | None:
     if not code.strip():
         return False
     source = code if _PACKAGE_CLAUSE.search(code) else FRAGMENT_PACKAGE + code
@@ -134,10 +146,10 @@ def _check_out(git_dir: Path, entries: list[tuple[str, str]], root: str, into: P
         target.write_bytes(data)
 
 
-def _vet(go: str, module_dir: Path, package: str, env: dict[str, str], home: Path) -> tuple[bool, str]:
+def _vet(go: str, module_dir: Path, packages: list[str], env: dict[str, str], home: Path) -> tuple[bool, str]:
     try:
         result = subprocess.run(
-            [go, "vet", package], cwd=module_dir, env=env, capture_output=True, timeout=VET_TIMEOUT_S
+            [go, "vet", *packages], cwd=module_dir, env=env, capture_output=True, timeout=VET_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
         return False, f"go vet ran past {VET_TIMEOUT_S} s"
@@ -158,13 +170,26 @@ def _span(text: str, item: golang.TopLevel) -> tuple[int, int]:
 _DECLARATION_KINDS = ("func", "method", "type", "interface", "const", "var")
 
 
-def _merge(base: str, items: list[golang.TopLevel], imports: list[str], *, append: bool) -> str:
+def deleted(code: str) -> set[str]:
+    """What the code says was deleted: the format writes a removed declaration as `// deleted: SIGNATURE`."""
+    return {match[1].strip() for match in _DELETED.finditer(code)}
+
+
+def _merge(
+    base: str, items: list[golang.TopLevel], imports: list[str], *, append: bool, removed: frozenset[str] = frozenset()
+) -> str:
     """`base` with `items` replacing its pieces of the same key (appended when it has none and `append`),
-    and its imports replaced by `imports` when there are any."""
+    its imports replaced by `imports` when there are any, and the declarations whose signature is in
+    `removed` taken out."""
     old = golang.outline(base)
     by_key = {item.key: item for item in old.items}
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in the base text
     appended: list[str] = []
+    replaced = {item.key for item in items}
+    for item in old.items:
+        if item.kind in _DECLARATION_KINDS and item.key not in replaced:
+            if (item.signature or item.text.split("\n", 1)[0]) in removed:
+                edits.append((*_span(base, item), ""))
     if imports:
         old_imports = [item for item in old.items if item.kind == "import"]
         for index, item in enumerate(old_imports):
@@ -191,17 +216,19 @@ def _merge(base: str, items: list[golang.TopLevel], imports: list[str], *, appen
 def merge_declarations(base: str, generated: str) -> str:
     """The base file with the generated top-level pieces put in: a declaration (func, method, type, const,
     var) replaces the base's one of the same key and a new one is appended; generated imports replace
-    the base's imports. The generated package clause and free comments are left out. Both must parse."""
+    the base's imports, and a `// deleted: SIGNATURE` line removes that declaration. The generated package
+    clause and free comments are left out. Both must parse."""
     new = golang.outline(generated).items
     imports = [item.text for item in new if item.kind == "import"]
-    return _merge(base, [item for item in new if item.kind in _DECLARATION_KINDS], imports, append=True)
+    items = [item for item in new if item.kind in _DECLARATION_KINDS]
+    return _merge(base, items, imports, append=True, removed=frozenset(deleted(generated)))
 
 
 def merge_into_package(sources: dict[str, str], target: str, generated: str) -> dict[str, str]:
     """The package's files (name -> text) with the generated declarations put in. A Go package is one
     namespace, so a declaration the package already has replaces it in the file that holds it (the
-    target's own first), one it lacks is appended to `target`, and generated imports go to `target`
-    (they cannot be told apart per file once the attempt's files are joined). Returns the changed files."""
+    target's own first), one it lacks is appended to `target`; imports and `// deleted:` marks apply to
+    `target`. Returns the changed files."""
     owner: dict[str, str] = {}
     for name in [target, *sorted(n for n in sources if n != target)]:
         if name in sources:
@@ -213,10 +240,17 @@ def merge_into_package(sources: dict[str, str], target: str, generated: str) -> 
         if item.kind in _DECLARATION_KINDS:
             groups.setdefault(owner.get(item.key, target), []).append(item)
     imports = [item.text for item in new if item.kind == "import"]
+    removed = frozenset(deleted(generated))
     changed = {}
     for name in {*groups, target}:
         is_target = name == target
-        changed[name] = _merge(sources[name], groups.get(name, []), imports if is_target else [], append=is_target)
+        changed[name] = _merge(
+            sources[name],
+            groups.get(name, []),
+            imports if is_target else [],
+            append=is_target,
+            removed=removed if is_target else frozenset(),
+        )
     return changed
 
 
@@ -224,31 +258,70 @@ _base_verdicts: dict[tuple[str, str, str], tuple[bool, str]] = {}
 _base_lock = threading.Lock()
 
 
+def _put_file(folder: Path, name: str, code: str) -> str | None:
+    """Merge one generated file's code into `folder/name` (`merge_into_package`); why not, or None."""
+    target = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if not target.is_file():
+        # A file the base lacks: the package clause the code gives, else its folder's.
+        named = _PACKAGE_CLAUSE.search(code)
+        target.write_text(f"package {named[1] if named else _package_name(folder)}\n")
+    sources = {
+        file.name: file.read_bytes().decode("utf-8", "surrogateescape")
+        for file in sorted(folder.glob("*.go"))
+        if file.name == name or not file.name.endswith("_test.go")  # tests are their own files' business
+    }
+    unparsed = [n for n, text in sources.items() if text and not golang.outline(text).parsed]
+    if unparsed:
+        return f"{', '.join(unparsed)} does not parse at the base commit"
+    for changed, text in merge_into_package(sources, name, code).items():
+        (folder / changed).write_bytes(text.encode("utf-8", "surrogateescape"))
+    return None
+
+
+def _has_go_files(paths: set[str], folder: str) -> bool:
+    return any(p.startswith(folder) and p.endswith(".go") and "/" not in p[len(folder) :] for p in paths)
+
+
+def _package_of(relative: str) -> str:
+    parent = str(PurePosixPath(relative).parent)
+    return "." if parent == "." else f"./{parent}"
+
+
 def typecheck(
     git_dir: Path | str, base_commit: str, path: str, code: str, *, cache_dir: Path | None = None
 ) -> tuple[bool | None, str]:
-    """`go vet` on the package of `path` at `base_commit`, with the generated declarations put into `path`
-    (`merge_declarations`; a file the base lacks is the generated code, given the package's name).
+    """`go vet` on the packages the generated code changes, at `base_commit` with the generated
+    declarations put in (`merge_into_package`). `code` is one file's code for `path`, or the code of
+    several files as `corpus.code_section.code_of` writes it (each after a `//hrgc:file PATH` line,
+    paths from the repository root); a file the base lacks is created in its folder's package.
 
     Returns (True, "") when vet accepts it, (False, vet's output or the parse errors) when not, and
-    (None, why) when no verdict can be had: Go not installed, the commit or file's module unreadable,
-    no go.mod, or the unchanged base itself failing vet (modules not at hand, offline, a newer Go...).
-    The base's verdict is remembered per process. `cache_dir` is the Go build cache (default: one
-    temporary folder per process)."""
+    (None, why) when no verdict can be had: Go not installed, the commit unreadable, no go.mod, or the
+    unchanged base itself failing vet (modules not at hand offline, a newer Go, broken code...). The
+    base's verdict is remembered per process. `cache_dir` is the Go build cache (default: one temporary
+    folder per process, so the standard library is compiled once)."""
     go = _tool("go")
     if go is None:
         return None, "go is not installed"
+    files = [(file_path or path, text) for file_path, text in files_of(code)]
     git_dir = Path(git_dir)
     try:
         entries = _tree(git_dir, base_commit)
     except gitcmd.GitError as error:
         return None, f"the base commit cannot be read: {error}"
     paths = {p for _, p in entries}
-    root = _module_root(paths, path)
-    if root is None:
-        return None, f"no go.mod above {path} at {base_commit[:12]}"
-    relative = path[len(root) :]
-    package = "./" + str(PurePosixPath(relative).parent) if "/" in relative else "."
+    roots = {_module_root(paths, file_path) for file_path, _ in files}
+    if None in roots:
+        return None, f"no go.mod above {' or '.join(p for p, _ in files)} at {base_commit[:12]}"
+    if len(roots) > 1:
+        return None, "the change spans several Go modules"
+    root = roots.pop()
+    relatives = [(file_path[len(root) :], text) for file_path, text in files]
+    packages = sorted({_package_of(relative) for relative, _ in relatives})
+    existing = [p for p in packages if _has_go_files(paths, root + ("" if p == "." else f"{p[2:]}/"))]
+    if not existing:
+        return None, "the change only adds packages: there is no base package to vet"
     with tempfile.TemporaryDirectory(prefix="hrgc-vet-") as temp:
         home = Path(temp)
         module_dir = home / "src"
@@ -258,37 +331,58 @@ def typecheck(
             _check_out(git_dir, entries, root, module_dir)
         except (gitcmd.GitError, ValueError, OSError) as error:
             return None, f"the base commit cannot be checked out: {error}"
-        key = (str(git_dir.resolve()), base_commit, f"{root}{package}")
+        key = (str(git_dir.resolve()), base_commit, root, tuple(existing))
         with _base_lock:
             verdict = _base_verdicts.get(key)
         if verdict is None:
-            verdict = _vet(go, module_dir, package, env, home)
+            verdict = _vet(go, module_dir, existing, env, home)
             with _base_lock:
                 _base_verdicts[key] = verdict
         if not verdict[0]:
             return None, f"the base commit does not pass go vet, so the change cannot be judged:\n{verdict[1]}"
-        errors = golang.attempt_errors(code) or ([] if golang.outline(code).parsed else ["tree-sitter-go rejects it"])
+        errors = []
+        for relative, text in relatives:
+            problems = golang.attempt_errors(text) or (
+                [] if golang.outline(text).parsed else ["tree-sitter rejects it"]
+            )
+            errors += [f"{root}{relative}: {problem}" for problem in problems]
         if errors:
             return False, "the generated code does not parse: " + "; ".join(errors)
-        target = module_dir / relative
-        folder = target.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        if not target.is_file():
-            # A file the base lacks: the package clause the code gives, else its folder's.
-            named = _PACKAGE_CLAUSE.search(code)
-            target.write_text(f"package {named[1] if named else _package_name(folder)}\n")
-        sources = {
-            file.name: file.read_bytes().decode("utf-8", "surrogateescape")
-            for file in sorted(folder.glob("*.go"))
-            if file.name == target.name or not file.name.endswith("_test.go")
-        }
-        unparsed = [name for name, text in sources.items() if text and not golang.outline(text).parsed]
-        if unparsed:
-            return None, f"{', '.join(unparsed)} does not parse at the base commit"
-        for name, text in merge_into_package(sources, target.name, code).items():
-            (folder / name).write_bytes(text.encode("utf-8", "surrogateescape"))
-        ok, output = _vet(go, module_dir, package, env, home)
+        for relative, text in relatives:
+            target = module_dir / relative
+            why = _put_file(target.parent, target.name, text)
+            if why:
+                return None, why
+        ok, output = _vet(go, module_dir, packages, env, home)
+        if not ok:
+            wanted, installed = _go_directive(module_dir / "go.mod"), _toolchain_version(go)
+            if wanted and installed and wanted > installed:
+                # An older Go rejects what a newer one accepts (APIs, syntax): the failure is no verdict.
+                version = ".".join(map(str, wanted))
+                return (
+                    None,
+                    f"go vet failed, but the module asks for Go {version} and Go {installed[0]}.{installed[1]} is installed:\n{output}",
+                )
         return ok, "" if ok else output
+
+
+_GO_DIRECTIVE = re.compile(r"^go\s+(\d+)\.(\d+)", re.MULTILINE)
+
+
+def _go_directive(go_mod: Path) -> tuple[int, int] | None:
+    """The Go version a go.mod asks for (`go 1.21` -> (1, 21))."""
+    match = _GO_DIRECTIVE.search(go_mod.read_text("utf-8", "replace")) if go_mod.is_file() else None
+    return (int(match[1]), int(match[2])) if match else None
+
+
+@functools.cache
+def _toolchain_version(go: str) -> tuple[int, int] | None:
+    try:
+        output = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.match(r"go(\d+)\.(\d+)", output.strip())
+    return (int(match[1]), int(match[2])) if match else None
 
 
 def _package_name(folder: Path) -> str:

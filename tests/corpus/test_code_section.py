@@ -35,7 +35,10 @@ def test_several_files_keep_their_paths_and_are_joined_by_a_blank_line():
     files = files_of(section)
     assert [path for path, _ in files] == ['a "odd".go', "b.go"]
     assert "func a()" in files[0][1] and "func b()" in files[1][1]
-    assert code_of(section) == files[0][1] + "\n" + files[1][1]
+    # One text for reading and comparing; each file after a `//hrgc:file` line, so they can be told apart.
+    joined = code_of(section)
+    assert joined == f"//hrgc:file a %22odd%22.go\n{files[0][1]}\n//hrgc:file b.go\n{files[1][1]}"
+    assert files_of(joined) == files and code_of(joined) == joined
 
 
 def test_plain_code_is_unchanged_and_stray_tags_and_continue_marks_are_removed():

@@ -133,3 +133,17 @@ def test_an_empty_or_blank_attempt_does_not_parse_although_go_accepts_an_empty_f
     assert attempt_errors("package p\n\nfunc f() {}\n") == [] and attempt_parses("func f() {}\n")
     assert attempt_errors("func f( {\n") == syntax_errors("func f( {\n") != []
     assert not attempt_parses("func f( {\n")
+
+
+def test_a_block_of_deletion_marks_parses_and_files_of_joined_code_are_judged_apart():
+    from corpus.golang import EMPTY_ATTEMPT, attempt_errors
+
+    deletions = "// deleted: func split(path string) []string\n\n// deleted: type Config struct\n"
+    assert syntax_errors(deletions) == [] and attempt_errors(deletions) == []  # gofmt alone would refuse it
+    assert syntax_errors("// x\nfunc f( {\n")
+    joined = f"//hrgc:file a.go\npackage p\n\n{deletions}\n//hrgc:file b.go\npackage p\n\nfunc b() {{}}\n"
+    assert syntax_errors(joined)  # two files are not one Go file...
+    assert attempt_errors(joined) == []  # ...but each parses
+    broken = joined.replace("func b() {}", "func b( {}")
+    assert attempt_errors(broken) and all(error.startswith("b.go: ") for error in attempt_errors(broken))
+    assert attempt_errors("//hrgc:file a.go\n\n//hrgc:file b.go\nfunc b() {}\n") == [f"a.go: {EMPTY_ATTEMPT}"]

@@ -153,3 +153,40 @@ def test_vet_judges_a_change_spread_over_two_files_of_one_package(repo, module_c
     assert typecheck(repo, two_files, "calc/calc.go", both) == (True, "")  # not "Sub redeclared"
     ok, output = typecheck(repo, two_files, "calc/calc.go", "func Sub(a, b int) string {\n\treturn a - b\n}\n")
     assert ok is False and "sub.go" in output
+
+
+def test_a_deletion_mark_removes_the_declaration():
+    merged = merge_declarations(BASE, "// deleted: func Describe(a, b int) string\n")
+    assert "func Describe" not in merged and "func Add" in merged
+
+
+@needs_go
+def test_vet_judges_code_of_several_files_each_in_its_own_file(repo, module_commit):
+    from corpus.code_section import code_of
+
+    test_file = 'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("add")\n\t}\n}\n'
+    base = commit(repo, {"calc/calc.go": BASE, "calc/calc_test.go": test_file, "calc/sub.go": "package calc\n"})
+    # Add moves to a new file, a test is added: the section of a three-file record, as the format writes it.
+    section = (
+        '\n<FILE path="calc/calc.go">\n<AFTER>\n// deleted: func Add(a, b int) int\n</AFTER>\n</FILE>\n'
+        '<FILE path="calc/add.go">\n<AFTER>\npackage calc\n\n// Add adds.\nfunc Add(a, b int) int {\n\treturn a + b\n}\n'
+        '</AFTER>\n</FILE>\n<FILE path="calc/calc_test.go">\n<AFTER>\nfunc TestZero(t *testing.T) {\n'
+        '\tif Add(0, 0) != 0 {\n\t\tt.Fatal("zero")\n\t}\n}\n</AFTER>\n</FILE>\n</CODE>'
+    )
+    joined = code_of(section)
+    assert gofmt_accepts(joined) is True
+    assert typecheck(repo, base, "calc/calc.go", joined) == (True, "")  # not "Add redeclared", not "testing undeclared"
+    lost = joined.replace("// Add adds.\nfunc Add(a, b int) int {\n\treturn a + b\n}\n", "")  # deleted, not moved
+    ok, output = typecheck(repo, base, "calc/calc.go", lost)
+    assert ok is False and "undeclared name: Add" in output
+
+
+@needs_go
+def test_a_failure_under_an_older_go_than_the_module_asks_for_is_no_verdict(tmp_path):
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    git(newer, "init", "-q")
+    base = commit(newer, {"go.mod": "module example.com/n\n\ngo 1.99\n", "calc/calc.go": BASE})
+    ok, why = typecheck(newer, base, "calc/calc.go", 'func Add(a, b int) int {\n\treturn "x"\n}\n')
+    assert ok is None and "asks for Go 1.99" in why and "cannot use" in why
+    assert typecheck(newer, base, "calc/calc.go", "func Add(a, b int) int {\n\treturn b + a\n}\n") == (True, "")

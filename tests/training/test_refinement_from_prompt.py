@@ -94,9 +94,9 @@ def test_several_files_are_validated_apart_and_a_cut_attempt_is_closed_before_th
     assert first["decision"] == "</CODE>" and not first["syntax_ok"]
     assert first["errors"] and all(error.startswith("b.go: ") for error in first["errors"])
     assert "func a()" in first["code"] and "func b()" in first["code"]
-    assert second["decision"] is None and second["code"].startswith("package p\nxx")
+    assert second["decision"] is None and second["code"].startswith("//hrgc:file a.go\npackage p\nxx")
     assert second["errors"] and all(error.startswith("a.go: ") for error in second["errors"])
-    assert third["syntax_ok"] and third["code"] == ONE + "\n" + TWO
+    assert third["syntax_ok"] and third["code"] == f"//hrgc:file a.go\n{ONE}\n//hrgc:file b.go\n{TWO}"
     # The third attempt was written after the cut one, closed as the format closes blocks, and the verdict.
     third_context = source.contexts[2 * limit]
     assert third_context == (
