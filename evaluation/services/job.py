@@ -41,8 +41,11 @@ def load_scorer(evaluation: Evaluation):
 
     if evaluation.backend == Evaluation.Backend.GGUF:
         return GGUFScorer(gguf_file(evaluation.exported_model))
+    from training.devices import pick_device
+
     path = checkpoint_file(evaluation.checkpoint, evaluation.run, evaluation.step)
-    return TorchScorer.from_checkpoint(path, tokenizer_file(evaluation.run))
+    device = pick_device((evaluation.settings or {}).get("device", "auto"))
+    return TorchScorer.from_checkpoint(path, tokenizer_file(evaluation.run), device=device)
 
 
 def tokenizer_file(run) -> Path:
