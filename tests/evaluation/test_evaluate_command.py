@@ -10,8 +10,12 @@ import time
 import pytest
 
 from evaluation.models import EvalSuite, Evaluation, TaskResult
+from hrgc_site.jobs import run_job
+from models_registry.models import ExportedModel
+from models_registry.services import create_export, run_export
 from tests.commands import command_env, manage, spawn, stop, wait_for_line
 from tests.evaluation.app_support import dataset_with_prs, trained_run
+from tests.llama import require_llama_cpp
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 FAST = ("--max-attempts", "1", "--max-tokens", "8")
@@ -70,3 +74,17 @@ def test_a_killed_evaluation_resumes_on_the_next_command_without_redoing_tasks(r
     assert sum(line.startswith("task ") for line in result.stdout.splitlines()) == 4 - len(kept)
     for task_id, created_at in kept.items():
         assert TaskResult.objects.get(evaluation=evaluation, task_id=task_id).created_at == created_at
+
+
+def test_evaluate_an_exported_gguf_by_model_id(run, tmp_path):
+    require_llama_cpp()
+    export = create_export(run=run, step=None, format="gguf", quant="q8_0")
+    assert run_job(ExportedModel, export.pk, run_export) == "finished"
+
+    result = manage("evaluate", f"model:{export.pk}", "--tasks", "2", *FAST, env=command_env(tmp_path))
+
+    evaluation = Evaluation.objects.get()
+    assert evaluation.backend == "gguf" and evaluation.exported_model_id == export.pk
+    assert evaluation.status == "finished" and evaluation.results.count() == 2
+    assert f"Evaluating {export} on {run.dataset.name}-val-2" in result.stdout
+    assert f"{evaluation.metrics['code_loss']:.3f}" in result.stdout
