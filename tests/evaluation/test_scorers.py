@@ -31,11 +31,11 @@ def tokenizer(tmp_path_factory):
     return train_small_tokenizer(tmp_path_factory.mktemp("tokenizer"))
 
 
-@pytest.fixture(scope="module")
-def trained(tokenizer, tmp_path_factory):
-    """A tiny gpt after 40 steps, saved as the train loop saves checkpoints (config + weights)."""
-    model, config = briefly_trained("gpt", tokenizer)
-    folder = tmp_path_factory.mktemp("run")
+@pytest.fixture(scope="module", params=["gpt", "hrm"])
+def trained(request, tokenizer, tmp_path_factory):
+    """A tiny model of each family after 40 steps, saved as the train loop saves checkpoints (config + weights)."""
+    model, config = briefly_trained(request.param, tokenizer)
+    folder = tmp_path_factory.mktemp(request.param)
     torch.save({"config": config.to_dict(), "model": model.state_dict(), "step": 40}, folder / "step_40.pt")
     return model, config, folder / "step_40.pt"
 
