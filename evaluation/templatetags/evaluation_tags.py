@@ -29,3 +29,9 @@ def evaluate_card(context, run=None, model=None):
         "is_operator": context.get("is_operator"),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("evaluation/_dataset_suites.html", takes_context=True)
+def dataset_suites(context, dataset):
+    """The dataset page's list of suites cut from its validation split, with a link to make one."""
+    return {"dataset": dataset, "suites": dataset.eval_suites.all(), "is_operator": context.get("is_operator")}

@@ -79,3 +79,10 @@ def test_a_suite_from_an_empty_validation_split_is_refused_on_the_page(run, oper
     ).content.decode()
     assert "No suite made from ds-small: the dataset&#x27;s val split holds no records." in page
     assert not EvalSuite.objects.exists()
+
+
+def test_the_dataset_page_lists_its_suites_and_links_to_make_one(run, operator_client):
+    suite = create_suite(dataset=run.dataset, name="listed", task_count=2)
+    page = operator_client.get(run.dataset.get_absolute_url()).content.decode()
+    assert f'href="{suite.get_absolute_url()}">listed</a>' in page and "2 tasks" in page
+    assert f"{reverse('evaluation:suites')}?dataset={run.dataset.pk}" in page
