@@ -19,6 +19,7 @@ from corpus.code_section import files_of
 GOFMT_TIMEOUT_S = 30
 VET_TIMEOUT_S = 600  # the first vet in a process also compiles what the package imports from the standard library
 MAX_OUTPUT_CHARS = 4000
+MAX_MODULE_BYTES = 512 << 20  # the module's files are read into memory and written out for every task
 # A declaration fragment (what a CODE section holds) is formatted as the body of this file.
 FRAGMENT_PACKAGE = "package fragment\n\n"
 _PACKAGE_CLAUSE = re.compile(r"^package\s+(\w+)", re.MULTILINE)
@@ -77,10 +78,11 @@ def _shared_cache() -> Path:
     return folder
 
 
-def go_environ(home: Path, cache: Path) -> dict[str, str]:
+def go_environ(home: Path, cache: Path, *, vendored: bool = False) -> dict[str, str]:
     """Go with the network off and nothing of the caller's Go setup: no module downloads (GOPROXY=off,
-    no checksum database), go.mod may be completed from what is at hand (-mod=mod), the installed
-    toolchain only, a fresh GOPATH and module cache in `home`."""
+    no checksum database), go.mod may be completed from what is at hand (-mod=mod; -mod=vendor for a
+    module that vendors its dependencies, as Go itself would choose), the installed toolchain only, a
+    fresh GOPATH and module cache in `home`."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
@@ -89,7 +91,7 @@ def go_environ(home: Path, cache: Path) -> dict[str, str]:
         "GOCACHE": str(cache),
         "GOPROXY": "off",
         "GOSUMDB": "off",
-        "GOFLAGS": "-mod=mod",
+        "GOFLAGS": "-mod=vendor" if vendored else "-mod=mod",
         "GOTOOLCHAIN": "local",
         "GOWORK": "off",
         "GOENV": "off",
@@ -100,17 +102,17 @@ def go_environ(home: Path, cache: Path) -> dict[str, str]:
     }
 
 
-def _tree(git_dir: Path, commit: str) -> list[tuple[str, str]]:
-    """(blob id, path) of every regular file of the commit (links and submodules are left out)."""
-    listing = gitcmd.run(git_dir, "ls-tree", "-r", "-z", "--full-tree", f"{commit}^{{tree}}")
+def _tree(git_dir: Path, commit: str) -> list[tuple[str, str, int]]:
+    """(blob id, path, size) of every regular file of the commit (links and submodules are left out)."""
+    listing = gitcmd.run(git_dir, "ls-tree", "-r", "-l", "-z", "--full-tree", f"{commit}^{{tree}}")
     entries = []
     for entry in listing.split(b"\0"):
         if not entry:
             continue
         meta, path = entry.split(b"\t", 1)
-        mode, kind, blob = meta.decode().split()
+        mode, kind, blob, size = meta.decode().split()
         if kind == "blob" and mode in _REGULAR_FILE_MODES:
-            entries.append((blob, path.decode("utf-8", "surrogateescape")))
+            entries.append((blob, path.decode("utf-8", "surrogateescape"), int(size)))
     return entries
 
 
@@ -126,9 +128,9 @@ def _module_root(paths: set[str], path: str) -> str | None:
         folder = folder.parent
 
 
-def _check_out(git_dir: Path, entries: list[tuple[str, str]], root: str, into: Path) -> None:
+def _check_out(git_dir: Path, entries: list[tuple[str, str, int]], root: str, into: Path) -> None:
     """Write the module's files (those under `root`) into `into`, read as data through the safe git runner."""
-    wanted = [(blob, path) for blob, path in entries if path.startswith(root)]
+    wanted = [(blob, path) for blob, path, _ in entries if path.startswith(root)]
     if not wanted:
         return
     output = gitcmd.run(git_dir, "cat-file", "--batch", stdin="".join(f"{blob}\n" for blob, _ in wanted).encode())
@@ -310,7 +312,7 @@ def typecheck(
         entries = _tree(git_dir, base_commit)
     except gitcmd.GitError as error:
         return None, f"the base commit cannot be read: {error}"
-    paths = {p for _, p in entries}
+    paths = {p for _, p, _ in entries}
     roots = {_module_root(paths, file_path) for file_path, _ in files}
     if None in roots:
         return None, f"no go.mod above {' or '.join(p for p, _ in files)} at {base_commit[:12]}"
@@ -322,11 +324,15 @@ def typecheck(
     existing = [p for p in packages if _has_go_files(paths, root + ("" if p == "." else f"{p[2:]}/"))]
     if not existing:
         return None, "the change only adds packages: there is no base package to vet"
+    size = sum(n for _, p, n in entries if p.startswith(root))
+    if size > MAX_MODULE_BYTES:
+        return None, f"the module is too large to check out ({size >> 20} MiB)"
     with tempfile.TemporaryDirectory(prefix="hrgc-vet-") as temp:
         home = Path(temp)
         module_dir = home / "src"
         module_dir.mkdir()
-        env = go_environ(home, Path(cache_dir) if cache_dir else _shared_cache())
+        vendored = f"{root}vendor/modules.txt" in paths
+        env = go_environ(home, Path(cache_dir) if cache_dir else _shared_cache(), vendored=vendored)
         try:
             _check_out(git_dir, entries, root, module_dir)
         except (gitcmd.GitError, ValueError, OSError) as error:

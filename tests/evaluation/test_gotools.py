@@ -191,3 +191,25 @@ def test_a_failure_under_an_older_go_than_the_module_asks_for_says_so(tmp_path):
     # Still a verdict (the base passed under this Go; counting only passes would bias the share), with a note.
     assert ok is False and "cannot use" in why and "the module asks for Go 1.99" in why
     assert typecheck(newer, base, "calc/calc.go", "func Add(a, b int) int {\n\treturn b + a\n}\n") == (True, "")
+
+
+@needs_go
+def test_a_module_that_vendors_its_dependencies_is_judged_offline(tmp_path):
+    vendored = tmp_path / "vendored"
+    vendored.mkdir()
+    git(vendored, "init", "-q")
+    uses_dep = BASE.replace('import "fmt"', 'import (\n\t"fmt"\n\n\t"example.com/dep"\n)')
+    uses_dep = uses_dep.replace("return a + b", "return dep.Add(a, b)")
+    base = commit(
+        vendored,
+        {
+            "go.mod": "module example.com/v\n\ngo 1.19\n\nrequire example.com/dep v1.0.0\n",
+            "vendor/modules.txt": "# example.com/dep v1.0.0\n## explicit\nexample.com/dep\n",
+            "vendor/example.com/dep/dep.go": "package dep\n\nfunc Add(a, b int) int { return a + b }\n",
+            "calc/calc.go": uses_dep,
+        },
+    )
+    good = "func Add(a, b int) int {\n\treturn dep.Add(b, a)\n}\n"
+    assert typecheck(vendored, base, "calc/calc.go", good) == (True, "")
+    ok, output = typecheck(vendored, base, "calc/calc.go", "func Add(a, b int) int {\n\treturn dep.Sub(a, b)\n}\n")
+    assert ok is False and "Sub" in output
