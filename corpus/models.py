@@ -405,3 +405,38 @@ class ApiBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource} budget {self.key[:8]}: {self.remaining} left"
+
+
+class CrawlRepository(models.Model):
+    """One repository of a fetch job, worked on by one worker at a time: several workers share a crawl.
+
+    A worker takes the next queued row (SELECT … FOR UPDATE SKIP LOCKED), beats on it while it works,
+    and marks it done or failed. A row whose worker went silent for HRGC_HEARTBEAT_DEAD_AFTER is
+    taken over by another worker, which resumes the repository from its saved cursor and its clone."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "queued"
+        WORKING = "working", "working"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        STOPPED = "stopped", "stopped"
+
+    job = models.ForeignKey(FetchJob, on_delete=models.CASCADE, related_name="crawl_rows")
+    position = models.PositiveIntegerField()
+    target = models.CharField(max_length=500)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    worker = models.CharField(max_length=128, blank=True, help_text="host:pid of the worker on it (last one)")
+    claims = models.PositiveSmallIntegerField(
+        default=0, help_text="Times taken; over 1: taken over from a silent worker"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="unique_crawl_position")]
+        indexes = [models.Index(fields=["job", "state", "position"], name="crawl_job_state")]
+
+    def __str__(self) -> str:
+        return f"{self.target} in fetch #{self.job_id}: {self.state}"

@@ -8,7 +8,15 @@ from hrgc_site.jobs import Progress, run_job
 
 
 def run_fetch_job(job_id: int) -> str:
-    return run_job(FetchJob, job_id, fetch_jobs.run_fetch)
+    return run_job(FetchJob, job_id, lambda job: fetch_jobs.run_fetch(job, helpers=True))
+
+
+def run_crawl_helper(job_id: int) -> str:
+    """A second (third, …) worker on a crawl: it takes repositories the others have not (crawl rows)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+    return fetch_jobs.help_crawl(job_id)
 
 
 def run_snapshot(snapshot_id: int) -> str:

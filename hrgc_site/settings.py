@@ -180,3 +180,5 @@ GITHUB_GIT_URL = os.environ.get("GITHUB_GIT_URL", "")
 # "rest": the REST API only.
 GITHUB_FETCH_METHOD = os.environ.get("GITHUB_FETCH_METHOD", "graphql")
 GITHUB_GRAPHQL_PAGE_SIZE = int(os.environ.get("GITHUB_GRAPHQL_PAGE_SIZE", "50"))
+# Workers on one crawl (the job's own worker and helpers it queues; each takes the next repository).
+GITHUB_CRAWL_WORKERS = int(os.environ.get("GITHUB_CRAWL_WORKERS", "2"))

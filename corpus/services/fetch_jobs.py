@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -20,10 +22,12 @@ from corpus.github.client import GitHubError, NotFound, RetriesExhausted, TokenR
 from corpus.github.fetch import fetch_pull_requests, fetch_repository, list_merged_pulls
 from corpus.gitimport import GitImportError, importable, iter_pull_requests, open_clone, read_repository
 from corpus.licenses import license_allowed
-from corpus.models import FetchJob, GitHubSettings, Repository, Source
+from corpus.models import CrawlRepository, FetchJob, GitHubSettings, Repository, Source
 from corpus.records import PRRecord
 from corpus.sample.build_git import build_sample_repos
 from corpus.sample.story import sample_story
+from corpus.services import crawl
+from corpus.services.crawl import add_to_job
 from corpus.services.curation import record_automatic_exclusions
 from corpus.services.dedupe import dedupe_corpus
 from corpus.services.ingest import store_pull_request
@@ -34,7 +38,7 @@ from corpus.services.repositories import (
     validate_repository_name,
 )
 from hrgc_site.errors import ActionRefused
-from hrgc_site.jobs import Progress, enqueue_on_commit, mark_dead
+from hrgc_site.jobs import OWNED_STATUSES, Progress, enqueue_on_commit, mark_dead, worker_name
 from hrgc_site.models import JobStatus
 
 
@@ -168,6 +172,81 @@ class _Run:
         return text + (f"; {len(self.errors)} errors" if self.errors else "")
 
 
+class _CrawlRun(_Run):
+    """A GitHub fetch worker's counters. Several workers share one job (its owner and the helpers), so
+    each adds what it did since its last write to the job row (increments, merged errors and rows);
+    only the owner writes the job's message, status and progress, and answers for its claim."""
+
+    ADDITIVE = ("prs_new", "prs_updated", "prs_skipped", "files", "repos_done")
+    SUMMED = ("api_requests", "graphql_points", "git_bytes")
+    FLUSH_EVERY = 1.0
+
+    def __init__(self, job: FetchJob, echo: Callable[[str], None] | None = None, *, owner: bool = True):
+        super().__init__(job, echo)
+        self.owner = owner
+        self.counts = dict.fromkeys(self.ADDITIVE, 0)
+        self.errors = {}
+        self._written: dict[str, int] = {}
+        self._written_rows: dict[str, dict] = {}
+        self._new_errors: dict[str, str] = {}
+        self._last_flush = 0.0
+        self.cancelled = False
+        self.row_lost: threading.Event | None = None  # set when another worker took the row this one is on
+
+    def say(self, message: str, force: bool = False) -> None:
+        self.echo(message)
+        if self.owner:
+            self.progress.update(force=force, message=message[:2000])
+
+    def error(self, key: str, message: str) -> None:
+        self.errors[key] = self._new_errors[key] = message[:1000]
+        self.echo(f"{key}: {message}")
+        self.update(force=True)
+
+    def update(self, force: bool = False, **fields) -> bool:
+        if self.owner:
+            self.progress.check_owner()
+        if force or time.monotonic() - self._last_flush >= self.FLUSH_EVERY:
+            self.flush(**fields)
+        return self.cancelled
+
+    def flush(self, **fields) -> None:
+        local = dict(self.counts)
+        for key in self.SUMMED:
+            value = fields.pop(key, None)
+            if value is not None:
+                local[key] = value
+        deltas = {key: value - self._written.get(key, 0) for key, value in local.items()}
+        rows = fields.pop("repo_progress", None) or {}
+        changed = {name: row for name, row in rows.items() if self._written_rows.get(name) != row}
+        absolute = {key: fields.pop(key) for key in ("rate_limit_remaining", "rate_limit_reset") if key in fields}
+        add_to_job(self.job.pk, deltas, self._new_errors, changed, **absolute)
+        self._written.update(local)
+        self._written_rows.update({name: dict(row) for name, row in changed.items()})
+        self._new_errors = {}
+        self._last_flush = time.monotonic()
+        if self.owner:
+            done = FetchJob.objects.filter(pk=self.job.pk).values_list("repos_done", flat=True).first() or 0
+            total = max(1, self.job.repos_total)
+            self.progress.update(force=True, progress=min(1.0, done / total), **fields)
+            self.cancelled = self.progress.cancel_requested
+        else:
+            state = FetchJob.objects.filter(pk=self.job.pk).values("status", "cancel_requested").first()
+            self.cancelled = state is None or state["cancel_requested"] or state["status"] not in OWNED_STATUSES
+
+    def should_stop(self) -> bool:
+        self.update()
+        return self.cancelled or (self.row_lost is not None and self.row_lost.is_set())
+
+    def summary(self) -> str:
+        job = FetchJob.objects.get(pk=self.job.pk)
+        text = (
+            f"{job.repos_done} of {job.repos_total} repositories; {job.prs_new} new PRs, "
+            f"{job.prs_updated} updated, {job.prs_skipped} skipped; {job.files} files"
+        )
+        return text + (f"; {len(job.errors)} errors" if job.errors else "")
+
+
 def _github_time(value) -> datetime | None:
     try:
         moment = datetime.fromisoformat(str(value)) if value else None
@@ -199,10 +278,18 @@ class GitHubFetch:
     fetch those not stored at their current version, then mark it done. A repository that fails is noted
     (on it and on the job) and the pass goes on with the next; a rejected token ends the job."""
 
-    def __init__(self, job: FetchJob, *, token: str | None = None, echo=None, client=None):
+    def __init__(
+        self, job: FetchJob, *, token: str | None = None, echo=None, client=None, helper: bool = False, helpers=False
+    ):
+        """`helper`: this worker joins a crawl another worker owns (it takes repositories, never ends the job).
+        `helpers`: the owner queues GITHUB_CRAWL_WORKERS - 1 helpers on the worker cluster."""
         self.job = job
         self.config = GitHubSettings.load()
-        self.run_state = _Run(job, echo)
+        self.helper = helper
+        self.queue_helpers = helpers and not helper
+        # host:pid of this worker plus a tag: two fetches in one process are two workers.
+        self.worker = f"{worker_name()}#{uuid.uuid4().hex[:6]}"
+        self.run_state = _CrawlRun(job, echo, owner=not helper)
         self.main_thread = threading.current_thread()
         if client is None:
             # The token goes only to the API it belongs to (see GitHubSettings.token_for); an API URL
@@ -214,10 +301,25 @@ class GitHubFetch:
         self.allowed = self.config.allowed_license_list
 
     def run(self) -> tuple[str, str]:
+        """Take the job's repositories one at a time until none is left (see corpus.services.crawl)."""
         run = self.run_state
+        crawl.ensure_rows(self.job)
+        if self.queue_helpers:
+            crawl.enqueue_helpers(self.job)
         try:
-            for target in self.job.targets:
-                if run.progress.should_stop() or self.fetch_target(target) == "stopped":
+            self.before_rows()
+            while True:
+                if run.should_stop():
+                    return JobStatus.STOPPED, "stopped by user; " + run.summary()
+                row = crawl.claim_next(self.job, self.worker)
+                if row is None:
+                    if self.helper or crawl.unfinished(self.job) == 0:
+                        break
+                    # Others are still on some: wait for them, or take over a row whose worker went silent.
+                    self.counters()
+                    time.sleep(0.5)
+                    continue
+                if self.work_on(row) == "stopped" and run.cancelled:
                     return JobStatus.STOPPED, "stopped by user; " + run.summary()
         except TokenRejected:
             self.counters(force=True)
@@ -225,11 +327,47 @@ class GitHubFetch:
         finally:
             self.client.close()
         self.counters(force=True)
-        if run.every_target_failed(len(self.job.targets)):
+        if self.helper:
+            return JobStatus.FINISHED, "no repository left to take"
+        failed = CrawlRepository.objects.filter(job=self.job, state=CrawlRepository.State.FAILED).count()
+        if self.job.targets and failed >= len(self.job.targets):
             return JobStatus.FAILED, "every repository failed (see the errors); " + run.summary()
         dedupe_corpus()
         record_automatic_exclusions(fetch_job=self.job)
         return JobStatus.FINISHED, run.summary()
+
+    def before_rows(self) -> None:
+        """Work before the first repository is taken (GraphQL probes the queued ones)."""
+
+    def work_on(self, row: CrawlRepository) -> str:
+        """One claimed repository: fetched while beating on its row, then the row is released as it ended."""
+        run = self.run_state
+        failed_before = run.repos_failed
+        with crawl.beating(row, self.worker) as lost:
+            run.row_lost = lost
+            try:
+                self.begin_row(row.target)
+                result = self.fetch_target(row.target)
+            except BaseException:
+                crawl.release(row, CrawlRepository.State.QUEUED, self.worker)  # another worker may take it
+                raise
+            finally:
+                run.row_lost = None
+        if lost.is_set():
+            run.echo(f"{row.target}: another worker took it over; going on with the next")
+            return "lost"
+        if result == "stopped":
+            state = CrawlRepository.State.STOPPED
+        elif run.repos_failed > failed_before:
+            state = CrawlRepository.State.FAILED
+        else:
+            state = CrawlRepository.State.DONE
+        crawl.release(row, state, self.worker)
+        self.counters(force=True)
+        return result
+
+    def begin_row(self, target: str) -> None:
+        """Before a repository is fetched (GraphQL: its line on the crawl page continues a silent worker's)."""
 
     def fetch_target(self, target: str) -> str:
         """One repository of the job: "done", "failed" or "stopped" (TokenRejected goes up to end the job)."""
@@ -282,7 +420,7 @@ class GitHubFetch:
                 on_result=partial(self.store, repository),
                 on_error=partial(self.pull_request_failed, name, failed),
                 concurrency=self.config.concurrency,
-                should_stop=run.progress.should_stop,
+                should_stop=run.should_stop,
                 go_only=self.config.go_only,
                 max_file_bytes=self.config.max_file_bytes,
                 max_patch_bytes=self.config.max_file_bytes,
@@ -315,14 +453,22 @@ class GitHubFetch:
             run.counts["prs_skipped"] += 1
             self.counters()
             return
-        outcome = store_pull_request(
-            repository=repository,
-            record=record,
-            fetch_job=self.job,
-            source_updated_at=_github_time(summary.get("updated_at")),
-        )
-        run.stored(outcome, len(record.files))
-        self.counters()
+        # The PR and its counts reach the database together: a worker killed right after loses neither.
+        with transaction.atomic():
+            outcome = store_pull_request(
+                repository=repository,
+                record=record,
+                fetch_job=self.job,
+                source_updated_at=_github_time(summary.get("updated_at")),
+            )
+            key = {"new": "prs_new", "updated": "prs_updated"}.get(outcome, "prs_skipped")
+            run.counts[key] += 1
+            run.counts["files"] += len(record.files)
+            self.after_store(repository)
+            self.counters(force=True)
+
+    def after_store(self, repository: Repository) -> None:
+        """Inside the store's transaction, before the counters are written (GraphQL: the crawl line's count)."""
 
     def pull_request_failed(self, name: str, failed: list[str], summary: dict, exc: Exception) -> None:
         failed.append(str(summary.get("number")))
@@ -356,6 +502,9 @@ class GitHubFetch:
     def on_wait(self, seconds: float, reason: str) -> None:
         """The client waits out a rate limit or a retry: the job shows as waiting until then."""
         until = timezone.now() + timedelta(seconds=seconds)
+        if self.helper:  # the job's status is its owner's to write
+            self.run_state.echo(reason)
+            return
         FetchJob.objects.filter(pk=self.job.pk).update(
             status=JobStatus.WAITING, waiting_until=until, message=reason[:2000], heartbeat_at=timezone.now()
         )
@@ -368,7 +517,7 @@ class GitHubFetch:
         client = self.client
         reset = client.rate_limit_reset
         waiting = {}
-        if FetchJob.objects.filter(pk=self.job.pk, status=JobStatus.WAITING).exists():
+        if not self.helper and FetchJob.objects.filter(pk=self.job.pk, status=JobStatus.WAITING).exists():
             waiting = {"status": JobStatus.RUNNING, "waiting_until": None}
         return self.run_state.update(
             api_requests=client.requests_made,
@@ -380,17 +529,34 @@ class GitHubFetch:
 
 
 def run_github_fetch(
-    job: FetchJob, *, token: str | None = None, echo: Callable[[str], None] | None = None, client=None
+    job: FetchJob,
+    *,
+    token: str | None = None,
+    echo: Callable[[str], None] | None = None,
+    client=None,
+    helper: bool = False,
+    helpers: bool = False,
 ) -> tuple[str, str]:
     """Fetch the job's repositories from the GitHub API; returns (status, message) for run_job.
 
-    GraphQL + git unless GITHUB_FETCH_METHOD is "rest" (corpus.services.github_graphql)."""
+    GraphQL + git unless GITHUB_FETCH_METHOD is "rest" (corpus.services.github_graphql). `helper`: join
+    a crawl another worker owns; `helpers`: the owner queues helpers (the worker task does)."""
+    options = {"token": token, "echo": echo, "client": client, "helper": helper, "helpers": helpers}
     if settings.GITHUB_FETCH_METHOD != "rest":
         from corpus.services.github_graphql import GraphQLFetch
 
-        return GraphQLFetch(job, token=token, echo=echo, client=client).run()
+        return GraphQLFetch(job, **options).run()
     FetchJob.objects.filter(pk=job.pk).update(method="REST")
-    return GitHubFetch(job, token=token, echo=echo, client=client).run()
+    return GitHubFetch(job, **options).run()
+
+
+def help_crawl(job_id: int) -> str:
+    """A helper worker's turn at a crawl: take its repositories until none is left (the owner ends the job)."""
+    job = FetchJob.objects.filter(pk=job_id).first()
+    if job is None or job.kind != Source.GITHUB or job.status not in OWNED_STATUSES or job.cancel_requested:
+        return "nothing to help with"
+    status, message = run_github_fetch(job, helper=True)
+    return f"helped fetch #{job_id}: {message}"
 
 
 def run_git_import(job: FetchJob, *, echo: Callable[[str], None] | None = None) -> tuple[str, str]:
@@ -488,5 +654,8 @@ def _import_clone(job: FetchJob, run: _Run, config: GitHubSettings, target: str,
     return None
 
 
-def run_fetch(job: FetchJob, **options) -> tuple[str, str]:
-    return run_git_import(job, **options) if job.kind == Source.GIT else run_github_fetch(job, **options)
+def run_fetch(job: FetchJob, *, helpers: bool = False, **options) -> tuple[str, str]:
+    """A fetch job's body; `helpers`: a GitHub crawl queues helper workers (only the worker task asks)."""
+    if job.kind == Source.GIT:
+        return run_git_import(job, **options)
+    return run_github_fetch(job, helpers=helpers, **options)

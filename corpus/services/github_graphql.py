@@ -19,6 +19,7 @@ from corpus.github.clones import GitFailed, GitRunner, disk_usage, ensure_clone,
 from corpus.github.fetch_graphql import GraphQLOutcome, Probe, fetch_merged_pulls, probe_repositories
 from corpus.github.graphql import GraphQLClient, GraphQLUnavailable
 from corpus.models import FetchJob, Repository, allowed_github_hosts
+from corpus.services import crawl
 from corpus.services.fetch_jobs import GitHubFetch, _licence_blocked
 from corpus.services.repositories import (
     add_repositories,
@@ -41,7 +42,8 @@ class GraphQLFetch(GitHubFetch):
         self.rest_reason = ""  # set when GraphQL is refused: REST for the rest of the job
         self.rest_repos: dict[str, str] = {}  # repository -> why it went through REST
         self.git_bytes = 0
-        self.progress_rows: dict[str, dict] = dict(job.repo_progress or {})
+        # This worker's lines of the crawl page (merged into the job's repo_progress; others write theirs).
+        self.progress_rows: dict[str, dict] = {}
         # GITHUB_GIT_URL belongs with GITHUB_API_URL; a job on another API clones from that API's own host.
         configured = settings.GITHUB_GIT_URL if same_api(self.client.base_url, settings.GITHUB_API_URL) else ""
         git_base = git_url_for(self.client.base_url, configured)
@@ -54,18 +56,21 @@ class GraphQLFetch(GitHubFetch):
 
     # --- the pass ---------------------------------------------------------------------------
 
-    def run(self) -> tuple[str, str]:
+    def before_rows(self) -> None:
         self.say_method()
         self.probes: dict[str, Probe | Exception] = {}
-        self.probe_all()
-        return super().run()
+        queued = crawl.queued_targets(self.job)
+        if not self.helper:
+            crawl.seed_repo_progress(self.job, queued, method=GRAPHQL_METHOD)
+        self.probe_all(queued)
 
-    def probe_all(self) -> None:
-        """Every target's probe up front, 50 to a query: an unchanged crawl costs one query per 50 repositories."""
+    def probe_all(self, targets: list[str]) -> None:
+        """The queued targets' probes up front, 50 to a query: an unchanged crawl costs one query per 50
+        repositories (each worker on a crawl probes what is still queued when it joins)."""
         if self.rest_reason:
             return
         names = []
-        for target in self.job.targets:
+        for target in targets:
             try:
                 names.append(validate_repository_name(target))
             except Exception:  # noqa: BLE001, S112 - a bad name is reported when its turn comes
@@ -80,6 +85,13 @@ class GraphQLFetch(GitHubFetch):
         except GitHubError:
             # Each repository is probed on its own when its turn comes (a rejected token ends the job there).
             self.probes = {}
+
+    def begin_row(self, target: str) -> None:
+        """The repository's line continues from what the job row has (a silent worker's part included)."""
+        stored = FetchJob.objects.filter(pk=self.job.pk).values_list("repo_progress", flat=True).first() or {}
+        self.progress_rows.pop(target, None)
+        if target in stored:
+            self.progress_rows[target] = {k: v for k, v in stored[target].items() if not k.endswith("_base")}
 
     def probe(self, name: str) -> Probe:
         found = self.probes.pop(name, None)
@@ -173,7 +185,7 @@ class GraphQLFetch(GitHubFetch):
                 after=repository.pulls_cursor or None,
                 updated_since=mark,
                 known=known,
-                should_stop=run.progress.should_stop,
+                should_stop=run.should_stop,
                 go_only=self.config.go_only,
                 max_file_bytes=self.config.max_file_bytes,
                 max_patch_bytes=self.config.max_file_bytes,
@@ -226,6 +238,9 @@ class GraphQLFetch(GitHubFetch):
         self.row(repository.full_name, pages=outcome.pages)
         self.counters()
 
+    def after_store(self, repository: Repository) -> None:
+        self.row(repository.full_name)
+
     def note_clone(self, repository: Repository, clone) -> None:
         Repository.objects.filter(pk=repository.pk).update(
             clone_bytes=disk_usage(clone.path), clone_partial=clone.partial, cloned_at=timezone.now()
@@ -233,17 +248,19 @@ class GraphQLFetch(GitHubFetch):
         clone.bytes_received = 0
 
     def row(self, name: str, **fields) -> None:
-        """The crawl's line for one repository: state, PRs stored, points and requests spent, git bytes."""
+        """The crawl's line for one repository: state, PRs stored, points and requests spent, git bytes,
+        and the worker on it; what an earlier worker on it spent is kept (a taken-over row goes on from there)."""
         row = self.progress_rows.setdefault(
             name,
             {"state": "queued", "prs": 0, "points": 0, "requests": 0, "git_bytes": 0, "method": GRAPHQL_METHOD},
         )
-        row.update(fields)
-        if "prs_base" not in row:
-            row["prs_base"] = self.run_state.counts["prs_new"] + self.run_state.counts["prs_updated"]
-            row["points_base"], row["requests_base"] = self.gql.points_spent, self.client.requests_made
-            row["git_base"] = self.git_bytes
+        row.update(fields, worker=self.worker.split("#", 1)[0])
         stored = self.run_state.counts["prs_new"] + self.run_state.counts["prs_updated"]
+        if "prs_base" not in row:
+            row["prs_base"] = stored - row.get("prs", 0)
+            row["points_base"] = self.gql.points_spent - row.get("points", 0)
+            row["requests_base"] = self.client.requests_made - row.get("requests", 0)
+            row["git_base"] = self.git_bytes - row.get("git_bytes", 0)
         row["prs"] = stored - row["prs_base"]
         row["points"] = self.gql.points_spent - row["points_base"]
         row["requests"] = self.client.requests_made - row["requests_base"]
