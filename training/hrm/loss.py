@@ -138,7 +138,10 @@ def _chunked_pass(
         if grad_hidden_wanted:
             grad_hidden = torch.empty(n_rows, hidden.size(1), dtype=torch.float32, device=hidden.device)
         if grad_weight_wanted:
-            grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=hidden.device)
+            # Written by the first chunk's matmul, then accumulated into: no pass that only writes zeros.
+            grad_weight = torch.empty(weight.shape, dtype=torch.float32, device=hidden.device)
+            if n_rows == 0:
+                grad_weight.zero_()
         # In float16 a token's gradient row (coefficient ~1/N times probabilities ~1/V) is below the smallest
         # subnormal and would flush to zero before the matmuls (the plain path has the GradScaler's factor in
         # it by then; here that factor only arrives in backward). So low-precision rows are taken relative to
@@ -162,21 +165,31 @@ def _chunked_pass(
             # d CE / d logits = softmax - onehot, scaled per row by the token's coefficient (0 where ignored).
             grad_logits = log_probs.exp_()
             grad_logits.scatter_add_(1, safe_targets, torch.full_like(losses, -1.0).unsqueeze(1))
-            chunk_coefficients = coefficients[start:stop]
+            chunk_coefficients = coefficients[start:stop].unsqueeze(1)
             if low_precision:
-                chunk_coefficients = chunk_coefficients / coefficient_scale
-            grad_logits.mul_(chunk_coefficients.unsqueeze(1))
-            grad_logits = grad_logits.to(dtype)
-            if grad_hidden is not None:
-                if low_precision:
+                grad_logits.mul_(chunk_coefficients / coefficient_scale)
+                grad_logits = grad_logits.to(dtype)
+                if grad_hidden is not None:
                     grad_hidden[start:stop] = (grad_logits @ w).float() * coefficient_scale
-                else:
-                    torch.mm(grad_logits, w, out=grad_hidden[start:stop])
+                if grad_weight is not None:
+                    chunk_grad_weight = (grad_logits.t() @ h_chunk).float() * coefficient_scale
+                    if start == 0:
+                        grad_weight.copy_(chunk_grad_weight)
+                    else:
+                        grad_weight.add_(chunk_grad_weight)
+                continue
+            # float32: a row's coefficient scales that row of the gradient, so it goes on the small side of each
+            # matmul (a chunk's [rows, C] hidden states and input gradients), not on the [rows, V] logit gradients:
+            # diag(c) (P - Y) W and (P - Y)^T (diag(c) H) are the same products, with one pass over V fewer.
+            if grad_hidden is not None:
+                rows = torch.mm(grad_logits, w, out=grad_hidden[start:stop])
+                rows.mul_(chunk_coefficients)
             if grad_weight is not None:
-                if low_precision:
-                    grad_weight.add_((grad_logits.t() @ h_chunk).float() * coefficient_scale)
+                scaled_hidden = h_chunk * chunk_coefficients
+                if start == 0:
+                    torch.mm(grad_logits.t(), scaled_hidden, out=grad_weight)
                 else:
-                    grad_weight.addmm_(grad_logits.t(), h_chunk)
+                    grad_weight.addmm_(grad_logits.t(), scaled_hidden)
     return token_losses, grad_hidden, grad_weight
 
 
@@ -193,10 +206,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss, _grad_token_losses):
+        if ctx.grads is None:
+            raise RuntimeError("the chunked loss computed its gradients once: backward through it only once")
         grad_hidden, grad_weight = ctx.grads
+        ctx.grads = None  # the gradients leave with no other reference: the weight's may become its .grad as is
         hidden_dtype, weight_dtype = ctx.dtypes
-        if grad_hidden is not None:
+        # A CPU step without loss scaling or accumulation passes exactly 1: no pass over the [V, C] weight gradient.
+        unit = grad_loss.device.type == "cpu" and float(grad_loss) == 1.0
+        if grad_hidden is not None and not (unit and grad_hidden.dtype == hidden_dtype):
             grad_hidden = (grad_hidden * grad_loss).to(hidden_dtype)
-        if grad_weight is not None:
+        if grad_weight is not None and not (unit and grad_weight.dtype == weight_dtype):
             grad_weight = (grad_weight * grad_loss).to(weight_dtype)
         return grad_hidden, grad_weight, None, None, None

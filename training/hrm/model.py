@@ -101,9 +101,46 @@ class Rotary(nn.Module):
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x * cos + rotate_half(x) * sin. Eager: the same values from `_Rotary` (whose backward is one inverse
+    rotation, without the concatenation, negation and zero-filled slice gradients autograd would add);
+    under torch.compile the plain expression, which the compiler fuses itself."""
+    if torch.compiler.is_compiling():
+        half = x.shape[-1] // 2
+        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+        return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+    return _Rotary.apply(x, cos.to(x.dtype), sin.to(x.dtype))
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, inverse: bool) -> torch.Tensor:
+    """With x = [x1, x2] by halves and cos/sin repeating over the two halves (Rotary's tables):
+    [x1 cos - x2 sin, x2 cos + x1 sin], or the inverse rotation [x1 cos + x2 sin, x2 cos - x1 sin].
+    Forward these are the plain expression's operations in its order, so the values are the same bits."""
     half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+    c, s = cos[..., :half], sin[..., :half]
+    x1, x2 = x[..., :half], x[..., half:]
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    first, second = out[..., :half], out[..., half:]
+    torch.mul(x1, c, out=first)
+    torch.mul(x2, c, out=second)
+    if inverse:
+        first.add_(x2 * s)
+        second.sub_(x1 * s)
+    else:
+        first.sub_(x2 * s)
+        second.add_(x1 * s)
+    return out
+
+
+class _Rotary(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, cos, sin):
+        ctx.save_for_backward(cos, sin)
+        return _rotate(x, cos, sin, inverse=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cos, sin = ctx.saved_tensors
+        return _rotate(grad, cos, sin, inverse=True), None, None
 
 
 class SelfAttention(nn.Module):
