@@ -29,6 +29,7 @@ MODULES = (
     "corpus.code_section",
     "evaluation.metrics",
     "evaluation.gotools",
+    "evaluation.splice",
     "evaluation.scorers",
     "evaluation.suites",
     "evaluation.scoring",

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.gotools import gofmt_accepts, merge_declarations, merge_into_package, typecheck
+from evaluation.gotools import gofmt_accepts, typecheck
+from evaluation.splice import merge_declarations, merge_into_package
 
 # These need Debian's golang-go, which `make test` installs; without it the metric is absent (None).
 needs_go = pytest.mark.skipif(
