@@ -160,7 +160,7 @@ def _vet(go: str, module_dir: Path, packages: list[str], env: dict[str, str], ho
     return result.returncode == 0, output[:MAX_OUTPUT_CHARS]
 
 
-_base_verdicts: dict[tuple[str, str, str], tuple[bool, str]] = {}
+_base_verdicts: dict[tuple[str, str, str, tuple[str, ...]], tuple[bool, str]] = {}  # base vet verdicts, per process
 _base_lock = threading.Lock()
 
 
