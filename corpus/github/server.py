@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
@@ -593,6 +593,8 @@ def _search_term(term: str) -> Callable[[RepoRecord], bool]:
         return lambda r: r.license_spdx.lower() == value or (value == "other" and r.license_spdx == "NOASSERTION")
     if key == "stars":
         return _number_test(value, lambda r: r.stars)
+    if key == "pushed":
+        return _date_test(value, lambda r: r.pushed_at)
     if key == "fork":
         if value == "only":
             return lambda r: r.is_fork
@@ -615,6 +617,24 @@ def _number_test(spec: str, get: Callable[[RepoRecord], int]) -> Callable[[RepoR
         return lambda r: low <= get(r) <= int(high)
     compare = {">": int.__gt__, ">=": int.__ge__, "<": int.__lt__, "<=": int.__le__, None: int.__eq__}[op]
     return lambda r: compare(get(r), low)
+
+
+def _date_test(spec: str, get: Callable[[RepoRecord], datetime | None]) -> Callable[[RepoRecord], bool]:
+    """A date qualifier as GitHub reads it: DATE, >DATE, >=DATE, <DATE, <=DATE or DATE..DATE (YYYY-MM-DD, UTC)."""
+    match = re.fullmatch(r"(>=|<=|>|<)?(\d{4}-\d{2}-\d{2})(?:\.\.(\d{4}-\d{2}-\d{2}))?", spec)
+    if match is None:
+        raise _HTTPError(422, f"Validation Failed: cannot read {spec!r} as a date range")
+    op, low, high = match.group(1), date.fromisoformat(match.group(2)), match.group(3)
+
+    def day(r: RepoRecord) -> date | None:
+        moment = get(r)
+        return None if moment is None else _aware(moment).astimezone(UTC).date()
+
+    if high is not None:
+        top = date.fromisoformat(high)
+        return lambda r: (d := day(r)) is not None and low <= d <= top
+    compare = {">": date.__gt__, ">=": date.__ge__, "<": date.__lt__, "<=": date.__le__, None: date.__eq__}[op]
+    return lambda r: (d := day(r)) is not None and compare(d, low)
 
 
 class _Handler(BaseHTTPRequestHandler):

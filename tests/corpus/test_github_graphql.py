@@ -341,6 +341,27 @@ def test_a_search_past_the_1000_result_cap_is_sliced_by_stars():
         assert len(everything) == 2500
 
 
+def test_more_than_1000_repositories_with_one_star_count_are_sliced_by_date():
+    from datetime import UTC, date, datetime, timedelta
+
+    from corpus.github.crawl import search_sliced
+
+    start = datetime(2015, 1, 1, tzinfo=UTC)
+    same = [
+        (RepoRecord(f"tie{i // 100}/r{i}", license_spdx="MIT", stars=7, pushed_at=start + timedelta(days=i // 3)), [])
+        for i in range(2300)
+    ]
+    above = [(RepoRecord(f"top/r{i}", license_spdx="MIT", stars=100 + i, pushed_at=start), []) for i in range(600)]
+    below = [(RepoRecord(f"low/r{i}", license_spdx="MIT", stars=i % 5, pushed_at=start), []) for i in range(300)]
+    with GitHubShapedServer(above + same + below, rate_limit=100_000) as big:
+        client = GitHubClient(big.base_url)
+        found, total, note = search_sliced(client, "language:go", limit=10_000, today=date(2026, 1, 1))
+    assert not note and total == 3200
+    assert sorted(r.full_name for r in found) == sorted(r.full_name for r, _ in above + same + below)
+    stars = [r.stars for r in found]
+    assert stars == sorted(stars, reverse=True)  # the tie's slices come between the counts above and below it
+
+
 def test_many_repositories_are_probed_fifty_to_a_query(server):
     from corpus.github.client import NotFound
     from corpus.github.fetch_graphql import probe_repositories
