@@ -20,7 +20,7 @@ LLAMA_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -D
 # The folder names the build, so a wheel cached by an older recipe is never reused.
 WHEELS := $(HOME)/.cache/hrgc/wheels-portable
 
-.PHONY: run test e2e unit lint check-imports bench-fetch bench-dataset bench-train bench-corpus clean-test
+.PHONY: run test e2e unit lint check-imports bench-fetch bench-dataset bench-train bench-corpus bench-quality clean-test
 
 run: $(VENV)/.installed
 	$(PY) manage.py serve
@@ -80,6 +80,9 @@ bench-train: $(VENV)/.installed-test
 
 bench-corpus: $(VENV)/.installed-test
 	$(PY) bench/corpus_pages.py
+
+bench-quality: $(VENV)/.installed-test
+	$(PY) bench/quality.py $(if $(REPO),--repo $(REPO))
 
 clean-test:
 	rm -rf var/test

@@ -2,7 +2,8 @@
 evaluate every run on one suite once all have finished, then store the verdict.
 
 `advance` moves a comparison on and is safe to call any time, from anywhere: the training task calls it
-(through `run_ended`) when a run ends, so evaluations are queued with nobody watching; the comparison
+(through `run_ended`) when a run ends, so evaluations are queued with nobody watching, and the evaluation
+task (through `evaluation_ended`) when an evaluation ends, so the verdict is stored; the comparison
 page and its status endpoint call it too, so a run trained in the foreground (`manage.py train`) or an
 evaluation finished since is picked up."""
 
@@ -208,6 +209,15 @@ def run_ended(run_id: int) -> None:
             advance(comparison)
     except Exception:  # noqa: BLE001 - logged; the comparison page's poll retries it
         log.exception("advancing the comparisons of run %s failed", run_id)
+
+
+def evaluation_ended(evaluation_id: int) -> None:
+    """The evaluation task's end hook: a comparison whose last evaluation this was stores its verdict."""
+    try:
+        for comparison in Comparison.objects.filter(evaluations__pk=evaluation_id, state=Comparison.State.EVALUATING):
+            advance(comparison)
+    except Exception:  # noqa: BLE001 - logged; the comparison page's poll retries it
+        log.exception("advancing the comparisons of evaluation %s failed", evaluation_id)
 
 
 def comparison_runs(comparison: Comparison) -> list[dict]:

@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass, field
 
 from django.db.models import Max
-from django.urls import NoReverseMatch
 
 from evaluation.models import EvalSuite, Evaluation
 from hrgc_site.models import JobStatus
@@ -60,20 +59,11 @@ def model_label(evaluation: Evaluation) -> str:
     return f"{evaluation.run.name} @ {evaluation.step:,}"
 
 
-def evaluation_url(evaluation: Evaluation) -> str:
-    """The evaluation's per-task results page ('' while the evaluation pages are not installed)."""
-    try:
-        return evaluation.get_absolute_url()
-    except NoReverseMatch:
-        return ""
-
-
 @dataclass
 class Row:
     evaluation: Evaluation
     label: str
     cells: list[tuple[Metric, float | None]] = field(default_factory=list)
-    url: str = ""
 
 
 def suites_with_evaluations():
@@ -113,7 +103,6 @@ def leaderboard(suite: EvalSuite, sort: str = DEFAULT_SORT, descending: bool | N
             evaluation=evaluation,
             label=model_label(evaluation),
             cells=[(m, metric_value(evaluation.metrics, m.key)) for m in METRICS],
-            url=evaluation_url(evaluation),
         )
         for evaluation in latest_evaluations(suite)
     ]

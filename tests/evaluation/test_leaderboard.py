@@ -76,6 +76,7 @@ def test_the_page_shows_rows_lineage_absent_metrics_and_sorts(world, viewer_clie
     assert "—" in html and "plotly.min.js" in html and "token-series" in html
     rows = page.context["rows"]
     assert [row.evaluation.pk for row in rows][0] == world["new"].pk
+    assert html.count(f'href="{reverse("evaluation:evaluation", args=[world["new"].pk])}"') == 12  # name + 11 cells
     worst_first = viewer_client.get(
         reverse("evaluation:leaderboard"), {"suite": world["suite"].pk, "sort": "-code_loss"}
     )
