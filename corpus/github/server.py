@@ -876,6 +876,18 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+def local_story(repositories: dict[str, Path]) -> list[tuple[RepoRecord, list[PRRecord]]]:
+    """The merged pull requests of local git repositories (owner/name -> path), read the way the
+    local-clone import reads them (merge and squash commits), as a story to serve with those repositories."""
+    from corpus.gitimport import iter_pull_requests, read_repository
+
+    story = []
+    for name, path in repositories.items():
+        record = read_repository(path, name)
+        story.append((record, list(iter_pull_requests(path, name))))
+    return story
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the sample story over a GitHub-shaped REST API.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -884,24 +896,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=5000)
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     parser.add_argument("--git", action="store_true", help="also serve the story as git repositories (GraphQL + git)")
+    parser.add_argument(
+        "--repo",
+        action="append",
+        default=[],
+        metavar="OWNER/NAME=PATH",
+        help="serve a local git repository instead of the sample: its merged PRs as the story, itself over git",
+    )
     args = parser.parse_args(argv)
     import tempfile
 
-    from corpus.sample.story import sample_story  # only the CLI needs the sample
+    local = {}
+    for spec in args.repo:
+        name, sep, path = spec.partition("=")
+        if not sep or "/" not in name or not path:
+            parser.error(f"--repo wants OWNER/NAME=PATH, not {spec!r}")
+        local[name.strip()] = Path(path).expanduser().resolve()
+    if local:
+        story, git_root = local_story(local), None
+    else:
+        from corpus.sample.story import sample_story  # only the CLI needs the sample
 
-    git_root = Path(tempfile.mkdtemp(prefix="hrgc-github-git-")) if args.git else None
+        story = sample_story()
+        git_root = Path(tempfile.mkdtemp(prefix="hrgc-github-git-")) if args.git else None
     server = GitHubShapedServer(
-        sample_story(),
+        story,
         token=args.token,
         rate_limit=args.rate_limit,
         host=args.host,
         port=args.port,
         verbose=not args.quiet,
         git_root=git_root,
+        git_repositories=local or None,
     )
     url = server.start()
     print(f"GitHub-shaped API on {url}  (e.g. curl {url}/search/repositories?q=language:go)")
-    print(f"GraphQL on {url}/graphql" + (f"; git on {url}/OWNER/NAME.git" if git_root else " (add --git for clones)"))
+    served = git_root or local
+    print(f"GraphQL on {url}/graphql" + (f"; git on {url}/OWNER/NAME.git" if served else " (add --git for clones)"))
     print(f'faults: curl -X POST {url}/_hrgc/faults -d \'{{"server_errors": 3, "secondary_limit": 2}}\'')
     try:
         while True:

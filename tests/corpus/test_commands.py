@@ -65,3 +65,27 @@ def test_fetch_github_against_the_local_server():
             _call("fetch_github", "hrgc-samples/csvtool", "--api-url", server.base_url, "--token", "bad")
     with pytest.raises(CommandError, match="owner/name"):
         _call("fetch_github", "no-slash")
+
+
+def test_github_server_serves_a_local_repository_that_fetch_github_reads_through_graphql_and_git(tmp_path):
+    """`github_server --repo OWNER/NAME=PATH`: a local clone's history served as REST, GraphQL and git."""
+    from corpus.gitimport import iter_pull_requests
+    from corpus.sample.build_git import build_sample_repos
+    from tests.commands import command_env, manage, spawn, stop, wait_for_line
+
+    path = build_sample_repos(tmp_path / "repos")[0]
+    expected = {pr.number for pr in iter_pull_requests(path, "acme/local")}
+    env = command_env(tmp_path / "data", GITHUB_TOKEN="", HRGC_GITHUB_ALLOWED_HOSTS="127.0.0.1")
+    log = tmp_path / "github_server.log"
+    server = spawn("github_server", "--port", "0", "--repo", f"acme/local={path}", env=env, log=log)
+    try:
+        url = wait_for_line(log, "GitHub-shaped API on", server).split(" on ", 1)[1].split()[0]
+        assert "git on" in wait_for_line(log, "GraphQL on", server)
+        out = manage("fetch_github", "acme/local", "--api-url", url, env=env).stdout
+    finally:
+        stop(server)
+    assert "finished" in out, out
+    job = FetchJob.objects.get()
+    assert job.method == "GraphQL + git" and job.git_bytes > 0, job.method
+    stored = set(PullRequest.objects.filter(repository__full_name="acme/local").values_list("number", flat=True))
+    assert expected and stored == expected
