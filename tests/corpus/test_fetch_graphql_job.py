@@ -207,7 +207,7 @@ def test_github_git_url_goes_with_its_api_and_gets_the_token_only_there(server, 
 
 
 def test_a_clone_in_use_by_a_fetch_cannot_be_dropped_until_the_fetch_is_gone(server, tmp_path, operator_client):
-    server.faults.delay = 0.3  # a fetch slow enough to be caught using its clone
+    server.faults.delay = 0.5  # a fetch slow enough to be caught using its clone
     env = command_env(
         tmp_path / "data", GITHUB_GRAPHQL_PAGE_SIZE="2", GITHUB_TOKEN="", HRGC_GITHUB_ALLOWED_HOSTS="127.0.0.1"
     )
