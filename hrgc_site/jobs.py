@@ -30,12 +30,12 @@ def worker_name() -> str:
 
 
 def enqueue(job: Model, func: str, *, cluster: str | None = None) -> str:
-    """Queue `func(job.pk)` on the django-q2 cluster and remember the task id on the row."""
+    """Queue `func(job.pk)` on the django-q2 cluster (`hrgc` unless named) and remember the task id on the row."""
     from django_q.tasks import async_task
 
-    options = {"task_name": f"{job._meta.model_name}-{job.pk}"}
-    if cluster:
-        options["cluster"] = cluster
+    # Named always: without a name django-q2 queues on the cluster of the process that asks, so a job queued by
+    # a training worker (cluster `long`) would wait for a training worker.
+    options = {"task_name": f"{job._meta.model_name}-{job.pk}", "cluster": cluster or settings.Q_CLUSTER["name"]}
     task_id = async_task(func, job.pk, q_options=options)
     type(job).objects.filter(pk=job.pk).update(task_id=task_id)
     job.task_id = task_id

@@ -10,6 +10,7 @@ from django.db.models import Sum
 
 from corpus.github.clones import clone_path
 from corpus.models import Source
+from corpus.services.ingest import clean_json
 from corpus.services.repositories import clones_root
 from evaluation.models import EvalTask, Evaluation, TaskResult
 from evaluation.services.evaluations import checkpoint_file, gguf_file
@@ -123,7 +124,8 @@ def run_evaluation(evaluation: Evaluation, echo: Callable[[str], None] | None = 
             path=task.path,
         )
         progress.check_owner()
-        TaskResult.objects.update_or_create(evaluation=evaluation, task=task, defaults=row)
+        # An untrained model can write NUL (a <0x00> byte piece): text and jsonb columns refuse it.
+        TaskResult.objects.update_or_create(evaluation=evaluation, task=task, defaults=clean_json(row))
         done += 1
         echo(
             f"task {task.index}: loss {row['code_loss'] if row['code_loss'] is None else round(row['code_loss'], 3)}"
