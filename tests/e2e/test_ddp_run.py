@@ -58,6 +58,8 @@ def test_two_process_run_from_the_browser_trains_stops_resumes_and_exports(
         page.fill(f"#id_{field}", value)
     page.select_option("#id_train__device", "cpu")
     expect(page.locator("[data-setting=train__nproc_per_node].changed")).to_have_count(1)
+    # Both processes train on batches of their own: the form counts a step's tokens over both.
+    expect(page.locator("#param-note")).to_contain_text(f"{2 * 4 * 64} tokens per step")
     page.click("#start-run")
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
     run_url = page.url

@@ -151,6 +151,14 @@ def test_preview_gives_defaults_and_the_parameter_count(operator_client, dataset
     ).json()
     assert wider["parameter_count"] > expected and wider["preset_parameter_count"] == expected
 
+    # Each process trains on its own batch: the step's tokens count every rank, as the created run does.
+    tiny = preset("gpt", "tiny", vocab_size=700)
+    one = tiny.train.batch_size * tiny.model.block_size
+    settings = {"family": "gpt", "preset": "tiny", "dataset": dataset.pk}
+    assert operator_client.get(url, settings).json()["tokens_per_step"] == one
+    two = operator_client.get(url, {**settings, "train__nproc_per_node": "2"}).json()
+    assert two["tokens_per_step"] == 2 * one
+
     seed = operator_client.get(url, {"family": "hrm", "preset": "seed"}).json()
     assert 20_000_000 <= seed["parameter_count"] <= 30_000_000  # the seed's size at a 50K vocabulary
 

@@ -319,9 +319,11 @@ def run_preview(request):
         answer.update(
             parameter_count=parameter_count(config),
             preset_parameter_count=parameter_count(base),
+            # Every rank takes its own batches: a step trains on world-size times as many tokens, as the run records.
             tokens_per_step=config.train.batch_size
             * config.model.block_size
-            * config.train.gradient_accumulation_steps,
+            * config.train.gradient_accumulation_steps
+            * launch.world_size(config),
         )
         problem = (dataset_problem(config, dataset) if dataset is not None else None) or size_problem(config)
         if problem:
