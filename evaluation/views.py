@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 from django.views.generic import DetailView, ListView
@@ -19,6 +20,26 @@ from hrgc_site.listing import ForgivingPaginationMixin
 from hrgc_site.roles import operator_required
 from models_registry.models import ExportedModel
 from training.models import TrainingRun
+
+TASKS_PER_PAGE = 50
+
+
+def _page(request, rows, *, sort: str = "") -> dict:
+    """One page of a long task table, with what pagination.html and sort_link need: a suite or an
+    evaluation of hundreds of tasks (each with its prompt) would otherwise be one huge page."""
+    page = Paginator(rows, TASKS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    without_page = query.urlencode()
+    query.pop("sort", None)
+    return {
+        "page_obj": page,
+        "paginator": page.paginator,
+        "is_paginated": page.has_other_pages(),
+        "query_without_page": without_page,
+        "query_without_sort": query.urlencode(),
+        "sort": sort,
+    }
 
 
 def _form_errors(form) -> str:
@@ -43,12 +64,13 @@ def evaluation_detail(request, pk: int):
     evaluation = settle_if_dead(
         get_object_or_404(Evaluation.objects.select_related("suite", "run", "exported_model"), pk=pk)
     )
-    results = evaluation.results.select_related("task").order_by("task__index")
+    results, sort = services.sorted_results(evaluation, request.GET.get("sort", "task"))
+    page = _page(request, results, sort=sort)
     metrics = [(label, metric_text(key, evaluation.metrics.get(key))) for key, label in METRIC_ROWS]
     return render(
         request,
         "evaluation/evaluation_detail.html",
-        {"evaluation": evaluation, "job": evaluation, "results": results, "metrics": metrics},
+        {"evaluation": evaluation, "job": evaluation, "results": page["page_obj"], "metrics": metrics, **page},
     )
 
 
@@ -176,7 +198,9 @@ class SuiteDetail(DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["tasks"] = self.object.tasks.select_related("pull_request__repository")
+        tasks = self.object.tasks.select_related("pull_request__repository").order_by("index")
+        page = _page(self.request, tasks)
+        context.update(page, tasks=page["page_obj"])
         context["evaluations"] = self.object.evaluations.select_related("run", "exported_model")
         return context
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from evaluation.models import EvalSuite, Evaluation
@@ -18,6 +19,23 @@ from training.models import Checkpoint, TrainingRun
 TASK = "evaluation.tasks.evaluate_task"
 DEFAULT_SETTINGS = {"max_attempts": 3, "max_tokens": 256}
 RESUMABLE = (JobStatus.STOPPED, JobStatus.FAILED, JobStatus.DEAD)
+
+
+# ?sort= keys of an evaluation's task table -> TaskResult fields; an unknown key sorts by task number.
+RESULT_SORTS = {"task": "task__index", "loss": "code_loss", "edit": "edit_similarity", "seconds": "seconds"}
+
+
+def sorted_results(evaluation: Evaluation, sort: str):
+    """The evaluation's task results in the order `sort` asks ("loss", "-edit", …): a user looking for the
+    worst tasks sorts by loss descending. Absent values (an unmeasured task) sort last either way; ties
+    keep task order. Returns (queryset, the sort applied)."""
+    key = sort.lstrip("-")
+    if key not in RESULT_SORTS:
+        sort, key = "task", "task"
+    field = F(RESULT_SORTS[key])
+    order = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_last=True)
+    results = evaluation.results.select_related("task").order_by(order, "task__index")
+    return results, sort
 
 
 def _tokenizer_matches(run: TrainingRun, suite: EvalSuite) -> None:

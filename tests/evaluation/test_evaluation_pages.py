@@ -3,6 +3,7 @@ checkpoint, an empty validation split; the run page's Evaluate card offers the s
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from evaluation.models import EvalSuite, Evaluation
+from evaluation.models import EvalSuite, EvalTask, Evaluation, TaskResult
 from evaluation.services.suites import create_suite
 from tests.training.support import make_dataset
 from training.models import Checkpoint, DatasetBuild, TokenizerVersion, TrainingRun
@@ -86,3 +87,44 @@ def test_the_dataset_page_lists_its_suites_and_links_to_make_one(run, operator_c
     page = operator_client.get(run.dataset.get_absolute_url()).content.decode()
     assert f'href="{suite.get_absolute_url()}">listed</a>' in page and "2 tasks" in page
     assert f"{reverse('evaluation:suites')}?dataset={run.dataset.pk}" in page
+
+
+def _long_suite(run, count: int) -> tuple[EvalSuite, Evaluation]:
+    """A suite of `count` tasks and a finished evaluation of it whose loss rises with the task number, except
+    task 5, whose loss is absent."""
+    suite = EvalSuite.objects.create(name="long", dataset=run.dataset, sha256="1" * 64, task_count=count)
+    tasks = EvalTask.objects.bulk_create(
+        EvalTask(suite=suite, index=i, record_index=i, prompt=f"prompt-{i}<CODE>", reference=f"ref-{i}", title=f"t{i}")
+        for i in range(count)
+    )
+    evaluation = Evaluation.objects.create(suite=suite, run=run, step=4, tasks_total=count, status="finished")
+    TaskResult.objects.bulk_create(
+        TaskResult(evaluation=evaluation, task=task, code_loss=None if task.index == 5 else 1.0 + task.index / 100)
+        for task in tasks
+    )
+    return suite, evaluation
+
+
+def test_long_task_tables_are_paginated_and_the_results_sort_by_loss(run, operator_client):
+    suite, evaluation = _long_suite(run, 120)
+
+    first = operator_client.get(suite.get_absolute_url()).content.decode()
+    assert first.count("prompt-") == 50 and "prompt-49&lt;" in first and "prompt-50&lt;" not in first
+    assert "page 1 of 3" in first
+    last = operator_client.get(suite.get_absolute_url() + "?page=3").content.decode()
+    assert "prompt-119&lt;" in last and "prompt-99&lt;" not in last
+
+    page = operator_client.get(evaluation.get_absolute_url()).content.decode()
+    assert page.count('class="task-link"') == 50 and "page 1 of 3" in page
+    worst = operator_client.get(evaluation.get_absolute_url() + "?sort=-loss").content.decode()
+    links = re.findall(r"/tasks/(\d+)/\" class=\"task-link\"", worst)
+    assert links[:3] == ["119", "118", "117"]
+    # The absent loss sorts last in both directions, and the next page keeps the order.
+    best_last_page = operator_client.get(evaluation.get_absolute_url() + "?sort=loss&page=3").content.decode()
+    assert re.findall(r"/tasks/(\d+)/\" class=\"task-link\"", best_last_page)[-1] == "5"
+    assert "sort=loss&page=2" in best_last_page
+    # An unknown sort key falls back to task order.
+    assert re.findall(
+        r"/tasks/(\d+)/\" class=\"task-link\"",
+        operator_client.get(evaluation.get_absolute_url() + "?sort=prompt").content.decode(),
+    )[:2] == ["0", "1"]
