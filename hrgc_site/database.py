@@ -67,6 +67,17 @@ def _started_at(pid: int) -> str | None:
         return None
 
 
+def _same_start(started: str, recorded: str) -> bool:
+    """Whether two start times are one process's. Not string equality: Linux derives a start time from
+    the boot time, which moves with every adjustment of the wall clock (NTP), so over a long test session
+    a live user's start time drifts by hundredths of a second and it would be taken for dead (and the
+    server stopped under it). A reused pid started within a second of the old process is not a concern."""
+    try:
+        return abs(float(started) - float(recorded)) < 1.0
+    except ValueError:
+        return False
+
+
 def _register(data_dir: Path) -> None:
     key = data_dir.resolve()
     pid = os.getpid()
@@ -89,7 +100,7 @@ def live_users(data_dir: Path) -> list[int]:
         except (ValueError, OSError):
             continue
         started = _started_at(pid)
-        if started is not None and started == recorded:
+        if started is not None and _same_start(started, recorded):
             live.append(pid)
         else:
             entry.unlink(missing_ok=True)
