@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from evaluation.models import EvalSuite
+from evaluation.services.evaluations import DEFAULT_SETTINGS, SETTING_LIMITS
 from evaluation.services.suites import DEFAULT_TASKS, MAX_TASKS
 from training.models import DatasetBuild, name_validator
 
@@ -23,8 +24,18 @@ class SuiteForm(forms.Form):
 class EvaluateForm(forms.Form):
     suite = forms.ModelChoiceField(queryset=EvalSuite.objects.all(), empty_label=None)
     step = forms.IntegerField(required=False, min_value=0, help_text="Blank: the latest checkpoint")
-    max_attempts = forms.IntegerField(min_value=1, max_value=5, initial=3, label="Attempts")
-    max_tokens = forms.IntegerField(min_value=8, max_value=2048, initial=256, label="Tokens per attempt")
+    max_attempts = forms.IntegerField(
+        min_value=SETTING_LIMITS["max_attempts"][0],
+        max_value=SETTING_LIMITS["max_attempts"][1],
+        initial=DEFAULT_SETTINGS["max_attempts"],
+        label="Attempts",
+    )
+    max_tokens = forms.IntegerField(
+        min_value=SETTING_LIMITS["max_tokens"][0],
+        max_value=SETTING_LIMITS["max_tokens"][1],
+        initial=DEFAULT_SETTINGS["max_tokens"],
+        label="Tokens per attempt",
+    )
 
     def settings(self) -> dict:
         return {key: self.cleaned_data[key] for key in ("max_attempts", "max_tokens")}

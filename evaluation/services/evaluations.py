@@ -18,6 +18,8 @@ from training.models import Checkpoint, TrainingRun
 
 TASK = "evaluation.tasks.evaluate_task"
 DEFAULT_SETTINGS = {"max_attempts": 3, "max_tokens": 256}
+# What the form and `manage.py evaluate` accept: 0 tokens ran a whole evaluation of empty attempts.
+SETTING_LIMITS = {"max_attempts": (1, 5), "max_tokens": (8, 2048)}
 RESUMABLE = (JobStatus.STOPPED, JobStatus.FAILED, JobStatus.DEAD)
 
 
@@ -36,6 +38,16 @@ def sorted_results(evaluation: Evaluation, sort: str):
     order = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_last=True)
     results = evaluation.results.select_related("task").order_by(order, "task__index")
     return results, sort
+
+
+def checked_settings(settings: dict | None) -> dict:
+    """The generation settings with defaults filled in, or ActionRefused naming the one out of range."""
+    merged = {**DEFAULT_SETTINGS, **(settings or {})}
+    for key, (low, high) in SETTING_LIMITS.items():
+        if not low <= int(merged[key]) <= high:
+            name = key.replace("_", "-")
+            raise ActionRefused(f"--{name} (or the form's field) is {merged[key]}; it takes {low} to {high}.")
+    return merged
 
 
 def _tokenizer_matches(run: TrainingRun, suite: EvalSuite) -> None:
@@ -91,7 +103,11 @@ def _target(*, run, step, exported_model) -> dict:
     checkpoints = run.checkpoints.order_by("-step")
     checkpoint = checkpoints.filter(step=step).first() if step is not None else checkpoints.first()
     if checkpoint is None:
-        raise ActionRefused(f"Run {run.name} has no checkpoint" + (f" at step {step}." if step is not None else "."))
+        steps = ", ".join(str(s) for s in checkpoints.values_list("step", flat=True)[:20])
+        where = f" at step {step}." if step is not None else "."
+        raise ActionRefused(
+            f"Run {run.name} has no checkpoint{where}" + (f" Its checkpoints: steps {steps}." if steps else "")
+        )
     checkpoint_file(checkpoint, run, checkpoint.step)
     return {"backend": Evaluation.Backend.TORCH, "run": run, "checkpoint": checkpoint, "step": checkpoint.step}
 
@@ -112,6 +128,7 @@ def create_evaluation(
     """A queued evaluation row after every check (ActionRefused with the reason otherwise). An earlier
     evaluation of the same model on the same suite that stopped, failed or died is resumed instead:
     its finished tasks are kept."""
+    settings = checked_settings(settings)
     tasks = suite.tasks.count()
     if not tasks:
         raise ActionRefused(f"Suite {suite.name} has no tasks; make a suite with at least one.")
@@ -134,7 +151,7 @@ def create_evaluation(
     return Evaluation.objects.create(
         suite=suite,
         tasks_total=tasks,
-        settings={**DEFAULT_SETTINGS, **(settings or {})},
+        settings=settings,
         training_tokens=_training_tokens(target["run"], target["step"]),
         created_by=user,
         message="queued",

@@ -90,7 +90,9 @@ def suite_for(*, dataset: DatasetBuild, name: str | None = None, task_count: int
     if name:
         suite = EvalSuite.objects.filter(name=name).first()
         if suite is None:
-            raise ActionRefused(f"No suite named {name!r}.")
+            names = list(dataset.eval_suites.values_list("name", flat=True)[:10])
+            known = f" Suites of dataset {dataset.name}: {', '.join(names)}." if names else ""
+            raise ActionRefused(f"No suite named {name!r}.{known}")
         return suite
     default = default_suite_name(dataset, task_count)
     suite = EvalSuite.objects.filter(name=default, dataset=dataset).first()
