@@ -54,9 +54,11 @@ def start_comparison(
     tokens: int,
     suite: EvalSuite | None = None,
     task_count: int = 20,
+    eval_settings: dict | None = None,
     user=None,
 ) -> Comparison:
-    """Plan the matched pair for each seed, make (or take) the suite, and queue the runs."""
+    """Plan the matched pair for each seed, make (or take) the suite, and queue the runs. `eval_settings`
+    (max_attempts, max_tokens) are the generation settings its evaluations will use."""
     if dataset.status != JobStatus.FINISHED:
         raise ActionRefused(f"dataset {dataset.name} is {dataset.status}; compare families on a finished dataset")
     vocab = dataset_vocab_size(dataset)
@@ -81,6 +83,7 @@ def start_comparison(
         parameters=plans[0].parameters,
         suite=suite,
         task_count=suite.task_count,
+        eval_settings=dict(eval_settings or {}),
         created_by=_user(user),
         message=f"training {2 * len(seeds)} runs",
     )
@@ -150,7 +153,9 @@ def _after_training(comparison: Comparison) -> None:
 def _request_evaluation(comparison: Comparison, run) -> Evaluation:
     from evaluation.services.evaluations import request_evaluation
 
-    return request_evaluation(suite=comparison.suite, run=run, user=comparison.created_by)
+    return request_evaluation(
+        suite=comparison.suite, run=run, settings=comparison.eval_settings or None, user=comparison.created_by
+    )
 
 
 def _current_evaluation(suite: EvalSuite, run) -> Evaluation | None:

@@ -27,6 +27,12 @@ class CompareForm(forms.Form):
     task_count = forms.IntegerField(
         min_value=1, max_value=1000, initial=20, label="Tasks", help_text="Tasks of the new suite (when none is chosen)"
     )
+    max_attempts = forms.IntegerField(
+        min_value=1, max_value=10, initial=3, label="Attempts", help_text="Refinement attempts per task"
+    )
+    max_tokens = forms.IntegerField(
+        min_value=8, max_value=4096, initial=256, label="Tokens per attempt", help_text="Generated code per attempt"
+    )
 
     def __init__(self, *args, dataset=None, **kwargs):
         super().__init__(*args, **kwargs)

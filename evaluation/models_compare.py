@@ -32,6 +32,9 @@ class Comparison(models.Model):
         help_text="Where every run is evaluated; made from the dataset when the comparison gave a task count",
     )
     task_count = models.PositiveIntegerField(default=0, help_text="Tasks of the suite to make when none was named")
+    eval_settings = models.JSONField(
+        default=dict, blank=True, help_text="Generation settings of its evaluations (max_attempts, max_tokens)"
+    )
     runs = models.ManyToManyField(TrainingRun, related_name="comparisons", blank=True)
     evaluations = models.ManyToManyField(Evaluation, related_name="comparisons", blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.TRAINING, db_index=True)

@@ -126,6 +126,7 @@ def compare(request, dataset_pk: int):
                 tokens=data["tokens"],
                 suite=data["suite"],
                 task_count=data["task_count"],
+                eval_settings={"max_attempts": data["max_attempts"], "max_tokens": data["max_tokens"]},
                 user=request.user,
             )
         except ActionRefused as refusal:

@@ -20,7 +20,13 @@ def test_runs_then_evaluations_then_the_verdict_with_nobody_watching(settings, t
     dataset = make_dataset(dataset_files)
     suite = create_suite(dataset=dataset, name="flow-suite", task_count=1)
     comparison = comparisons.start_comparison(
-        dataset=dataset, preset_name="tiny", seeds=[3], tokens=4 * 2048, suite=suite, user=operator_user
+        dataset=dataset,
+        preset_name="tiny",
+        seeds=[3],
+        tokens=4 * 2048,
+        suite=suite,
+        user=operator_user,
+        eval_settings={"max_attempts": 2, "max_tokens": 32},
     )
     runs = list(comparison.runs.order_by("pk"))
     assert train_run(runs[0].pk) == "finished"
@@ -31,6 +37,7 @@ def test_runs_then_evaluations_then_the_verdict_with_nobody_watching(settings, t
     assert comparison.state == "evaluating" and comparison.evaluations.count() == 2
     for evaluation in comparison.evaluations.order_by("pk"):
         assert evaluation.status == "queued" and evaluation.suite == suite
+        assert evaluation.settings == {"max_attempts": 2, "max_tokens": 32}
         assert evaluate_task(evaluation.pk) == "finished"
     comparison.refresh_from_db()
     assert comparison.state == "finished"

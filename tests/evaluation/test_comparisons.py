@@ -88,15 +88,32 @@ def test_the_dataset_page_offers_it_to_operators_and_the_form_starts_it(dataset,
     assert form.status_code == 200 and form.context["form"].initial["tokens"] == 300 * 8 * 256
     bad = operator_client.post(
         reverse("evaluation:compare", args=[dataset.pk]),
-        {"preset": "tiny", "seeds": "1,1", "tokens": 20_000, "suite": suite.pk, "task_count": 3},
+        {
+            "preset": "tiny",
+            "seeds": "1,1",
+            "tokens": 20_000,
+            "suite": suite.pk,
+            "task_count": 3,
+            "max_attempts": 2,
+            "max_tokens": 64,
+        },
     )
     assert bad.status_code == 400 and "each seed once" in bad.content.decode()
     answer = operator_client.post(
         reverse("evaluation:compare", args=[dataset.pk]),
-        {"preset": "tiny", "seeds": "1,2", "tokens": 20_000, "suite": suite.pk, "task_count": 3},
+        {
+            "preset": "tiny",
+            "seeds": "1,2",
+            "tokens": 20_000,
+            "suite": suite.pk,
+            "task_count": 3,
+            "max_attempts": 2,
+            "max_tokens": 64,
+        },
     )
     comparison = Comparison.objects.get()
     assert answer.status_code == 302 and answer["Location"] == comparison.get_absolute_url()
+    assert comparison.eval_settings == {"max_attempts": 2, "max_tokens": 64}
     assert comparison.runs.count() == 4
     shown = operator_client.get(comparison.get_absolute_url()).content.decode()
     assert "training: 0 of 4 runs finished" in shown and "compare" in shown

@@ -505,7 +505,15 @@ ACTIONS: dict[str, Action] = {
     ),
     "evaluation:compare": Action(
         _u("evaluation:compare", "dataset"),
-        lambda w: {"preset": "tiny", "seeds": "1", "tokens": 20_000, "suite": w.suite.pk, "task_count": 2},
+        lambda w: {
+            "preset": "tiny",
+            "seeds": "1",
+            "tokens": 20_000,
+            "suite": w.suite.pk,
+            "task_count": 2,
+            "max_attempts": 2,
+            "max_tokens": 64,
+        },
         lambda w: _count("evaluation.Comparison", dataset=w.dataset, runs__status="queued") == 2,
     ),
     "logout": Action(_u("logout"), viewer=True),
