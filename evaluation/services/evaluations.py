@@ -127,7 +127,7 @@ def create_evaluation(
 ) -> Evaluation:
     """A queued evaluation row after every check (ActionRefused with the reason otherwise). An earlier
     evaluation of the same model on the same suite that stopped, failed or died is resumed instead:
-    its finished tasks are kept."""
+    its finished tasks are kept, when it was made with the same settings."""
     settings = checked_settings(settings)
     tasks = suite.tasks.count()
     if not tasks:
@@ -147,7 +147,10 @@ def create_evaluation(
             earlier.refresh_from_db()
         if earlier.is_active:
             raise InUse(f"{earlier} is {earlier.status} already (evaluation #{earlier.pk}).")
-        return reopen(earlier)
+        # Resumed only with the same settings: its finished tasks were generated with them. Rerunning a
+        # slow evaluation with a lower --max-tokens starts a new one instead of silently keeping the old cap.
+        if earlier.settings == settings:
+            return reopen(earlier)
     return Evaluation.objects.create(
         suite=suite,
         tasks_total=tasks,

@@ -120,6 +120,19 @@ def test_one_evaluation_per_model_and_suite_runs_at_a_time_and_a_stopped_one_res
         reopen(again)
 
 
+def test_a_stopped_evaluation_resumes_only_with_the_same_settings(world):
+    _, suite, run, _ = world
+    slow = create_evaluation(suite=suite, run=run, settings={"max_attempts": 3, "max_tokens": 256})
+    Evaluation.objects.filter(pk=slow.pk).update(status="stopped")
+    TaskResult.objects.create(evaluation=slow, task=suite.tasks.first(), code_loss=1.0)
+
+    quicker = create_evaluation(suite=suite, run=run, settings={"max_attempts": 1, "max_tokens": 32})
+    assert quicker.pk != slow.pk and quicker.settings == {"max_attempts": 1, "max_tokens": 32}
+    assert quicker.results.count() == 0
+    Evaluation.objects.filter(pk=quicker.pk).update(status="stopped")
+    assert create_evaluation(suite=suite, run=run, settings={"max_tokens": 256}).pk == slow.pk
+
+
 def test_a_dead_evaluation_is_marked_dead_and_resumes(world):
     _, suite, run, _ = world
     evaluation = create_evaluation(suite=suite, run=run)
