@@ -3,6 +3,7 @@ finishes, and aggregate. The worker (evaluation.tasks) and `manage.py evaluate` 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from evaluation.services.evaluations import checkpoint_file, gguf_file
 from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import Progress
 from hrgc_site.models import JobStatus
+from hrgc_site.system import human_duration
 from training.dataset import TOKENIZER_FILE
 
 RESULT_FIELDS = (
@@ -103,11 +105,18 @@ def run_evaluation(evaluation: Evaluation, echo: Callable[[str], None] | None = 
         progress=done / total if total else 1.0,
         message=f"loading the model ({done} of {total} tasks done before)",
     )
+    torch_backend = evaluation.backend == Evaluation.Backend.TORCH
     try:
         scorer = load_scorer(evaluation)
     except ActionRefused as error:
         return JobStatus.FAILED, str(error)
     settings = evaluation.settings or {}
+    echo(
+        f"{len(tasks)} tasks to score, each up to {settings.get('max_attempts', 3)} attempts of "
+        f"{settings.get('max_tokens', 256)} tokens"
+        + (" (PyTorch reruns the whole context for every token: --max-tokens sets the pace)" if torch_backend else "")
+    )
+    began, scored = time.monotonic(), 0
     for task in tasks:
         if progress.should_stop():
             store_aggregates(evaluation)
@@ -126,14 +135,23 @@ def run_evaluation(evaluation: Evaluation, echo: Callable[[str], None] | None = 
         progress.check_owner()
         # An untrained model can write NUL (a <0x00> byte piece): text and jsonb columns refuse it.
         TaskResult.objects.update_or_create(evaluation=evaluation, task=task, defaults=clean_json(row))
-        done += 1
+        done, scored = done + 1, scored + 1
+        left = time_left(time.monotonic() - began, scored, total - done)
         echo(
             f"task {task.index}: loss {row['code_loss'] if row['code_loss'] is None else round(row['code_loss'], 3)}"
-            f" attempts {len(row['attempts'])} parses {row['parses_final']}"
+            f" attempts {len(row['attempts'])} parses {row['parses_final']} ({row['seconds']:.1f} s{left})"
         )
-        progress.update(force=True, tasks_done=done, progress=done / total, message=f"{done} of {total} tasks")
+        progress.update(force=True, tasks_done=done, progress=done / total, message=f"{done} of {total} tasks{left}")
     summary = store_aggregates(evaluation)
     return JobStatus.FINISHED, f"{done} tasks: " + summary_line(summary)
+
+
+def time_left(elapsed: float, scored: int, remaining: int) -> str:
+    """ "; about 40 min left" from the pace of the tasks scored so far in this run ("" when none remain):
+    a task of an undertrained PyTorch model can take minutes, and the user should know before waiting."""
+    if not remaining or not scored:
+        return ""
+    return f"; about {human_duration(elapsed / scored * remaining)} left"
 
 
 def summary_line(summary: dict) -> str:

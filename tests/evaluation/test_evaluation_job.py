@@ -3,6 +3,7 @@ cancel, a deleted checkpoint, and a killed evaluation that resumes without redoi
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from django.utils import timezone
 from corpus.models import PullRequest, Repository, Source
 from evaluation.models import EvalTask, Evaluation, TaskResult
 from evaluation.services.evaluations import cancel_evaluation, create_evaluation, reopen
-from evaluation.services.job import git_dir_of, run_evaluation
+from evaluation.services.job import git_dir_of, run_evaluation, time_left
 from evaluation.services.suites import create_suite
 from hrgc_site.jobs import run_job
 from models_registry.models import ExportedModel
@@ -39,10 +40,20 @@ def test_every_task_gets_a_result_and_the_evaluation_its_aggregates(trained):
     run, suite = trained
     evaluation = create_evaluation(suite=suite, run=run, settings=FAST)
 
-    assert run_job(Evaluation, evaluation.pk, run_evaluation) == "finished"
+    lines = []
+    assert run_job(Evaluation, evaluation.pk, lambda job: run_evaluation(job, echo=lines.append)) == "finished"
 
     evaluation.refresh_from_db()
     assert evaluation.tasks_done == evaluation.tasks_total == 3 and evaluation.progress == 1.0
+    # The user sees the pace: each task's seconds and, while tasks remain, the time left at that pace.
+    assert (
+        lines[0] == "3 tasks to score, each up to 2 attempts of 8 tokens (PyTorch reruns the whole context "
+        "for every token: --max-tokens sets the pace)"
+    )
+    assert re.fullmatch(r"task 0: .* \(\d+\.\d s; about \d+ (s|min( \d+ s)?) left\)", lines[1])
+    assert re.fullmatch(r"task 2: .* \(\d+\.\d s\)", lines[3])
+    # The job card's message says the same: 40 min at the pace of 2 tasks in 10 min, for 8 tasks left.
+    assert time_left(600.0, 2, 8) == "; about 40 min left" and time_left(600.0, 2, 0) == ""
     results = list(evaluation.results.order_by("task__index"))
     assert [r.task.index for r in results] == [0, 1, 2]
     for result in results:
