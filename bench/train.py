@@ -143,9 +143,12 @@ def print_table(runs: dict[str, list[dict]], device: torch.device, args: argpars
     )
     memory_kind = "peak allocated" if device.type == "cuda" else "peak RSS minus RSS after imports"
     print(f"training memory: {memory_kind}; tokens/CPU-s: tokens per second of this process's CPU time, all")
-    print("threads together (steadier than tokens/s on a machine that other work keeps busy)\n")
+    print("threads together (steadier than tokens/s on a machine that other work keeps busy); warm-up s: the untimed")
+    print(
+        "first steps, which under torch.compile are mostly the compile (less when Inductor's cache already holds it)\n"
+    )
     peak = peak_flops(device, args.peak_tflops)
-    header = "| model | params | tokens/s | vs peer | tokens/CPU-s | vs peer | training MiB | vs peer |" + (
+    header = "| model | params | tokens/s | vs peer | tokens/CPU-s | vs peer | training MiB | vs peer | warm-up s |" + (
         " MFU |" if peak else ""
     )
     print(header)
@@ -159,7 +162,8 @@ def print_table(runs: dict[str, list[dict]], device: torch.device, args: argpars
         row = (
             f"| {name} | {results[0]['parameters'] / 1e6:.1f}M | {m['tokens_per_sec']:.0f} | {ratio['tokens_per_sec']} "
             f"| {m['tokens_per_cpu_sec']:.0f} | {ratio['tokens_per_cpu_sec']} "
-            f"| {m['training_memory'] / 2**20:.0f} | {ratio['training_memory']} |"
+            f"| {m['training_memory'] / 2**20:.0f} | {ratio['training_memory']} "
+            f"| {statistics.median(r['warmup_seconds'] for r in results):.0f} |"
         )
         if peak:
             config = preset(family, "seed", vocab_size=VOCAB_SIZE).model

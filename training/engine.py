@@ -244,8 +244,9 @@ def _gather_rng_states(train_batches: TokenBatches, ddp: Distributed) -> list[di
 # ---------------------------------------------------------------------------------------------- the loop
 
 
-# On a CPU, compiling takes one to two minutes and made seed-preset steps faster (bench/train.py --compile:
-# gpt ~1.15x, hrm ~1.05x): worth it for long runs of large models, not for the minutes of a tiny-preset run.
+# On a CPU, a cold compile takes one to three minutes and made seed-preset steps faster (bench/train.py --compile,
+# tokens per CPU-second: gpt ~1.09x, hrm 1.06-1.16x): worth it for long runs of large models, not for the
+# minutes of a tiny-preset run.
 CPU_COMPILE_MIN_PARAMETERS = 10_000_000
 CPU_COMPILE_MIN_STEPS = 1_000
 
