@@ -135,6 +135,8 @@ def run_evaluation(evaluation: Evaluation, echo: Callable[[str], None] | None = 
         progress.check_owner()
         # An untrained model can write NUL (a <0x00> byte piece): text and jsonb columns refuse it.
         TaskResult.objects.update_or_create(evaluation=evaluation, task=task, defaults=clean_json(row))
+        # The page's metrics cover the finished tasks at every moment, so a killed evaluation shows them too.
+        store_aggregates(evaluation)
         done, scored = done + 1, scored + 1
         left = time_left(time.monotonic() - began, scored, total - done)
         echo(
