@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.hrm.generate import context_window
+
 WS_MARK = "\u2581"  # SentencePiece's space mark; see GGUFModel.tokenize
 _PIECE_BUFFER = 256  # bytes: longer than any piece (16 characters of at most 4 bytes, or a tag)
 
@@ -187,7 +189,8 @@ class GGUFModel:
 
 class GGUFTokenSource:
     """`training.hrm.generate.TokenSource` over a GGUF: same sampling rules as its TorchTokenSource,
-    and like it, a context longer than the model's is cropped to the most recent tokens."""
+    and like it, a context longer than the model's is cropped to its most recent tokens by
+    `training.hrm.generate.context_window`, in steps that let llama.cpp reuse its cache."""
 
     def __init__(self, model: GGUFModel, *, temperature: float = 0.8, top_k: int | None = 50, seed: int | None = None):
         self.model = model
@@ -202,5 +205,5 @@ class GGUFTokenSource:
         return self.model.detokenize(ids)
 
     def next_token(self, ids: list[int]) -> int:
-        context = ids[-self.model.context_length :]
+        context = context_window(ids, self.model.context_length)
         return self.model.next_token(context, self.temperature, self.top_k, self.rng)

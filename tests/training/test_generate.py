@@ -10,6 +10,7 @@ from training.hrm.config import preset
 from training.hrm.generate import (
     TorchTokenSource,
     attempt_feedback,
+    context_window,
     generate_with_refinement,
     task_prompt,
 )
@@ -167,3 +168,13 @@ def test_torch_token_source_runs_the_loop_with_a_real_model():
     assert events == sample(7)  # seeded sampling is reproducible
     assert events[-1]["type"] == "done" and 1 <= events[-1]["iterations"] <= 2
     assert all(e["stage"] in ("plan", "code") for e in events if e["type"] == "token")
+
+
+def test_an_overflowing_context_is_cropped_in_quarter_context_steps():
+    window = [len(context_window(list(range(n)), 64)) for n in range(1, 200)]
+    assert window[:64] == list(range(1, 65))  # what fits is read whole
+    assert all(48 < length <= 64 for length in window[64:])
+    # The window's start moves once every 16 tokens, so a KV cache keeps its prefix for 16 new tokens.
+    starts = [n - length for n, length in zip(range(1, 200), window, strict=True)]
+    assert sorted(set(starts)) == list(range(0, starts[-1] + 1, 16))
+    assert context_window(list(range(100)), 64)[-1] == 99
