@@ -12,7 +12,7 @@ from evaluation.models import EvalSuite, Evaluation
 from evaluation.suites import tokenizer_sha256
 from hrgc_site.errors import ActionRefused, InUse
 from hrgc_site.jobs import enqueue_on_commit, mark_dead
-from hrgc_site.models import JobStatus
+from hrgc_site.models import JobStatus, heartbeat_dead_after
 from models_registry.models import ExportedModel
 from training.models import Checkpoint, TrainingRun
 
@@ -146,7 +146,7 @@ def create_evaluation(
             mark_dead(earlier)
             earlier.refresh_from_db()
         if earlier.is_active:
-            raise InUse(f"{earlier} is {earlier.status} already (evaluation #{earlier.pk}).")
+            raise InUse(f"{earlier} is {earlier.status} already (evaluation #{earlier.pk})." + _if_killed(earlier))
         # Resumed only with the same settings: its finished tasks were generated with them. Rerunning a
         # slow evaluation with a lower --max-tokens starts a new one instead of silently keeping the old cap.
         if earlier.settings == settings:
@@ -159,6 +159,21 @@ def create_evaluation(
         created_by=user,
         message="queued",
         **target,
+    )
+
+
+def _if_killed(evaluation: Evaluation) -> str:
+    """What to do when the running evaluation's process was in fact killed (Ctrl-C, kill): its row says
+    running until its heartbeat is older than HRGC_HEARTBEAT_DEAD_AFTER, then evaluating again resumes it."""
+    if evaluation.status == JobStatus.QUEUED:
+        return ""
+    last = evaluation.heartbeat_at or evaluation.started_at
+    if last is None:
+        return ""
+    wait = max(0, int((last + heartbeat_dead_after() - timezone.now()).total_seconds()))
+    return (
+        f" If its process was killed, it counts as dead {wait} s from now (no heartbeat for "
+        f"{int(heartbeat_dead_after().total_seconds())} s); evaluate again then to resume it."
     )
 
 

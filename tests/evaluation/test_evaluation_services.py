@@ -105,6 +105,8 @@ def test_one_evaluation_per_model_and_suite_runs_at_a_time_and_a_stopped_one_res
     with pytest.raises(InUse, match="queued already"):
         create_evaluation(suite=suite, run=run)
     Evaluation.objects.filter(pk=first.pk).update(status="running", heartbeat_at=timezone.now())
+    with pytest.raises(InUse, match=r"running already .* If its process was killed, it counts as dead \d+ s from now"):
+        create_evaluation(suite=suite, run=run)
     cancel_evaluation(first)
     first.refresh_from_db()
     assert first.status == "stopping" and first.cancel_requested
