@@ -65,14 +65,17 @@ def test_bad_input_is_a_clear_command_error(run, tmp_path):
 def test_a_killed_evaluation_resumes_on_the_next_command_without_redoing_tasks(run, tmp_path):
     env = command_env(tmp_path, HRGC_HEARTBEAT_DEAD_AFTER="3")
     log = tmp_path / "evaluate.log"
-    process = spawn("evaluate", run.name, "--tasks", "4", *FAST, env=env, log=log)
+    # Tasks long enough (attempts of up to 256 tokens) that the kill lands mid-run: with FAST's 8 tokens a task
+    # takes tens of milliseconds and the command could finish before the kill.
+    slow = ("--max-attempts", "2", "--max-tokens", "256")
+    process = spawn("evaluate", run.name, "--tasks", "4", *slow, env=env, log=log)
     wait_for_line(log, "task 0:", process, timeout=300)
     stop(process, signal.SIGKILL)
     kept = {row.task_id: row.created_at for row in TaskResult.objects.all()}
     assert kept and Evaluation.objects.get().status == "running"
 
     time.sleep(4)  # past HRGC_HEARTBEAT_DEAD_AFTER: the silent worker is taken for dead
-    result = manage("evaluate", run.name, "--tasks", "4", *FAST, env=env)
+    result = manage("evaluate", run.name, "--tasks", "4", *slow, env=env)  # the same settings resume it
     evaluation = Evaluation.objects.get()
     assert evaluation.status == "finished" and evaluation.results.count() == 4
     assert sum(line.startswith("task ") for line in result.stdout.splitlines()) == 4 - len(kept)
