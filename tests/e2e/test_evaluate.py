@@ -18,6 +18,21 @@ from training.models import TrainingRun
 pytestmark = pytest.mark.e2e
 
 
+def evaluate_from_card(page, target_url: str, suite, *, max_attempts: int) -> None:
+    """Evaluate the run or model at `target_url` on `suite` from its Evaluate card; wait until the job ends finished."""
+    page.goto(target_url)
+    page.select_option("#evaluate-suite", str(suite.pk))
+    page.fill("#evaluate-form input[name=max_attempts]", str(max_attempts))
+    page.fill("#evaluate-max-tokens", "8")
+    page.click("#evaluate-button")
+    page.wait_for_url(re.compile(r"/evaluation/\d+/$"))
+    page.wait_for_function(
+        "!['queued','running'].includes(document.querySelector('#evaluation-status').textContent)", timeout=240_000
+    )
+    page.wait_for_load_state()
+    expect(page.locator("#evaluation-status")).to_have_text("finished")
+
+
 def test_make_a_suite_and_evaluate_a_run_from_the_browser(operator_page, live_stack, dataset_files):
     page, url = operator_page, live_stack.url
     dataset = make_dataset(dataset_files, name="eval-e2e-ds")
@@ -41,17 +56,7 @@ def test_make_a_suite_and_evaluate_a_run_from_the_browser(operator_page, live_st
     expect(page.locator("#suite-sha256")).to_have_text(suite.sha256)
     expect(page.locator("#suite-tasks tbody tr")).to_have_count(2)
 
-    page.goto(url + run.get_absolute_url())
-    page.select_option("#evaluate-suite", str(suite.pk))
-    page.fill("#evaluate-form input[name=max_attempts]", "2")
-    page.fill("#evaluate-max-tokens", "8")
-    page.click("#evaluate-button")
-    page.wait_for_url(re.compile(r"/evaluation/\d+/$"))
-    page.wait_for_function(
-        "!['queued','running'].includes(document.querySelector('#evaluation-status').textContent)", timeout=240_000
-    )
-    page.wait_for_load_state()
-    expect(page.locator("#evaluation-status")).to_have_text("finished")
+    evaluate_from_card(page, url + run.get_absolute_url(), suite, max_attempts=2)
     evaluation = Evaluation.objects.get(suite=suite)
     assert evaluation.results.count() == 2 and evaluation.metrics["n_tasks"] == 2
     expect(page.locator("#evaluation-tasks")).to_have_text("2 of 2")
@@ -74,17 +79,7 @@ def test_make_a_suite_and_evaluate_a_run_from_the_browser(operator_page, live_st
     require_llama_cpp()
     call_command("export", run.name, "--format", "gguf", "--quant", "q8_0")
     model = ExportedModel.objects.get(run=run)
-    page.goto(url + model.get_absolute_url())
-    page.select_option("#evaluate-suite", str(suite.pk))
-    page.fill("#evaluate-form input[name=max_attempts]", "1")
-    page.fill("#evaluate-max-tokens", "8")
-    page.click("#evaluate-button")
-    page.wait_for_url(re.compile(r"/evaluation/\d+/$"))
-    page.wait_for_function(
-        "!['queued','running'].includes(document.querySelector('#evaluation-status').textContent)", timeout=240_000
-    )
-    page.wait_for_load_state()
-    expect(page.locator("#evaluation-status")).to_have_text("finished")
+    evaluate_from_card(page, url + model.get_absolute_url(), suite, max_attempts=1)
     expect(page.locator("#evaluation-backend")).to_have_text("GGUF (llama.cpp)")
     gguf = Evaluation.objects.get(exported_model=model)
     assert gguf.results.count() == 2 and gguf.metrics["code_loss"] is not None
