@@ -122,3 +122,28 @@ def test_low_precision_autocast_keeps_the_small_gradients(dtype):
         assert got.dtype == torch.float32
         error = (got - expected).norm() / expected.norm()
         assert error < 0.05, error
+
+
+def test_a_confidently_wrong_token_keeps_its_exact_loss():
+    """A target probability below float32's normal range (a loss over ~87 nats) is 0 or lost digits as a
+    probability; its loss comes from the logits, and its gradient is still softmax - onehot."""
+    torch.manual_seed(0)
+    hidden = torch.randn(40, 24)
+    hidden[7] *= 60.0  # far from every other row: its logits spread by hundreds
+    hidden.requires_grad_()
+    weight = torch.randn(VOCAB, 24, requires_grad=True)
+    targets = torch.randint(0, VOCAB, (40,))
+    targets[7] = int((hidden[7] @ weight.t()).argmin())  # the least likely token: a loss of hundreds of nats
+    coefficients = torch.full((40,), 1.0 / 40)
+
+    plain_losses = torch.nn.functional.cross_entropy(hidden @ weight.t(), targets, reduction="none")
+    assert plain_losses[7] > 200
+    plain_grads = torch.autograd.grad((plain_losses * coefficients).sum(), (hidden, weight))
+    loss, token_losses = linear_cross_entropy(hidden, weight, targets, coefficients)
+    grads = torch.autograd.grad(loss, (hidden, weight))
+
+    assert torch.isfinite(token_losses).all()
+    assert torch.allclose(token_losses, plain_losses, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(loss, (plain_losses * coefficients).sum(), rtol=1e-5)
+    for got, expected in zip(grads, plain_grads, strict=True):
+        assert torch.allclose(got, expected, rtol=1e-4, atol=1e-6)

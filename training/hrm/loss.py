@@ -23,6 +23,8 @@ from corpus.records import SECTION_LABELS
 # turn that into the bottleneck (64 rows were 1.7x slower than 512 on CPU); larger ones only add memory.
 CHUNK_BYTES = 64 * 2**20
 SECTION_NAMES = {index: name for name, index in SECTION_LABELS.items()}
+# -log of float32's smallest normal number is 87.3: above 80 nats a loss is taken from the logits instead.
+LOSS_FROM_PROBABILITY_UP_TO = 80.0
 
 
 def chunk_rows(vocab_size: int) -> int:
@@ -150,20 +152,26 @@ def _chunked_pass(
         coefficient_scale = coefficients.abs().max().clamp(min=1e-30) if low_precision else None
         step = chunk_rows(vocab)
         logits_buffer = torch.empty(min(step, n_rows), vocab, dtype=dtype, device=hidden.device)
-        log_probs_buffer = torch.empty(min(step, n_rows), vocab, dtype=torch.float32, device=hidden.device)
+        # In float32 the probabilities overwrite the logits in place (one chunk-sized buffer, not two).
+        probs_buffer = logits_buffer if dtype == torch.float32 else torch.empty_like(logits_buffer, dtype=torch.float32)
+        wants_grad = grad_hidden is not None or grad_weight is not None
         for start in range(0, n_rows, step):
             stop = min(start + step, n_rows)
             h_chunk, t_chunk = h[start:stop], targets[start:stop]
             logits = torch.mm(h_chunk, w.t(), out=logits_buffer[: stop - start])
-            # One fused kernel into a reused buffer: cheaper than logsumexp, and no fresh pages each chunk.
-            log_probs = torch.log_softmax(logits.float(), dim=1, out=log_probs_buffer[: stop - start])
             safe_targets = t_chunk.clamp(min=0).unsqueeze(1)
-            losses = log_probs.gather(1, safe_targets).squeeze(1).neg_()
-            token_losses[start:stop] = losses.masked_fill_(t_chunk == -1, 0.0)
-            if grad_hidden is None and grad_weight is None:
+            if not wants_grad:
+                log_probs = torch.log_softmax(logits.float(), dim=1, out=probs_buffer[: stop - start])
+                losses = log_probs.gather(1, safe_targets).squeeze(1).neg_()
+                token_losses[start:stop] = losses.masked_fill_(t_chunk == -1, 0.0)
                 continue
+            # One fused kernel, and the gradient needs the probabilities: softmax, not log_softmax then exp (one
+            # pass over the chunk fewer). The loss is -log p(target); where that lost its digits, see below.
+            probs = torch.softmax(logits.float(), dim=1, out=probs_buffer[: stop - start])
+            losses = probs.gather(1, safe_targets).squeeze(1).log_().neg_()
+            token_losses[start:stop] = losses.masked_fill_(t_chunk == -1, 0.0)
             # d CE / d logits = softmax - onehot, scaled per row by the token's coefficient (0 where ignored).
-            grad_logits = log_probs.exp_()
+            grad_logits = probs
             grad_logits.scatter_add_(1, safe_targets, torch.full_like(losses, -1.0).unsqueeze(1))
             chunk_coefficients = coefficients[start:stop].unsqueeze(1)
             if low_precision:
@@ -190,7 +198,23 @@ def _chunked_pass(
                     torch.mm(grad_logits.t(), scaled_hidden, out=grad_weight)
                 else:
                     grad_weight.addmm_(grad_logits.t(), scaled_hidden)
+        if wants_grad:
+            _recompute_large_losses(token_losses, h, w, targets)
     return token_losses, grad_hidden, grad_weight
+
+
+def _recompute_large_losses(
+    token_losses: torch.Tensor, h: torch.Tensor, w: torch.Tensor, targets: torch.Tensor
+) -> None:
+    """-log p(target) from a float32 probability is exact while p is a normal float; below (a loss above ~87 nats)
+    it loses digits or is inf. Such rows are rare (a confidently wrong prediction): their losses are computed again
+    from the logits, exactly. One host sync per pass, not one per chunk."""
+    rows = (token_losses > LOSS_FROM_PROBABILITY_UP_TO).nonzero().squeeze(1)
+    if rows.numel() == 0:
+        return
+    logits = (h[rows] @ w.t()).float()
+    target_logits = logits.gather(1, targets[rows].unsqueeze(1)).squeeze(1)
+    token_losses[rows] = torch.logsumexp(logits, dim=1) - target_logits
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
