@@ -12,6 +12,7 @@ from corpus.code_section import code_of, files_of
 from corpus.plans import Plan
 from corpus.records import FileRecord, PRRecord
 from corpus.serialize import serialize
+from training.hrm.model import KVCache
 
 BOS, EOS = "<s>", "</s>"
 # After an attempt's code: done (`</CODE>`) or, mid-code, give up on it (`<REFINE>`). `<CONTINUE>`
@@ -53,8 +54,7 @@ def context_window(ids: list[int], length: int) -> list[int]:
     A context that overflows is cropped from the left in steps of a quarter context, not one token at a
     time: with a one-token slide no prefix ever repeats and llama.cpp re-reads the whole window for each
     new token (0.4-1.2 s a token for a `tiny` GGUF on a shared 2-core machine, against 5-50 ms with its
-    cache). So it reads between three quarters of a context and a whole one, the same for both backends
-    (PyTorch keeps no cache, but then scores the same contexts as the GGUF)."""
+    cache). So it reads between three quarters of a context and a whole one, the same for both backends."""
     if len(ids) <= length:
         return ids
     step = max(1, length // 4)
@@ -65,7 +65,8 @@ def context_window(ids: list[int], length: int) -> list[int]:
 class TorchTokenSource:
     """Next tokens from one of our PyTorch models: temperature/top-k sampling, greedy at temperature 0.
 
-    No KV cache: each token reruns the (cropped) context, which is plenty for the playground's sizes."""
+    A KV cache keeps what the model read, as llama.cpp does: the next call reads only the tokens past the
+    longest prefix it shares with the last context (one token while generating; all of it after a crop)."""
 
     def __init__(
         self,
@@ -84,6 +85,8 @@ class TorchTokenSource:
         self.generator = torch.Generator(device=self.device)
         if seed is not None:
             self.generator.manual_seed(seed)
+        self.cache = KVCache(model.config.block_size)
+        self._cached_ids: list[int] = []  # the context the cache holds
 
     def tokenize(self, text: str) -> list[int]:
         return self.tokenizer.encode(text)
@@ -94,8 +97,7 @@ class TorchTokenSource:
     @torch.no_grad()
     def next_token(self, ids: list[int]) -> int:
         context = context_window(ids, self.model.config.block_size)
-        idx = torch.tensor([context], dtype=torch.long, device=self.device)
-        logits = self.model(idx)[0][0, -1].float()
+        logits = self._logits_after(context)
         if self.temperature <= 0:
             return int(torch.argmax(logits))
         logits = logits / self.temperature
@@ -104,6 +106,19 @@ class TorchTokenSource:
             logits = logits.masked_fill(logits < kth, float("-inf"))
         probs = torch.softmax(logits, dim=-1)
         return int(torch.multinomial(probs, 1, generator=self.generator))
+
+    def _logits_after(self, context: list[int]) -> torch.Tensor:
+        """The next token's logits [V] after `context`, reading only what the cache does not hold yet."""
+        shared = 0
+        for cached, new in zip(self._cached_ids, context, strict=False):
+            if cached != new:
+                break
+            shared += 1
+        shared = min(shared, len(context) - 1)  # at least the last token is read again: its logits are needed
+        self.cache.truncate(shared)
+        idx = torch.tensor([context[shared:]], dtype=torch.long, device=self.device)
+        self._cached_ids = context
+        return self.model.next_logits(idx, self.cache)[0].float()
 
 
 def task_prompt(*, repo: str, title: str, body: str, path: str, code_before: str) -> tuple[str, str]:

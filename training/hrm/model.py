@@ -96,8 +96,48 @@ class Rotary(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.cos[:seq_len], self.sin[:seq_len]
+    def forward(self, length: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cos[start : start + length], self.sin[start : start + length]
+
+
+class KVCache:
+    """The keys and values of the positions a model has read, so that the next tokens are read without
+    rereading the context (generation). One pair per attention call, in the order a forward makes them:
+    per block for `gpt`; per block per H or L step for `hrm` (llama.cpp's KV slots), since each step sees
+    other inputs. Rows are preallocated up to the model's block_size."""
+
+    def __init__(self, block_size: int):
+        self.block_size = block_size
+        self.length = 0  # positions read
+        self._keys: list[torch.Tensor] = []
+        self._values: list[torch.Tensor] = []
+        self._slot = 0
+
+    def begin(self, new_positions: int) -> int:
+        """Start a forward over `new_positions` more tokens; the first one's position."""
+        if self.length + new_positions > self.block_size:
+            raise ValueError(f"{self.length} cached + {new_positions} tokens exceed block_size {self.block_size}")
+        self._slot = 0
+        return self.length
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append this attention call's new keys/values [B, H, n, D]; all of them so far [B, H, length + n, D]."""
+        slot, start, stop = self._slot, self.length, self.length + k.size(2)
+        self._slot += 1
+        if slot == len(self._keys):
+            shape = (k.size(0), k.size(1), self.block_size, k.size(3))
+            self._keys.append(k.new_empty(shape))
+            self._values.append(v.new_empty(shape))
+        self._keys[slot][:, :, start:stop] = k
+        self._values[slot][:, :, start:stop] = v
+        return self._keys[slot][:, :, :stop], self._values[slot][:, :, :stop]
+
+    def end(self, new_positions: int) -> None:
+        self.length += new_positions
+
+    def truncate(self, length: int) -> None:
+        """Forget every position from `length` on (the context changed there)."""
+        self.length = min(self.length, length)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -156,14 +196,25 @@ class SelfAttention(nn.Module):
         self.o_proj = nn.Linear(n_embd, n_embd, bias=False)
         self.gate_proj = nn.Linear(n_embd, n_embd, bias=False) if gated else None
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None
+    ) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = (
             proj(x).view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
             for proj in (self.q_proj, self.k_proj, self.v_proj)
         )
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        if cache is None:
+            y = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            )
+        else:
+            k, v = cache.extend(k, v)
+            # The new queries sit at the end of the keys: query i sees keys up to (cached + i). is_causal would
+            # align them to the start instead; one new token sees every key.
+            mask = None if T == 1 else torch.ones(T, k.size(2), dtype=torch.bool, device=x.device).tril(k.size(2) - T)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         y = y.transpose(1, 2).reshape(B, T, C)
         if self.gate_proj is not None:
             y = torch.sigmoid(self.gate_proj(x)) * y
@@ -193,8 +244,10 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.n_embd, config.norm_eps, weight=not hrm)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None
+    ) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -206,9 +259,11 @@ class Stack(nn.Module):
         self.layers = nn.ModuleList(Block(config, hrm=True) for _ in range(config.n_layer))
         self.final_norm = RMSNorm(config.n_embd, config.norm_eps, weight=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None
+    ) -> torch.Tensor:
         for layer in self.layers:
-            x = layer(x, cos, sin)
+            x = layer(x, cos, sin, cache)
         return self.final_norm(x)
 
 
@@ -231,8 +286,24 @@ class LanguageModel(nn.Module):
         if self.config.tie_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
 
-    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+    def hidden_states(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """The last hidden states [B, T, C] of idx; with a cache, idx holds the tokens after the cached ones."""
+        start = 0 if cache is None else cache.begin(idx.size(1))
+        cos, sin = self.rotary(idx.size(1), start)
+        hidden = self._hidden_states(idx, cos, sin, cache)
+        if cache is not None:
+            cache.end(idx.size(1))
+        return hidden
+
+    def _hidden_states(
+        self, idx: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None
+    ) -> torch.Tensor:
         raise NotImplementedError
+
+    @torch.no_grad()
+    def next_logits(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits [B, V] after the tokens idx [B, n] that follow the cache's (which then holds them too)."""
+        return self.lm_head(self.hidden_states(idx, cache)[:, -1])
 
     def forward(
         self,
@@ -330,15 +401,16 @@ class HRMText(LanguageModel):
         with_grad = [1] * max(0, h_cycles - len(L_BP_CYCLES)) + list(L_BP_CYCLES)
         return l_step >= l_cycles - with_grad[h]
 
-    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
-        cos, sin = self.rotary(idx.size(1))
+    def _hidden_states(
+        self, idx: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None
+    ) -> torch.Tensor:
         z_H = self.embed_tokens(idx) * EMBEDDING_SCALE
         z_L = self.z_L_init.to(z_H.dtype).expand_as(z_H)
         for h in range(self.config.h_cycles):
             for l_step in range(self.config.l_cycles):
                 with nullcontext() if self._grad_at(h, l_step) else torch.no_grad():
-                    z_L = self.L_module(z_H + z_L, cos, sin)
-            z_H = self.H_module(z_H + z_L, cos, sin)
+                    z_L = self.L_module(z_H + z_L, cos, sin, cache)
+            z_H = self.H_module(z_H + z_L, cos, sin, cache)
         return z_H
 
 
@@ -355,11 +427,12 @@ class GPT(LanguageModel):
         self.rotary = Rotary(config.n_embd // config.n_head, config.rope_theta, config.block_size)
         self._init_weights(n_blocks=config.n_layer)
 
-    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
-        cos, sin = self.rotary(idx.size(1))
+    def _hidden_states(
+        self, idx: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None
+    ) -> torch.Tensor:
         x = self.embed_tokens(idx)
         for layer in self.layers:
-            x = layer(x, cos, sin)
+            x = layer(x, cos, sin, cache)
         return self.norm(x)
 
 
