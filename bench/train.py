@@ -21,6 +21,12 @@ Memory on CPU: the child's peak resident set (ru_maxrss) minus its resident set 
 transformers, before building anything; so "training memory" holds weights, gradients, AdamW state and the
 step's activations. On CUDA: torch.cuda.max_memory_allocated, which starts at zero.
 
+Allocator (CPU): glibc's malloc serves an allocation of 32 MB or more (its largest dynamic mmap threshold)
+with a fresh mmap and unmaps it when freed, so a tensor that size allocated anew each step (the peers' 410 MB
+of logits and their gradient) is page-faulted and zeroed by the kernel again each step. `--malloc-cache` starts every child, ours and the peers alike, with glibc tunables
+that keep freed memory in the heap (as jemalloc or tcmalloc preloaded would): the ratios then show what is
+left once allocation costs nothing.
+
 MFU (CUDA only): training FLOPs per token (estimate_flops_per_token in training/hrm/model.py, written out
 per matmul) x tokens/s / the GPU's dense bf16 peak (a table below, or --peak-tflops)."""
 
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -50,6 +57,12 @@ KEYS = ("tokens_per_sec", "tokens_per_cpu_sec", "training_memory")
 PEERS = {"hrm": "HrmTextForCausalLM", "gpt": "LlamaForCausalLM"}
 VOCAB_SIZE = 50_000
 # Dense bf16 tensor-core peaks (TFLOPS, no sparsity) by a substring of torch.cuda.get_device_name().
+# glibc malloc tunables read at process start: every allocation from the heap (no mmap), and nothing trimmed.
+MALLOC_CACHE_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(2**34),
+    "MALLOC_TRIM_THRESHOLD_": str(2**34),
+    "MALLOC_TOP_PAD_": str(2**29),
+}
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0, "MI300": 1307.0}
 
 
@@ -142,6 +155,8 @@ def print_table(runs: dict[str, list[dict]], device: torch.device, args: argpars
         f"median of {args.rounds} round(s) of {args.steps} timed steps after {args.warmup} warm-up"
     )
     memory_kind = "peak allocated" if device.type == "cuda" else "peak RSS minus RSS after imports"
+    if args.malloc_cache:
+        print("allocator: glibc malloc keeping freed memory (--malloc-cache), for ours and the peers alike")
     print(f"training memory: {memory_kind}; tokens/CPU-s: tokens per second of this process's CPU time, all")
     print("threads together (steadier than tokens/s on a machine that other work keeps busy); warm-up s: the untimed")
     print(
@@ -186,6 +201,9 @@ def main() -> int:
     parser.add_argument("--compile", action="store_true", help="also measure ours under torch.compile")
     parser.add_argument("--threads", type=int, help="CPU threads per child (default: torch's, one per core)")
     parser.add_argument("--models", default="hrm,gpt", help="families to measure, each beside its peer")
+    parser.add_argument(
+        "--malloc-cache", action="store_true", help="every child with glibc malloc keeping freed memory (see above)"
+    )
     parser.add_argument("--peak-tflops", type=float, help="the device's peak for MFU (default: from its name)")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # one child's measurement
     args = parser.parse_args()
@@ -212,7 +230,8 @@ def main() -> int:
                 if getattr(args, option) is not None:
                     command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
             command += ["--fp16"] if args.fp16 else []
-            child = subprocess.run(command, check=False, capture_output=True, text=True)
+            environment = {**os.environ, **MALLOC_CACHE_ENV} if args.malloc_cache else None
+            child = subprocess.run(command, check=False, capture_output=True, text=True, env=environment)
             if child.returncode != 0:
                 print(child.stderr, file=sys.stderr)
                 return child.returncode
