@@ -149,25 +149,31 @@ def _chunked_pass(
         # it by then; here that factor only arrives in backward). So low-precision rows are taken relative to
         # the largest coefficient and the float32 results scaled back.
         low_precision = dtype != torch.float32
-        coefficient_scale = coefficients.abs().max().clamp(min=1e-30) if low_precision else None
+        wants_grad = grad_hidden is not None or grad_weight is not None
+        # A Python number (one host sync a pass): it scales float32 results, as an `alpha` too.
+        coefficient_scale = float(coefficients.abs().max().clamp(min=1e-30)) if low_precision and wants_grad else 1.0
         step = chunk_rows(vocab)
         logits_buffer = torch.empty(min(step, n_rows), vocab, dtype=dtype, device=hidden.device)
-        # In float32 the probabilities overwrite the logits in place (one chunk-sized buffer, not two).
-        probs_buffer = logits_buffer if dtype == torch.float32 else torch.empty_like(logits_buffer, dtype=torch.float32)
-        wants_grad = grad_hidden is not None or grad_weight is not None
+        # In float32 the probabilities overwrite the logits in place (one chunk-sized buffer, not two); in low
+        # precision they are float32 beside the logits, and the scaled logit gradients low precision again.
+        probs_buffer, grad_buffer = logits_buffer, None
+        if low_precision:
+            probs_buffer = torch.empty_like(logits_buffer, dtype=torch.float32)
+            grad_buffer = torch.empty_like(logits_buffer) if wants_grad else None
         for start in range(0, n_rows, step):
             stop = min(start + step, n_rows)
             h_chunk, t_chunk = h[start:stop], targets[start:stop]
             logits = torch.mm(h_chunk, w.t(), out=logits_buffer[: stop - start])
+            scores = probs_buffer[: stop - start].copy_(logits) if low_precision else logits
             safe_targets = t_chunk.clamp(min=0).unsqueeze(1)
             if not wants_grad:
-                log_probs = torch.log_softmax(logits.float(), dim=1, out=probs_buffer[: stop - start])
+                log_probs = torch.log_softmax(scores, dim=1, out=scores)
                 losses = log_probs.gather(1, safe_targets).squeeze(1).neg_()
                 token_losses[start:stop] = losses.masked_fill_(t_chunk == -1, 0.0)
                 continue
             # One fused kernel, and the gradient needs the probabilities: softmax, not log_softmax then exp (one
             # pass over the chunk fewer). The loss is -log p(target); where that lost its digits, see below.
-            probs = torch.softmax(logits.float(), dim=1, out=probs_buffer[: stop - start])
+            probs = torch.softmax(scores, dim=1, out=scores)
             losses = probs.gather(1, safe_targets).squeeze(1).log_().neg_()
             token_losses[start:stop] = losses.masked_fill_(t_chunk == -1, 0.0)
             # d CE / d logits = softmax - onehot, scaled per row by the token's coefficient (0 where ignored).
@@ -175,16 +181,21 @@ def _chunked_pass(
             grad_logits.scatter_add_(1, safe_targets, torch.full_like(losses, -1.0).unsqueeze(1))
             chunk_coefficients = coefficients[start:stop].unsqueeze(1)
             if low_precision:
-                grad_logits.mul_(chunk_coefficients / coefficient_scale)
-                grad_logits = grad_logits.to(dtype)
+                # One pass: scaled and rounded to low precision together; each product then goes to float32
+                # in the one pass that scales it back (into the [V, C] accumulator: add_ with alpha).
+                grad_logits = torch.mul(
+                    grad_logits, chunk_coefficients / coefficient_scale, out=grad_buffer[: stop - start]
+                )
+                # (A low-precision tensor times a Python number multiplies in low precision, where these small
+                # products underflow: each is widened to float32 before it is scaled.)
                 if grad_hidden is not None:
-                    grad_hidden[start:stop] = (grad_logits @ w).float() * coefficient_scale
+                    torch.mul((grad_logits @ w).float(), coefficient_scale, out=grad_hidden[start:stop])
                 if grad_weight is not None:
-                    chunk_grad_weight = (grad_logits.t() @ h_chunk).float() * coefficient_scale
+                    chunk_grad_weight = grad_logits.t() @ h_chunk
                     if start == 0:
-                        grad_weight.copy_(chunk_grad_weight)
+                        grad_weight.copy_(chunk_grad_weight).mul_(coefficient_scale)
                     else:
-                        grad_weight.add_(chunk_grad_weight)
+                        grad_weight.add_(chunk_grad_weight, alpha=coefficient_scale)
                 continue
             # float32: a row's coefficient scales that row of the gradient, so it goes on the small side of each
             # matmul (a chunk's [rows, C] hidden states and input gradients), not on the [rows, V] logit gradients:
