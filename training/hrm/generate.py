@@ -114,7 +114,7 @@ class TorchTokenSource:
             if cached != new:
                 break
             shared += 1
-        shared = min(shared, len(context) - 1)  # at least the last token is read again: its logits are needed
+        shared = max(0, min(shared, len(context) - 1))  # the last token is read again: its logits are needed
         self.cache.truncate(shared)
         idx = torch.tensor([context[shared:]], dtype=torch.long, device=self.device)
         self._cached_ids = context
