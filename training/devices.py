@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import resource
 import sys
 from contextlib import AbstractContextManager, nullcontext
@@ -62,22 +63,36 @@ def _cpu_name() -> str:
     return "cpu"
 
 
-def autocast_dtype(device: torch.device, fp16: bool, cpu_bf16: bool = False) -> torch.dtype | None:
+@functools.cache
+def cpu_has_amx_bf16() -> bool:
+    """Whether this CPU has AMX tiles for bf16 (Intel Sapphire Rapids and later), from /proc/cpuinfo's flags."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return False
+
+
+def autocast_dtype(device: torch.device, fp16: bool, cpu_bf16: bool | None = None) -> torch.dtype | None:
     """The autocast dtype a run gets, or None for plain fp32.
 
-    CUDA: bf16 where the card supports it, else fp16 (which then needs a GradScaler). CPU: fp32
-    unless bf16 is asked for explicitly, since CPU bf16 autocast is slower than fp32 on most
-    CPUs. MPS: fp32, because fp16 there would need a gradient scaler PyTorch does not promise."""
+    CUDA: bf16 where the card supports it, else fp16 (which then needs a GradScaler). CPU: bf16 where
+    it has AMX (its bf16 matmuls ran 2-7x faster than fp32 on one, and a seed-preset step 1.2-1.3x),
+    else fp32, since CPU bf16 autocast is slower than fp32 without it; `cpu_bf16` decides instead when
+    given. MPS: fp32, because fp16 there would need a gradient scaler PyTorch does not promise."""
     if not fp16:
         return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_bf16:
+    if device.type == "cpu" and (cpu_has_amx_bf16() if cpu_bf16 is None else cpu_bf16):
         return torch.bfloat16
     return None
 
 
-def autocast_context(device: torch.device, fp16: bool, cpu_bf16: bool = False) -> AbstractContextManager:
+def autocast_context(device: torch.device, fp16: bool, cpu_bf16: bool | None = None) -> AbstractContextManager:
     dtype = autocast_dtype(device, fp16, cpu_bf16)
     if dtype is None:
         return nullcontext()

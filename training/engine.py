@@ -25,6 +25,7 @@ from training.checkpoint_policy import checkpoints_to_remove, is_new_best, shoul
 from training.data import TokenBatches, read_meta
 from training.devices import (
     autocast_context,
+    autocast_dtype,
     current_memory_bytes,
     device_info,
     needs_grad_scaler,
@@ -525,6 +526,9 @@ def _report_setup(run: RunContext, model: torch.nn.Module) -> None:
         },
     )
     run.report("log", {"message": f"model {config.model.family}: {model.num_parameters():,} parameters"})
+    precision = autocast_dtype(run.device, t.fp16)
+    precision_text = "float32" if precision is None else f"{str(precision).removeprefix('torch.')} autocast"
+    run.report("log", {"message": f"precision: {precision_text}"})
     run.report(
         "log",
         {

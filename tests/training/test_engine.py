@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from corpus.records import SECTION_LABELS
+from training import devices
 from training.data import TokenBatches
 from training.devices import (
     autocast_dtype,
@@ -177,14 +178,20 @@ def test_resume_false_starts_over(dataset, tmp_path):
     assert recorder.of("metrics")[0]["step"] == 1 and result.step == 3
 
 
-def test_fp16_flag_on_cpu_trains_in_fp32(dataset, tmp_path):
+@pytest.mark.parametrize("amx", [False, True], ids=["cpu", "amx-cpu"])
+def test_fp16_flag_on_a_cpu_is_bf16_where_it_has_amx_else_fp32(dataset, tmp_path, monkeypatch, amx):
+    monkeypatch.setattr(devices, "cpu_has_amx_bf16", lambda: amx)
     recorder = Recorder()
     result = train(small_config(fp16="true", max_steps="4"), dataset, tmp_path, report=recorder)
     assert result.status == "finished"
     assert all(math.isfinite(m["loss"]) for m in recorder.of("metrics"))
+    logs = [entry["message"] for entry in recorder.of("log")]
+    assert ("precision: bfloat16 autocast" if amx else "precision: float32") in logs
     cpu = torch.device("cpu")
-    assert autocast_dtype(cpu, True) is None and not needs_grad_scaler(cpu, True)
+    assert autocast_dtype(cpu, True) == (torch.bfloat16 if amx else None) and not needs_grad_scaler(cpu, True)
     assert autocast_dtype(cpu, True, cpu_bf16=True) == torch.bfloat16
+    assert autocast_dtype(cpu, True, cpu_bf16=False) is None
+    assert autocast_dtype(cpu, False) is None
 
 
 def test_sample_hook_runs_without_changing_training(dataset, tmp_path):
