@@ -26,6 +26,7 @@ from training.data import TokenBatches, read_meta
 from training.devices import (
     autocast_context,
     autocast_dtype,
+    cpu_bf16_wanted,
     current_memory_bytes,
     device_info,
     needs_grad_scaler,
@@ -281,7 +282,7 @@ def evaluate(model: torch.nn.Module, dataset_dir: Path, config: RunConfig, devic
     model.eval()
     for _ in range(t.eval_iters):
         x, y, sections = batches.next_batch()
-        with autocast_context(device, t.fp16):
+        with autocast_context(device, t.fp16, cpu_bf16_wanted(model.num_parameters())):
             token_loss = model.token_losses(x, y).reshape(-1)  # in chunks: a batch's logits are never held
         # Padding (target -1) after the last record of a row counts in no section.
         valid = y.reshape(-1) >= 0
@@ -330,6 +331,7 @@ class RunContext:
     eval_model: torch.nn.Module  # the model, compiled when asked: never DDP-wrapped
     writer: Any
     tokens_per_step: int
+    cpu_bf16: bool = False  # on a CPU with `fp16` on: bf16 autocast (devices.cpu_bf16_wanted), else fp32
     started: float = 0.0  # time.perf_counter() when this process began its steps
 
     @property
@@ -410,7 +412,7 @@ def train_step(state: TrainState, run: RunContext) -> StepResult:
         last_micro = micro_step == accumulation - 1
         sync = nullcontext() if (last_micro or not run.ddp.enabled) else run.train_model.no_sync()
         with sync:
-            with autocast_context(run.device, t.fp16):
+            with autocast_context(run.device, t.fp16, run.cpu_bf16):
                 _, loss, section_losses = run.train_model(x, y, sections, weights)
             state.scaler.scale(loss / accumulation).backward()
         step_loss += loss.detach() / accumulation
@@ -526,7 +528,7 @@ def _report_setup(run: RunContext, model: torch.nn.Module) -> None:
         },
     )
     run.report("log", {"message": f"model {config.model.family}: {model.num_parameters():,} parameters"})
-    precision = autocast_dtype(run.device, t.fp16)
+    precision = autocast_dtype(run.device, t.fp16, run.cpu_bf16)
     precision_text = "float32" if precision is None else f"{str(precision).removeprefix('torch.')} autocast"
     run.report("log", {"message": f"precision: {precision_text}"})
     run.report(
@@ -594,6 +596,7 @@ def train(
         run = RunContext(
             config, dataset_dir, out_dir, meta, ddp, device, report, train_model, eval_model, writer, tokens_per_step
         )
+        run.cpu_bf16 = cpu_bf16_wanted(state.model.num_parameters())
         _report_setup(run, state.model)
 
         # The loop: step, then report, evaluate, sample, save and stop as the config says.

@@ -178,20 +178,26 @@ def test_resume_false_starts_over(dataset, tmp_path):
     assert recorder.of("metrics")[0]["step"] == 1 and result.step == 3
 
 
-@pytest.mark.parametrize("amx", [False, True], ids=["cpu", "amx-cpu"])
-def test_fp16_flag_on_a_cpu_is_bf16_where_it_has_amx_else_fp32(dataset, tmp_path, monkeypatch, amx):
+@pytest.mark.parametrize(
+    "amx,min_parameters,expected",
+    [(False, 0, "float32"), (True, 0, "bfloat16 autocast"), (True, 10_000_000, "float32")],
+    ids=["cpu", "amx-cpu", "amx-cpu-small-model"],
+)
+def test_fp16_flag_on_a_cpu_is_bf16_where_it_has_amx_for_a_large_model(
+    dataset, tmp_path, monkeypatch, amx, min_parameters, expected
+):
     monkeypatch.setattr(devices, "cpu_has_amx_bf16", lambda: amx)
+    monkeypatch.setattr(devices, "CPU_BF16_MIN_PARAMETERS", min_parameters)  # the test's model is tiny
     recorder = Recorder()
     result = train(small_config(fp16="true", max_steps="4"), dataset, tmp_path, report=recorder)
     assert result.status == "finished"
     assert all(math.isfinite(m["loss"]) for m in recorder.of("metrics"))
-    logs = [entry["message"] for entry in recorder.of("log")]
-    assert ("precision: bfloat16 autocast" if amx else "precision: float32") in logs
+    assert f"precision: {expected}" in [entry["message"] for entry in recorder.of("log")]
+    assert devices.cpu_bf16_wanted(10_000_000) == amx
     cpu = torch.device("cpu")
-    assert autocast_dtype(cpu, True) == (torch.bfloat16 if amx else None) and not needs_grad_scaler(cpu, True)
+    assert autocast_dtype(cpu, True) is None and not needs_grad_scaler(cpu, True)
     assert autocast_dtype(cpu, True, cpu_bf16=True) == torch.bfloat16
-    assert autocast_dtype(cpu, True, cpu_bf16=False) is None
-    assert autocast_dtype(cpu, False) is None
+    assert autocast_dtype(cpu, False, cpu_bf16=True) is None
 
 
 def test_sample_hook_runs_without_changing_training(dataset, tmp_path):
