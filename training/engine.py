@@ -474,6 +474,10 @@ def save(state: TrainState, run: RunContext, step_loss: torch.Tensor | None) -> 
     rng_states = _gather_rng_states(state.train_batches, run.ddp)
     path = checkpoint_path(run.out_dir, state.step)
     if run.ddp.is_main:
+        # The recorder writes out every metric up to this step first: a worker killed once the file exists
+        # resumes after this step and never logs those steps again. (Under torchrun the report travels through
+        # a pipe and may arrive after the file.)
+        run.report("saving", {"step": state.step})
         size = save_checkpoint(
             path,
             {

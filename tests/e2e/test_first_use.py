@@ -274,19 +274,20 @@ def test_a_worker_recycled_before_the_check_is_marked_once_the_page_learns_its_p
         "**/system/check-workers/recycled/",
         lambda route: route.fulfill(json={"done": True, "success": True, "result": answer, "seconds": 0.1}),
     )
+    # The page as the server renders it now, and as it renders once the recycled worker's PID is published.
+    rendered = page.request.get(url + "/system/?check=recycled").text()
+    published = rendered.replace(
+        '<span class="worker-pid"',
+        '<span class="worker-pid" data-pid="999999">999999</span>, <span class="worker-pid"',
+        1,
+    )
     readings = []
 
     def system_page(route):
         readings.append(route.request.url)
-        response = route.fetch()
-        body = response.text()
-        if len(readings) > 1:  # the recycled worker's PID is published by now
-            body = body.replace(
-                '<span class="worker-pid"',
-                '<span class="worker-pid" data-pid="999999">999999</span>, <span class="worker-pid"',
-                1,
-            )
-        route.fulfill(response=response, body=body)
+        route.fulfill(
+            status=200, content_type="text/html; charset=utf-8", body=rendered if len(readings) == 1 else published
+        )
 
     page.route("**/system/?check=recycled", system_page)
     page.goto(url + "/system/?check=recycled")

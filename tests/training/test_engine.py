@@ -287,6 +287,9 @@ def test_the_best_checkpoint_by_validation_loss_is_saved_and_kept(dataset, tmp_p
     assert state["best_step"] == best_step
     removed = [c["step"] for c in recorder.of("checkpoint_removed")]
     assert sorted(removed + files) == sorted({c["step"] for c in saved})
+    # Each checkpoint is announced before its file is written (the recorder writes the points out then).
+    announced = [(kind, payload["step"]) for kind, payload in recorder.events if kind in ("saving", "checkpoint")]
+    assert announced == [(kind, c["step"]) for c in saved for kind in ("saving", "checkpoint")]
 
 
 def test_keep_last_checkpoints_prunes_the_grid_but_keeps_the_best(dataset, tmp_path):

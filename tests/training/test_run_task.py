@@ -175,3 +175,20 @@ def test_train_command_answers_unrunnable_settings_and_bad_names_with_a_clear_er
         call_command("train", dataset.name, "--family", "gpt", "--preset", "tiny", "--set", "block_size=100000")
     with pytest.raises(CommandError, match="bad --name"):
         call_command("train", dataset.name, "--name", "no spaces/allowed")
+
+
+def test_every_point_up_to_a_checkpoint_is_written_before_the_checkpoint_file(dataset_files):
+    """A worker killed while a checkpoint file is written resumes after that step and never logs its steps
+    again, so their points must be in the database before the file exists (not at the next timed flush)."""
+    from training.tasks.runs import RunRecorder
+
+    dataset = make_dataset(dataset_files)
+    run = create_run(dataset=dataset, family="hrm", preset_name="tiny", name="flush-run", overrides=FAST, queue=False)
+    recorder = RunRecorder(run, every=3600.0)  # no timed flush during the test
+    for step in (2, 4):
+        recorder.report(
+            "metrics", {"step": step, "loss": 1.0, "lr": 1e-3, "grad_norm": 1.0, "tokens_per_sec": 1.0, "tokens": step}
+        )
+    assert steps_of(run, "train") == []
+    recorder.report("saving", {"step": 4})
+    assert steps_of(run, "train") == [2, 4]

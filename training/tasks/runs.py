@@ -137,6 +137,10 @@ class RunRecorder:
         self.flush_points()
         self.progress.update(force=True)
 
+    def _on_saving(self, payload: dict) -> None:
+        """A checkpoint is about to be written: its steps' points must be in the database before it exists."""
+        self.flush_points()
+
     def _on_checkpoint_removed(self, payload: dict) -> None:
         """The engine deleted a superseded checkpoint file (see training.checkpoint_policy): its row goes too."""
         Checkpoint.objects.filter(run_id=self.run.pk, step=int(payload["step"])).delete()
@@ -198,6 +202,8 @@ def describe(kind: str, payload: dict) -> str:
         return f"checkpoint {payload['path']} ({payload.get('size', 0):,} bytes{best})"
     if kind == "checkpoint_removed":
         return f"removed superseded checkpoint {payload['path']}"
+    if kind == "saving":
+        return f"saving a checkpoint at step {payload['step']:,}"
     return f"{kind}: {payload}"
 
 
