@@ -117,8 +117,9 @@ class TorchTokenSource:
         shared = max(0, min(shared, len(context) - 1))  # the last token is read again: its logits are needed
         self.cache.truncate(shared)
         idx = torch.tensor([context[shared:]], dtype=torch.long, device=self.device)
-        self._cached_ids = context
-        return self.model.next_logits(idx, self.cache)[0].float()
+        logits = self.model.next_logits(idx, self.cache)[0].float()
+        self._cached_ids = context  # only once the cache holds it: a failed read leaves the two in step
+        return logits
 
 
 def task_prompt(*, repo: str, title: str, body: str, path: str, code_before: str) -> tuple[str, str]:
