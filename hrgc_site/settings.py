@@ -23,9 +23,18 @@ def secret_key(data_dir: Path) -> str:
         return os.environ["SECRET_KEY"]
     path = data_dir / "secret_key"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole to a private file, then linked into place: of processes starting together (two
+        # workers on a fresh data dir) one link wins, and no process ever reads a half-written key.
+        temp = data_dir / f".secret_key.{os.getpid()}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another process linked its key first: everyone uses that one
+        finally:
+            temp.unlink()
     return path.read_text().strip()
 
 
