@@ -1,6 +1,6 @@
 """Every GPU path of training, run once, for a session lent a GPU for a few minutes.
 
-    python3 bench/gpu_check.py --out $OUT          # on the GPU machine: about 6 to 9 minutes on one GPU
+    python3 bench/gpu_check.py --out $OUT          # on the GPU machine: about 6 to 8 minutes on one GPU
     .venv/bin/python bench/gpu_check.py --device cpu --quick --out /tmp/gpu-check   # the same checks, small, here
 
 No GPU has run these paths in this project's tests (CI has none), and a lent GPU comes for minutes, so this
@@ -112,7 +112,9 @@ def check_environment(ctx: Context) -> dict:
 
 
 def check_loss(ctx: Context) -> dict:
-    """Chunked against plain, at the seed head's shape (C 256, V 50,000) on a batch of 2,048 rows."""
+    """The chunked loss under each autocast against the plain loss in fp32, at the seed head's shape (C 256,
+    V 50,000) on 2,048 rows. Not against the plain loss under the same autocast: in fp16 that one flushes
+    small gradient rows to zero (it counts on the GradScaler), so it is the less exact of the two."""
     rows, vocab = (512, 4096) if ctx.quick else (2048, 50_000)
     generator = torch.Generator(device="cpu").manual_seed(0)
     hidden0 = torch.randn(rows, 256, generator=generator).to(ctx.device)
@@ -120,29 +122,32 @@ def check_loss(ctx: Context) -> dict:
     targets = torch.randint(0, vocab, (rows,), generator=generator).to(ctx.device)
     targets[:7] = -1
     sections = torch.randint(0, len(SECTION_LABELS), (rows,), generator=generator).to(ctx.device)
+
+    def loss_and_grads(chunked: bool, dtype: torch.dtype | None) -> list[torch.Tensor]:
+        hidden, weight = hidden0.clone().requires_grad_(), weight0.clone().requires_grad_()
+        with torch.autocast(ctx.device.type, dtype=dtype) if dtype else nullcontext():
+            if chunked:
+                loss, _ = chunked_section_weighted_loss(hidden, weight, targets, sections, SEED_WEIGHTS)
+            else:
+                loss, _ = section_weighted_loss(hidden @ weight.t(), targets, sections, SEED_WEIGHTS)
+        return [loss.detach(), *torch.autograd.grad(loss, (hidden, weight))]
+
+    reference = loss_and_grads(chunked=False, dtype=None)
     figures = {}
     for name, dtype in (("fp32", None), ("bf16", torch.bfloat16), ("fp16", torch.float16)):
         if ctx.device.type == "cpu" and dtype is torch.float16:
             continue  # CPU autocast is bf16 only in this project
-        results = []
-        for chunked in (False, True):
-            hidden, weight = hidden0.clone().requires_grad_(), weight0.clone().requires_grad_()
-            autocast = torch.autocast(ctx.device.type, dtype=dtype) if dtype else nullcontext()
-            with autocast:
-                if chunked:
-                    loss, _ = chunked_section_weighted_loss(hidden, weight, targets, sections, SEED_WEIGHTS)
-                else:
-                    loss, _ = section_weighted_loss(hidden @ weight.t(), targets, sections, SEED_WEIGHTS)
-            grads = torch.autograd.grad(loss, (hidden, weight))
-            results.append((loss.detach(), *grads))
-        (plain_loss, *plain_grads), (loss, *grads) = results
-        errors = [relative_error(loss, plain_loss)] + [
-            relative_error(g, p) for g, p in zip(grads, plain_grads, strict=True)
-        ]
-        figures[name] = {"loss": float(loss), "relative_errors": [f"{e:.1e}" for e in errors]}
-        tolerance = 1e-4 if dtype is None else 3e-2
+        got = loss_and_grads(chunked=True, dtype=dtype)
+        errors = [relative_error(g, r) for g, r in zip(got, reference, strict=True)]
+        plain = [relative_error(g, r) for g, r in zip(loss_and_grads(False, dtype), reference, strict=True)]
+        figures[name] = {
+            "loss": float(got[0]),
+            "chunked_errors": [f"{e:.1e}" for e in errors],  # loss, hidden gradient, weight gradient
+            "plain_errors": [f"{e:.1e}" for e in plain],
+        }
+        tolerance = 1e-4 if dtype is None else 2e-2
         expect(all(np.isfinite(e) and e < tolerance for e in errors), f"{name}: errors {errors} over {tolerance}")
-        expect(all(g.dtype == torch.float32 for g in grads), f"{name}: gradients not float32")
+        expect(all(g.dtype == torch.float32 for g in got[1:]), f"{name}: gradients not float32")
     return figures
 
 
@@ -262,7 +267,7 @@ def check_bench(ctx: Context) -> dict:
         command += ["--models", families[-1], "--rounds", "1", "--steps", "1", "--warmup", "1"]
         command += ["--batch-size", "2", "--seq-len", "64"]
     else:
-        command += ["--models", ",".join(families), "--rounds", "1", "--compile"]
+        command += ["--models", ",".join(families), "--rounds", "1", "--compile", "--steps", "10"]
     child = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=ctx.seconds_left(), check=False)
     print(child.stdout, flush=True)
     expect(child.returncode == 0, f"bench/train.py exited {child.returncode}: {child.stderr[-2000:]}")
@@ -297,7 +302,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small shapes and the tiny preset (a CPU smoke run)")
     parser.add_argument("--out", type=Path, default=Path("gpu-check"), help="folder for gpu_check.json")
     parser.add_argument("--only", help="comma-separated checks to run (default: all)")
-    parser.add_argument("--minutes", type=float, default=9.0, help="skip the checks not started by then")
+    parser.add_argument("--minutes", type=float, default=7.0, help="skip the checks not started by then")
     args = parser.parse_args()
     device = pick_device(args.device)
     names = args.only.split(",") if args.only else list(CHECKS)

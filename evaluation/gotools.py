@@ -249,6 +249,12 @@ def typecheck(
             with _base_lock:
                 _base_verdicts[key] = verdict
         if not verdict[0]:
+            wanted, installed = _go_directive(module_dir / "go.mod"), _toolchain_version(go)
+            if wanted and installed and wanted > installed:
+                return None, (
+                    f"the module asks for Go {wanted[0]}.{wanted[1]} and Go {installed[0]}.{installed[1]} is "
+                    f"installed, which cannot vet it: install Go {wanted[0]}.{wanted[1]} or newer\n{verdict[1]}"
+                )
             return None, f"the base commit does not pass go vet, so the change cannot be judged:\n{verdict[1]}"
         errors = []
         for relative, text in relatives:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 # (key of Evaluation.metrics as metrics.aggregate writes it, label)
 METRIC_ROWS = (
     ("code_loss", "code loss (nats/token)"),
@@ -33,6 +36,16 @@ def metric_text(key: str, value) -> str:
     if key == "perplexity":
         return f"{value:.2f}" if value < 1e6 else f"{value:.3g}"
     return f"{value:.3f}" if key != "mean_attempts" else f"{value:.2f}"
+
+
+def vet_absent_note(reasons: Iterable[str], tasks: int) -> str:
+    """Why `go vet` gave no verdict, from the reasons of the tasks it gave none: the commonest one's first line.
+    Empty when every task had a verdict."""
+    counts = Counter(reason.strip().splitlines()[0] for reason in reasons if reason.strip())
+    if not counts:
+        return ""
+    reason, _ = counts.most_common(1)[0]
+    return f"go vet absent for {counts.total()} of {tasks} tasks{': most often' if len(counts) > 1 else ':'} {reason}"
 
 
 def diff_lines(reference: str, output: str) -> list[tuple[str, str]]:

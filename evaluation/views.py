@@ -10,7 +10,7 @@ from django.views.generic import DetailView, ListView
 
 from evaluation.forms import EvaluateForm, SuiteForm
 from evaluation.models import EvalSuite, Evaluation, TaskResult
-from evaluation.presentation import METRIC_ROWS, diff_lines, metric_text
+from evaluation.presentation import METRIC_ROWS, diff_lines, metric_text, vet_absent_note
 from evaluation.services import evaluations as services
 from evaluation.services.suites import create_suite, delete_suite
 from hrgc_site.errors import ActionRefused
@@ -67,10 +67,18 @@ def evaluation_detail(request, pk: int):
     results, sort = services.sorted_results(evaluation, request.GET.get("sort", "task"))
     page = _page(request, results, sort=sort)
     metrics = [(label, metric_text(key, evaluation.metrics.get(key))) for key, label in METRIC_ROWS]
+    vet_note = vet_absent_note(services.vet_absent_reasons(evaluation), evaluation.tasks_done)
     return render(
         request,
         "evaluation/evaluation_detail.html",
-        {"evaluation": evaluation, "job": evaluation, "results": page["page_obj"], "metrics": metrics, **page},
+        {
+            "evaluation": evaluation,
+            "job": evaluation,
+            "results": page["page_obj"],
+            "metrics": metrics,
+            "vet_note": vet_note,
+            **page,
+        },
     )
 
 

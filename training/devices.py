@@ -89,17 +89,26 @@ def cpu_bf16_wanted(parameters: int) -> bool:
 def autocast_dtype(device: torch.device, fp16: bool, cpu_bf16: bool = False) -> torch.dtype | None:
     """The autocast dtype a run gets, or None for plain fp32.
 
-    CUDA: bf16 where the card supports it, else fp16 (which then needs a GradScaler). CPU: fp32
+    CUDA: bf16 where the card has it in hardware (Ampere and later; emulated bf16 on a V100 or T4 is slow),
+    else fp16 (which then needs a GradScaler). CPU: fp32
     unless `cpu_bf16` (the engine passes cpu_bf16_wanted), since CPU bf16 autocast is slower than
     fp32 on CPUs without AMX. MPS: fp32, because fp16 there would need a gradient scaler PyTorch
     does not promise."""
     if not fp16:
         return None
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     if device.type == "cpu" and cpu_bf16:
         return torch.bfloat16
     return None
+
+
+def allow_tf32(device: torch.device) -> None:
+    """fp32 matmuls on a CUDA GPU in TF32 (tensor cores, 10-bit mantissa), as nanoGPT trains: several times
+    faster on Ampere and later, and what the `tiny` preset (no mixed precision) and evaluation run in there."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
 
 def autocast_context(device: torch.device, fp16: bool, cpu_bf16: bool = False) -> AbstractContextManager:

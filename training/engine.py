@@ -24,6 +24,7 @@ from corpus.records import SECTION_LABELS
 from training.checkpoint_policy import checkpoints_to_remove, is_new_best, should_save
 from training.data import TokenBatches, read_meta
 from training.devices import (
+    allow_tf32,
     autocast_context,
     autocast_dtype,
     cpu_bf16_wanted,
@@ -137,7 +138,8 @@ def _rng_state(train_batches: TokenBatches) -> dict[str, Any]:
             "cached_gaussian": float(cached_gaussian),
         },
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        # This rank's GPU only: a list of every visible GPU's would not restore on a machine with fewer.
+        "cuda": torch.cuda.get_rng_state(train_batches.device) if train_batches.device.type == "cuda" else None,
         "data": train_batches.state_dict(),
     }
 
@@ -156,8 +158,12 @@ def _restore_rng_state(state: dict[str, Any], train_batches: TokenBatches) -> No
         )
     )
     torch.set_rng_state(state["torch"])
-    if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state["cuda"]
+    if isinstance(cuda, list):  # checkpoints before this rank-only state held every visible GPU's
+        index = train_batches.device.index or 0
+        cuda = cuda[index] if index < len(cuda) else None
+    if cuda is not None and train_batches.device.type == "cuda":
+        torch.cuda.set_rng_state(cuda, train_batches.device)
     train_batches.load_state_dict(state["data"])
 
 
@@ -173,7 +179,9 @@ def _resume_from(
 ) -> None:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
+    if state["scaler"] and scaler.is_enabled():
+        # A disabled scaler (fp32, bf16) saves {}: resuming such a run with fp16 starts the scale afresh.
+        scaler.load_state_dict(state["scaler"])
     if len(state["rng"]) == ddp.world_size:
         _restore_rng_state(state["rng"][ddp.rank], train_batches)
     else:
@@ -379,8 +387,20 @@ def init_train_state(config: RunConfig, dataset_dir: Path, ddp: Distributed, dev
 
 
 def resume_train_state(state: TrainState, out_dir: Path, ddp: Distributed, seed: int, report: Report) -> Path | None:
-    """Continue from the latest checkpoint in `out_dir`, if any: weights, optimizer, RNG streams, counters."""
+    """Continue from the latest checkpoint in `out_dir`, if any: weights, optimizer, RNG streams, counters.
+
+    Under DDP rank 0 chooses and every rank loads that file: ranks resuming at different steps would run
+    different step counts and hang in a collective. A rank that cannot read it fails with the reason."""
     latest = find_latest_checkpoint(out_dir)
+    if ddp.enabled:
+        chosen = [str(latest) if latest is not None else None]
+        dist.broadcast_object_list(chosen, src=0)
+        latest = Path(chosen[0]) if chosen[0] is not None else None
+        if latest is not None and not latest.is_file():
+            raise FileNotFoundError(
+                f"rank {ddp.rank} cannot read {latest}, the checkpoint rank 0 resumes from: every node needs the "
+                "run directory on storage they share (HRGC_DATA_DIR)"
+            )
     if latest is None:
         return None
     saved = load_checkpoint(latest)
@@ -562,6 +582,7 @@ def train(
     t = config.train
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     ddp, device = _init_distributed(t.device)
+    allow_tf32(device)
     writer = None
     # Under torchrun every rank keeps a heartbeat and its own log in the run directory (the run page lists them).
     ranks = RankLog(out_dir, ddp.rank, ddp.local_rank, ddp.world_size) if ddp.enabled else None

@@ -40,6 +40,13 @@ def sorted_results(evaluation: Evaluation, sort: str):
     return results, sort
 
 
+def vet_absent_reasons(evaluation: Evaluation) -> list[str]:
+    """What `go vet` said on each task of `evaluation` it gave no verdict for (presentation.vet_absent_note)."""
+    return list(
+        evaluation.results.filter(vet_ok__isnull=True).exclude(vet_output="").values_list("vet_output", flat=True)
+    )
+
+
 def checked_settings(settings: dict | None) -> dict:
     """The generation settings with defaults filled in, or ActionRefused naming the one out of range."""
     merged = {**DEFAULT_SETTINGS, **(settings or {})}

@@ -111,10 +111,10 @@ def run_evaluation(evaluation: Evaluation, echo: Callable[[str], None] | None = 
     except ActionRefused as error:
         return JobStatus.FAILED, str(error)
     settings = evaluation.settings or {}
+    attempts, tokens = settings.get("max_attempts", 3), settings.get("max_tokens", 256)
     echo(
-        f"{len(tasks)} tasks to score, each up to {settings.get('max_attempts', 3)} attempts of "
-        f"{settings.get('max_tokens', 256)} tokens"
-        + (" (PyTorch reruns the whole context for every token: --max-tokens sets the pace)" if torch_backend else "")
+        f"{len(tasks)} tasks to score, each up to {attempts} attempt{'s' if attempts != 1 else ''} of {tokens} "
+        f"tokens ({'PyTorch' if torch_backend else 'llama.cpp'}, with a KV cache: --max-tokens sets the pace)"
     )
     began, scored = time.monotonic(), 0
     for task in tasks:

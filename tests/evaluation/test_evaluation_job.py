@@ -47,8 +47,8 @@ def test_every_task_gets_a_result_and_the_evaluation_its_aggregates(trained):
     assert evaluation.tasks_done == evaluation.tasks_total == 3 and evaluation.progress == 1.0
     # The user sees the pace: each task's seconds and, while tasks remain, the time left at that pace.
     assert (
-        lines[0] == "3 tasks to score, each up to 2 attempts of 8 tokens (PyTorch reruns the whole context "
-        "for every token: --max-tokens sets the pace)"
+        lines[0]
+        == "3 tasks to score, each up to 2 attempts of 8 tokens (PyTorch, with a KV cache: --max-tokens sets the pace)"
     )
     assert re.fullmatch(r"task 0: .* \(\d+\.\d s; about \d+ (s|min( \d+ s)?) left\)", lines[1])
     assert re.fullmatch(r"task 2: .* \(\d+\.\d s\)", lines[3])

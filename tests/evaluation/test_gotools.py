@@ -135,6 +135,20 @@ def test_vet_is_absent_when_the_base_cannot_be_vetted(repo, module_commit, tmp_p
     assert ok is None and "cannot be read" in why
 
 
+@needs_go
+def test_a_module_newer_than_the_installed_go_is_named_as_the_reason_vet_is_absent(tmp_path):
+    # gin's go.mod says `go 1.24.0`; Debian's Go 1.19 cannot even parse that line. The reason must say so,
+    # not that the repository's own code is broken.
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    git(newer, "init", "-q")
+    base = commit(newer, {"go.mod": "module example.com/m\n\ngo 1.99.0\n", "calc/calc.go": BASE})
+    ok, why = typecheck(newer, base, "calc/calc.go", "func Add(a, b int) int {\n\treturn a\n}\n")
+    assert ok is None
+    assert why.startswith("the module asks for Go 1.99 and Go 1.") and "install Go 1.99 or newer" in why
+    assert "does not pass go vet" not in why
+
+
 def test_a_declaration_of_another_file_of_the_package_replaces_it_there():
     other = "package calc\n\n// Sub subtracts.\nfunc Sub(a, b int) int {\n\treturn a - b\n}\n"
     generated = (

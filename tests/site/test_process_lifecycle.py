@@ -66,6 +66,31 @@ def test_a_command_stops_the_database_it_started_unless_another_process_still_us
     assert postgres_processes(pgdata) == []
 
 
+def test_the_first_command_on_a_fresh_data_dir_sets_up_the_database_even_two_at_once(data_dir, tmp_path):
+    """A new user's first command is a pipeline command, not `migrate`: it must not fail on missing tables."""
+    env = fresh_env(data_dir)
+    commands = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "snapshot", "list"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [command.communicate(timeout=300) for command in commands]
+    for command, (stdout, stderr) in zip(commands, outputs, strict=True):
+        assert command.returncode == 0, stderr
+        assert stdout.startswith("No snapshots yet"), stdout
+    # Exactly one of them migrated; the other waited for it and found the tables there.
+    assert sum("first use): migrated it" in stderr for _, stderr in outputs) == 1
+    again = manage("snapshot", "list", env=env)
+    assert "migrated" not in again.stderr and again.stdout.startswith("No snapshots yet")
+    assert postgres_processes(data_dir / "pgdata") == []
+
+
 def test_serve_prints_an_operator_password_and_ctrl_c_stops_every_child_and_the_database(data_dir, tmp_path):
     env = fresh_env(data_dir, WEB_WORKERS="1", HRGC_WORKERS="1", HRGC_TRAIN_WORKERS="1")
     log = tmp_path / "serve.log"

@@ -374,3 +374,19 @@ def test_engine_reports_the_runs_own_peak_as_the_max_of_its_samples(dataset, tmp
     samples = [m["memory_now"] for m in metrics]
     assert all(sample > 0 for sample in samples)
     assert [m["memory"] for m in metrics] == [max(samples[: i + 1]) for i in range(len(samples))]
+
+
+def test_a_checkpoint_without_loss_scaling_resumes_where_fp16_scales_the_loss(dataset, tmp_path):
+    """A run saved in fp32 or bf16 has a disabled GradScaler ({} in the checkpoint); resumed on a GPU that trains
+    fp16 its scaler is enabled, and loading {} into it raised instead of starting the scale afresh."""
+    from training.engine import Distributed, _resume_from, init_train_state, load_checkpoint
+
+    config = small_config(max_steps="3", save_steps="3")
+    finished = train(config, dataset, tmp_path / "fp32", report=Recorder())
+    saved = load_checkpoint(finished.checkpoint_path)
+    assert saved["scaler"] == {}
+
+    state = init_train_state(config, dataset, Distributed(), torch.device("cpu"))
+    fp16_scaler = torch.amp.GradScaler("cpu", enabled=True)
+    _resume_from(saved, state.model, state.optimizer, fp16_scaler, state.train_batches, Distributed(), 0, Recorder())
+    assert fp16_scaler.get_scale() == 65536.0  # the default initial scale

@@ -192,3 +192,22 @@ def test_every_point_up_to_a_checkpoint_is_written_before_the_checkpoint_file(da
     assert steps_of(run, "train") == []
     recorder.report("saving", {"step": 4})
     assert steps_of(run, "train") == [2, 4]
+
+
+def test_an_infinite_loss_or_gradient_norm_is_stored_as_a_gap_not_a_failed_run(dataset_files):
+    """fp16 training: a step whose gradients overflow has an inf gradient norm (the GradScaler skips it), and a
+    diverged run an inf or nan loss. PostgreSQL's jsonb refuses Infinity/NaN, which failed the whole write."""
+    from training.tasks.runs import RunRecorder
+
+    dataset = make_dataset(dataset_files)
+    run = create_run(dataset=dataset, family="gpt", preset_name="tiny", name="inf-run", overrides=FAST, queue=False)
+    recorder = RunRecorder(run, every=3600.0)
+    recorder.report("metrics", {"step": 2, "loss": 2.5, "grad_norm": float("inf"), "lr": 1e-3, "tokens": 2})
+    recorder.report("metrics", {"step": 4, "loss": float("nan"), "grad_norm": 1.5, "lr": 1e-3, "tokens": 4})
+    recorder.report("eval", {"step": 4, "val_loss": float("inf"), "tokens": 4})
+    recorder.flush_points()
+
+    points = {(p.kind, p.step): p.values for p in MetricPoint.objects.filter(run=run)}
+    assert points[("train", 2)] == {"loss": 2.5, "grad_norm": None, "lr": 1e-3}
+    assert points[("train", 4)]["loss"] is None and points[("train", 4)]["grad_norm"] == 1.5
+    assert points[("eval", 4)]["val_loss"] is None

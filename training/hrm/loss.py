@@ -22,13 +22,16 @@ from corpus.records import SECTION_LABELS
 # float32). Each chunk also reads and writes the whole head-weight gradient (V x C), so much smaller chunks
 # turn that into the bottleneck (64 rows were 1.7x slower than 512 on CPU); larger ones only add memory.
 CHUNK_BYTES = 64 * 2**20
+# On a GPU a 256-row chunk's matmul takes microseconds and kernel launches would dominate: 2,048 rows at 50K.
+CUDA_CHUNK_BYTES = 512 * 2**20
 SECTION_NAMES = {index: name for name, index in SECTION_LABELS.items()}
 # -log of float32's smallest normal number is 87.3: above 80 nats a loss is taken from the logits instead.
 LOSS_FROM_PROBABILITY_UP_TO = 80.0
 
 
-def chunk_rows(vocab_size: int) -> int:
-    return 2 ** max(4, (CHUNK_BYTES // (4 * vocab_size)).bit_length() - 1)
+def chunk_rows(vocab_size: int, device_type: str = "cpu") -> int:
+    budget = CUDA_CHUNK_BYTES if device_type == "cuda" else CHUNK_BYTES
+    return 2 ** max(4, (budget // (4 * vocab_size)).bit_length() - 1)
 
 
 def token_coefficients(
@@ -152,7 +155,7 @@ def _chunked_pass(
         wants_grad = grad_hidden is not None or grad_weight is not None
         # A Python number (one host sync a pass): it scales float32 results, as an `alpha` too.
         coefficient_scale = float(coefficients.abs().max().clamp(min=1e-30)) if low_precision and wants_grad else 1.0
-        step = chunk_rows(vocab)
+        step = chunk_rows(vocab, hidden.device.type)
         logits_buffer = torch.empty(min(step, n_rows), vocab, dtype=dtype, device=hidden.device)
         # In float32 the probabilities overwrite the logits in place (one chunk-sized buffer, not two); in low
         # precision they are float32 beside the logits, and the scaled logit gradients low precision again.

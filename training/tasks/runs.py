@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -85,7 +86,12 @@ class RunRecorder:
             step=step,
             tokens=int(tokens or 0),
             elapsed=float(elapsed or 0.0),
-            values=values,
+            # A diverged loss, or the gradient norm of an fp16 step the GradScaler skips, is inf or nan, which
+            # JSON (and so PostgreSQL's jsonb) cannot hold: the chart shows a gap there instead.
+            values={
+                key: None if isinstance(value, float) and not math.isfinite(value) else value
+                for key, value in values.items()
+            },
         )
 
     def _on_metrics(self, payload: dict) -> None:

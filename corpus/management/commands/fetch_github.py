@@ -1,13 +1,14 @@
 """Fetch merged Go pull requests of GitHub repositories (in the foreground unless --enqueue)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from corpus.management.commands._jobs import run_or_enqueue
 from corpus.models import GitHubSettings, Source
 from corpus.services import fetch_jobs, repositories
+from hrgc_site.commands import PipelineCommand
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = "Fetch merged pull requests of owner/name repositories from the GitHub API (same code as the worker)."
 
     def add_arguments(self, parser):

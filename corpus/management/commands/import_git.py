@@ -2,14 +2,15 @@
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from corpus.management.commands._jobs import run_or_enqueue
 from corpus.models import Source
 from corpus.services import fetch_jobs, repositories
+from hrgc_site.commands import PipelineCommand
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = "Import merged pull requests from a local git clone; re-running adds only what is new."
 
     def add_arguments(self, parser):

@@ -1,13 +1,12 @@
 """Build the bundled sample git repositories under the data dir and import them (the UI's one-click button)."""
 
-from django.core.management.base import BaseCommand
-
 from corpus.management.commands._jobs import run_or_enqueue
 from corpus.models import Source
 from corpus.services import fetch_jobs
+from hrgc_site.commands import PipelineCommand
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = "Build the sample Go repositories (DATA_DIR/sample-repos) and import their pull requests."
 
     def add_arguments(self, parser):

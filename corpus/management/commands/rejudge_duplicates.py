@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
 from corpus.services.dedupe import rejudge_duplicates
+from hrgc_site.commands import PipelineCommand
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = (
         "Refresh stored plans and records of older rows, then flag exact and near duplicates on the change "
         "(title and changed declarations). PRs the old whole-file rule excluded come back unless a person "

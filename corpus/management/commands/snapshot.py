@@ -1,15 +1,16 @@
 """Create or list corpus snapshots: frozen, counted, hashed JSONL files of the included pull requests."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from corpus.models import Snapshot
 from corpus.services import snapshots
+from hrgc_site.commands import PipelineCommand
 from hrgc_site.errors import ActionRefused, Invalid
 from hrgc_site.jobs import run_job
 from hrgc_site.models import split_message
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = "snapshot create NAME [--description TEXT] | snapshot list"
 
     def add_arguments(self, parser):
@@ -22,7 +23,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, **options):
         if action == "list":
-            for snap in Snapshot.objects.order_by("created_at"):
+            snaps = Snapshot.objects.order_by("created_at")
+            if not snaps:
+                self.stdout.write("No snapshots yet: `snapshot create NAME` freezes the included pull requests.")
+                return
+            self.stdout.write("name\tstatus\tPRs\trepositories\tcharacters\tsha256\tfile")
+            for snap in snaps:
                 self.stdout.write(
                     f"{snap.name}\t{snap.status}\t{snap.pr_count} PRs\t{snap.repo_count} repos\t"
                     f"{snap.chars} chars\t{snap.sha256 or '-'}\t{snap.file_path or '-'}"
@@ -43,6 +49,6 @@ class Command(BaseCommand):
             raise CommandError(f"snapshot {snap.name} {status}: {split_message(snap.message)[0]}")
         self.stdout.write(
             f"snapshot {snap.name}: {snap.pr_count} PRs from {snap.repo_count} repositories, "
-            f"{snap.chars} chars, {snap.no_intent_count} without intent\n"
+            f"{snap.chars} chars, {snap.no_intent_count} whose plan has no intent\n"
             f"{snap.file_path}\nsha256 {snap.sha256}"
         )

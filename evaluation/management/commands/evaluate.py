@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from evaluation.models import Evaluation
-from evaluation.presentation import METRIC_ROWS, metric_text
-from evaluation.services.evaluations import create_evaluation
+from evaluation.presentation import METRIC_ROWS, metric_text, vet_absent_note
+from evaluation.services.evaluations import create_evaluation, vet_absent_reasons
 from evaluation.services.job import run_evaluation
 from evaluation.services.suites import DEFAULT_TASKS, suite_for
+from hrgc_site.commands import PipelineCommand
 from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import run_job
 from models_registry.management.commands.export import find_run
@@ -25,7 +26,7 @@ def find_model(ref: str) -> ExportedModel:
     return model
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = "Evaluate a run's checkpoint (PyTorch) or an exported GGUF on a suite, and print the metrics."
 
     def add_arguments(self, parser):
@@ -59,3 +60,6 @@ class Command(BaseCommand):
         width = max(len(label) for _, label in METRIC_ROWS)
         for key, label in METRIC_ROWS:
             self.stdout.write(f"  {label:<{width}}  {metric_text(key, evaluation.metrics.get(key))}")
+        note = vet_absent_note(vet_absent_reasons(evaluation), evaluation.tasks_done)
+        if note:
+            self.stdout.write(note)

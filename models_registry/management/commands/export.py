@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from hrgc_site.commands import PipelineCommand
 from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import run_job
 from models_registry.models import ExportedModel
@@ -24,7 +25,7 @@ def find_run(ref: str) -> TrainingRun:
     return run
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = "Export a training run's checkpoint to GGUF or safetensors, verify it, and register it."
 
     def add_arguments(self, parser):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from hrgc_site.commands import PipelineCommand
 from hrgc_site.errors import Invalid
 from hrgc_site.models import JobStatus, split_message
 from training.management.commands.train_tokenizer import finished_snapshot, unique_name
@@ -12,7 +13,7 @@ from training.services import datasets, tokenizers
 from training.tasks.datasets import build_dataset_task
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = "Build a dataset from a finished snapshot with a finished tokenizer (in this process, or --enqueue)."
 
     def add_arguments(self, parser):

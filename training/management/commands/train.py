@@ -6,9 +6,10 @@ from __future__ import annotations
 import signal
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
+from hrgc_site.commands import PipelineCommand
 from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import run_job
 from hrgc_site.models import JobStatus, split_message
@@ -33,7 +34,7 @@ def find_dataset(spec: str) -> DatasetBuild:
     return dataset
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = __doc__
 
     def add_arguments(self, parser):

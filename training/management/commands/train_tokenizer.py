@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from corpus.models import Snapshot
+from hrgc_site.commands import PipelineCommand
 from hrgc_site.errors import Invalid
 from hrgc_site.models import JobStatus, split_message
 from training.models import TokenizerVersion
@@ -29,7 +30,7 @@ def finished_snapshot(name: str) -> Snapshot:
     return snapshot
 
 
-class Command(BaseCommand):
+class Command(PipelineCommand):
     help = "Train a SentencePiece tokenizer version on a finished snapshot (in this process, or --enqueue)."
 
     def add_arguments(self, parser):
