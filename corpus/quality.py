@@ -27,6 +27,10 @@ MINHASH_SCHEME = "affine32"
 SHINGLE_SIZE = 5
 NEAR_DUPLICATE_THRESHOLD = 0.7
 LARGE_CHANGE_LINES = 5000
+# Flags of a PR without hand-written Go of its own, and of one whose Go changes touch no declaration (the
+# record's CODE section is empty: nothing to learn). Set at ingest, where the record is built.
+NO_OWN_GO_CODE = {"no Go changes", "only vendored files", "only generated files"}
+NO_DECLARATION_CHANGED = "no declaration changed (code moved or reformatted only)"
 
 _VENDORED_DIRS = {"vendor", "third_party", "third-party", "node_modules", "godeps", "_vendor"}
 _GENERATED_MARKER = re.compile(r"^// Code generated .* DO NOT EDIT\.$")

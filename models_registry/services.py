@@ -14,7 +14,7 @@ from django.db import transaction
 
 from hrgc_site.errors import ActionRefused
 from hrgc_site.jobs import Progress, enqueue_on_commit
-from hrgc_site.models import JobStatus
+from hrgc_site.models import ACTIVE_STATUSES, JobStatus
 from models_registry.models import ExportedModel
 from training.models import TrainingRun
 
@@ -27,6 +27,15 @@ def create_export(*, run: TrainingRun, step: int | None, format: str, quant: str
         raise ActionRefused("This run has no checkpoint to export" + (f" at step {step}." if step else " yet."))
     if format == ExportedModel.Format.SAFETENSORS:
         quant = ExportedModel.Quant.F32  # the transformers folder keeps full precision; quantizing is GGUF's job
+    same = (
+        run.exports.filter(checkpoint=checkpoint, format=format, quant=quant)
+        .filter(status__in=(*ACTIVE_STATUSES, JobStatus.FINISHED))
+        .first()
+    )
+    if same is not None and (same.is_active or (same.path and Path(same.path).exists())):
+        # The same file again would be a second, byte-identical model on the Models page.
+        state = "is being exported" if same.is_active else "is already exported"
+        raise ActionRefused(f"Step {checkpoint.step} {state} as {same.format} {same.quant}: model #{same.pk}.")
     return ExportedModel.objects.create(
         run=run,
         checkpoint=checkpoint,

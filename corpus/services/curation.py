@@ -13,7 +13,14 @@ from corpus.models import CurationEvent, PullRequest, Repository
 from hrgc_site.errors import ActionRefused
 
 # Quality flags that keep a PR out of the training set until a person says otherwise.
-BLOCKING_FLAGS = ("empty title", "no Go changes", "only vendored files", "only generated files", "very large change")
+BLOCKING_FLAGS = (
+    "empty title",
+    "no Go changes",
+    "only vendored files",
+    "only generated files",
+    "very large change",
+    "no declaration changed",
+)
 
 
 def automatic_reason(pr: PullRequest) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from corpus.budget import DatabaseBudget
@@ -607,6 +608,17 @@ def _import_clone(job: FetchJob, run: _Run, config: GitHubSettings, target: str,
         name_override = job.git_repo_name or None
         if name_override:
             name_override = validate_repository_name(name_override)
+        elif clone is not None:
+            # The same folder imported before under a name of its own (--repo, or the name form field): update
+            # that repository rather than add a second copy of every PR under the name read from its remote.
+            name_override = (
+                Repository.objects.filter(source=Source.GIT, provenance=str(clone.source))
+                .order_by(F("last_fetched_at").desc(nulls_last=True))
+                .values_list("full_name", flat=True)
+                .first()
+            )
+            if name_override:
+                run.say(f"{target} was imported before as {name_override}: updating it", force=True)
         repo_record = read_repository(Path(target), name_override, clone=clone)
         full_name = validate_repository_name(repo_record.full_name)
     except (GitImportError, ValueError, OSError) as exc:

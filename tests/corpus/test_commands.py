@@ -49,8 +49,20 @@ def test_import_git_with_a_name_and_a_bad_path(settings, tmp_path):
     clone = build_sample_repos(tmp_path / "clones")[2]
     _call("import_git", str(clone), "--repo", "me/csv")
     assert Repository.objects.get().full_name == "me/csv"
+    stored = PullRequest.objects.count()
+    # The same folder again without --repo updates me/csv: no second copy under the folder's own name.
+    again = _call("import_git", str(clone))
+    assert "was imported before as me/csv: updating it" in again and f"{stored} skipped" in again
+    assert list(Repository.objects.values_list("full_name", flat=True)) == ["me/csv"]
+    assert PullRequest.objects.count() == stored
     with pytest.raises(CommandError, match="not a directory"):
         _call("import_git", str(tmp_path / "missing"))
+    # A folder that is no repository: the reason is printed once, then the job's failure (not four times).
+    (tmp_path / "notgit").mkdir()
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"fetch job #\d+ failed: every repository failed") as failure:
+        call_command("import_git", str(tmp_path / "notgit"), stdout=out, stderr=out)
+    assert (out.getvalue() + str(failure.value)).count("is not a git repository") == 1
 
 
 def test_fetch_github_against_the_local_server():

@@ -109,3 +109,22 @@ def test_git_import_of_the_sample_is_complete_and_rerunnable(settings, tmp_path)
     status, _ = _run(again)
     again.refresh_from_db()
     assert status == JobStatus.FINISHED and again.prs_new == 0 and PullRequest.objects.count() == stored
+
+
+def test_a_change_that_only_moves_a_function_is_left_out_with_its_reason(repository):
+    # gin #3385 "Adjust the position of some functions": Go changed, no declaration did, the CODE section is empty.
+    # It teaches nothing, and with no declarations duplicate detection has nothing to judge it on either.
+    get, put = "func Get(k string) string {\n\treturn k\n}\n", "func Put(k string) {\n\t_ = k\n}\n"
+    before, after = f"package store\n\n{get}\n{put}", f"package store\n\n{put}\n{get}"
+    files = [FileRecord("store/get.go", before=before, after=after, additions=4, deletions=4)]
+    record = store_record(number=9, files=files)
+    ingest.store_pull_request(repository=repository, record=record)
+    pr = PullRequest.objects.get(number=9)
+    assert pr.content_hash == ""
+    assert "no declaration changed (code moved or reformatted only)" in pr.quality_flags
+    assert not pr.included and pr.excluded_reason == "quality: no declaration changed (code moved or reformatted only)"
+
+    # A PR without Go of its own keeps only its own reason.
+    only_docs = store_record(number=10, files=[FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n+x\n")])
+    ingest.store_pull_request(repository=repository, record=only_docs)
+    assert PullRequest.objects.get(number=10).quality_flags == ["no Go changes"]

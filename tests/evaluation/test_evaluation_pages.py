@@ -128,3 +128,20 @@ def test_long_task_tables_are_paginated_and_the_results_sort_by_loss(run, operat
         r"/tasks/(\d+)/\" class=\"task-link\"",
         operator_client.get(evaluation.get_absolute_url() + "?sort=prompt").content.decode(),
     )[:2] == ["0", "1"]
+
+
+def test_the_evaluation_page_says_why_go_vet_is_absent(run, operator_client):
+    suite, evaluation = _long_suite(run, 4)
+    evaluation.tasks_done = 4
+    evaluation.save()
+    newer = "the module asks for Go 1.24 and Go 1.19 is installed, which cannot vet it: install Go 1.24 or newer"
+    reasons = {0: f"{newer}\ngo: errors parsing go.mod", 1: newer, 2: "the change spans several Go modules"}
+    for index, reason in reasons.items():
+        TaskResult.objects.filter(evaluation=evaluation, task__index=index).update(vet_output=reason)
+    TaskResult.objects.filter(evaluation=evaluation, task__index=3).update(vet_ok=True)
+
+    page = operator_client.get(evaluation.get_absolute_url()).content.decode()
+    assert f'id="vet-note">go vet absent for 3 of 4 tasks: most often {newer}</p>' in page
+
+    TaskResult.objects.filter(evaluation=evaluation).update(vet_ok=True)
+    assert 'id="vet-note"' not in operator_client.get(evaluation.get_absolute_url()).content.decode()

@@ -91,6 +91,24 @@ def test_safetensors_export_and_export_button(trained_run, operator_client):
     assert response.status_code == 302 and response["Location"] == queued.get_absolute_url()
     assert queued.status == "queued" and OrmQ.objects.count() == 1
 
+    # The same checkpoint in the same format again would be a byte-identical second model: refused, by number.
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=rf"is already exported as safetensors f32: model #{export.pk}\."):
+        call_command("export", "export-run", "--format", "safetensors")
+    with pytest.raises(CommandError, match=rf"is being exported as gguf q8_0: model #{queued.pk}\."):
+        call_command("export", "export-run", "--format", "gguf", "--quant", "q8_0")
+    # safetensors has no quantization: asking for one is an error, not silently f32.
+    with pytest.raises(CommandError, match="--quant is for GGUF"):
+        call_command("export", "export-run", "--format", "safetensors", "--quant", "q8_0")
+    assert ExportedModel.objects.filter(run=trained_run).count() == 2
+    # A deleted file may be exported again.
+    import shutil
+
+    shutil.rmtree(export.path)
+    call_command("export", "export-run", "--format", "safetensors")
+    assert ExportedModel.objects.filter(run=trained_run, format="safetensors").count() == 2
+
 
 def test_export_without_checkpoint_is_a_clear_error(dataset_files, operator_client):
     from django.core.management.base import CommandError

@@ -15,10 +15,18 @@ def run_or_enqueue(command, job: FetchJob, *, queue: bool, **options) -> None:
         enqueue(job, "corpus.tasks.run_fetch_job")
         command.stdout.write(f"queued fetch job #{job.pk}; a worker (manage.py qcluster) runs it")
         return
-    status = run_job(FetchJob, job.pk, lambda row: fetch_jobs.run_fetch(row, echo=command.stdout.write, **options))
+    shown: set[str] = set()
+
+    def echo(line: str) -> None:
+        shown.add(line)
+        command.stdout.write(line)
+
+    status = run_job(FetchJob, job.pk, lambda row: fetch_jobs.run_fetch(row, echo=echo, **options))
     job.refresh_from_db()
     for key, message in job.errors.items():
-        command.stderr.write(f"  {key}: {message}")
-    command.stdout.write(f"fetch job #{job.pk} {status}: {split_message(job.message)[0]}")
+        if f"{key}: {message}" not in shown:  # a helper worker's error of a crawl, not printed as it happened
+            command.stderr.write(f"  {key}: {message}")
+    summary = f"fetch job #{job.pk} {status}: {split_message(job.message)[0]}"
     if status == "failed":
-        raise CommandError(split_message(job.message)[0])
+        raise CommandError(summary)
+    command.stdout.write(summary)

@@ -32,10 +32,15 @@ class Command(PipelineCommand):
         parser.add_argument("run", help="run id, name or 'latest'")
         parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
         parser.add_argument("--format", choices=ExportedModel.Format.values, default="gguf")
-        parser.add_argument("--quant", choices=ExportedModel.Quant.values, default="f16")
+        parser.add_argument(
+            "--quant", choices=ExportedModel.Quant.values, default=None, help="GGUF: f16 (default), f32 or q8_0"
+        )
         parser.add_argument("--enqueue", action="store_true", help="queue it for a worker instead")
 
     def handle(self, *args, run, step, format, quant, enqueue, **options):
+        if format == ExportedModel.Format.SAFETENSORS and quant not in (None, ExportedModel.Quant.F32):
+            raise CommandError("safetensors keeps the weights in full precision (f32); --quant is for GGUF.")
+        quant = quant or (ExportedModel.Quant.F16 if format == ExportedModel.Format.GGUF else ExportedModel.Quant.F32)
         target = find_run(run)
         if enqueue:
             try:
@@ -52,7 +57,10 @@ class Command(PipelineCommand):
         export.refresh_from_db()
         if status != "finished":
             raise CommandError(f"Export failed: {export.message}")
-        self.stdout.write(self.style.SUCCESS(f"Exported {export} → {export.path}"))
+        self.stdout.write(self.style.SUCCESS(f"Exported model #{export.pk}: {export} → {export.path}"))
         for entry in export.files:
             self.stdout.write(f"  {entry['name']}  {entry['size']} bytes  sha256 {entry['sha256']}")
-        self.stdout.write(f"Verification: {'passed' if export.verified else 'FAILED'} {export.verification}")
+        checks = ", ".join(f"{key} {value}" for key, value in export.verification.items())
+        self.stdout.write(f"Verification: {'passed' if export.verified else 'FAILED'} ({checks})")
+        if export.format == ExportedModel.Format.GGUF:
+            self.stdout.write(f"Evaluate it with: manage.py evaluate model:{export.pk}")
