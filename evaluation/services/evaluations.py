@@ -52,8 +52,8 @@ def checked_settings(settings: dict | None) -> dict:
     merged = {**DEFAULT_SETTINGS, **(settings or {})}
     for key, (low, high) in SETTING_LIMITS.items():
         if not low <= int(merged[key]) <= high:
-            name = key.replace("_", "-")
-            raise ActionRefused(f"--{name} (or the form's field) is {merged[key]}; it takes {low} to {high}.")
+            name = key.replace("_", " ")  # the form's label and the option (--max-tokens) both read so
+            raise ActionRefused(f"{name.capitalize()} is {merged[key]}; it takes {low} to {high}.")
     return merged
 
 

@@ -52,7 +52,7 @@ def test_bad_input_is_a_clear_command_error(run, tmp_path):
     steps = ", ".join(str(step) for step in run.checkpoints.order_by("-step").values_list("step", flat=True))
     assert f"Its checkpoints: steps {steps}." in missing.stderr
     zero = manage("evaluate", run.name, "--tasks", "1", "--max-tokens", "0", env=env, check=False)
-    assert zero.returncode == 1 and "--max-tokens (or the form's field) is 0; it takes 8 to 2048." in zero.stderr
+    assert zero.returncode == 1 and "Max tokens is 0; it takes 8 to 2048." in zero.stderr
     unknown = manage("evaluate", "model:4242", env=env, check=False)
     assert unknown.returncode == 1 and "No exported model '4242'" in unknown.stderr
     checkpoint = run.checkpoints.get()
