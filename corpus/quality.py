@@ -249,6 +249,15 @@ def _group_near_duplicates(
     return duplicates
 
 
+def with_declaration_flag(flags: list[str], change: str) -> list[str]:
+    """`flags` with NO_DECLARATION_CHANGED where the PR's change text (serialize.change_text without the
+    title) is empty although it has Go code of its own, and without it where the change is not empty."""
+    kept = [flag for flag in flags if flag != NO_DECLARATION_CHANGED]
+    if not change and not set(kept) & NO_OWN_GO_CODE:
+        kept.append(NO_DECLARATION_CHANGED)
+    return kept
+
+
 def _go_files(pr: PRRecord):
     return [f for f in pr.files if is_go_path(f.path)]
 

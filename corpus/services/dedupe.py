@@ -151,7 +151,7 @@ def rejudge_duplicates(*, report: Callable[[str], None] | None = None) -> dict[s
         .values_list("id", flat=True)
     )
     ids = list(PullRequest.objects.order_by("id").values_list("id", flat=True))
-    refreshed = 0
+    refreshed = flagged = 0
     for start in range(0, len(ids), 200):
         batch = (
             PullRequest.objects.filter(pk__in=ids[start : start + 200])
@@ -170,8 +170,14 @@ def rejudge_duplicates(*, report: Callable[[str], None] | None = None) -> dict[s
                     minhash_text_hash=digest,
                 )
                 refreshed += 1
+            flags = quality.with_declaration_flag(pr.quality_flags, code)
+            if flags != pr.quality_flags:  # rows stored before the "no declaration changed" rule
+                pr.quality_flags = flags
+                apply_automatic_inclusion(pr)
+                pr.save(update_fields=["quality_flags", "included", "excluded_reason"])
+                flagged += 1
         say(f"{min(len(ids), start + 200):,} of {len(ids):,} pull requests judged on their change")
     counts = dedupe_corpus()
     back = PullRequest.objects.filter(pk__in=was_out, included=True).count()
     say(f"{counts['exact']} exact and {counts['near']} near duplicates; {back} pull requests came back")
-    return {**counts, "refreshed": refreshed, "came_back": back}
+    return {**counts, "refreshed": refreshed, "came_back": back, "no_declaration": flagged}

@@ -165,9 +165,8 @@ def store_pull_request(
     pr.quality_flags = [flag[:200] for flag in quality.quality_flags(record)]
     pr.syntax_ok = None if not any(f.after is not None for f in go_files) else ("<SYNTAX_OK> true" in serialized.text)
     code = change_text(parts, with_title=False)  # the same change under another title is an exact duplicate
-    if not code and not set(pr.quality_flags) & quality.NO_OWN_GO_CODE:
-        # Go files changed but no declaration did (functions moved, whitespace): the record's CODE is empty.
-        pr.quality_flags.append(quality.NO_DECLARATION_CHANGED)
+    # Go files changed but no declaration did (functions moved, whitespace): the record's CODE is empty.
+    pr.quality_flags = quality.with_declaration_flag(pr.quality_flags, code)
     pr.content_hash = quality.content_hash(code) if code else ""
     pr.serialized_chars = len(serialized.text)
     pr.plan, pr.record_parts = clean_json(plan.to_json()), clean_json(parts.to_json())

@@ -128,3 +128,19 @@ def test_a_change_that_only_moves_a_function_is_left_out_with_its_reason(reposit
     only_docs = store_record(number=10, files=[FileRecord("README.md", additions=1, patch="@@ -1 +1 @@\n+x\n")])
     ingest.store_pull_request(repository=repository, record=only_docs)
     assert PullRequest.objects.get(number=10).quality_flags == ["no Go changes"]
+
+
+def test_rejudging_flags_a_move_only_pr_stored_before_the_rule(repository):
+    get, put = "func Get(k string) string {\n\treturn k\n}\n", "func Put(k string) {\n\t_ = k\n}\n"
+    before, after = f"package store\n\n{get}\n{put}", f"package store\n\n{put}\n{get}"
+    record = store_record(number=11, files=[FileRecord("store/get.go", before=before, after=after, additions=4)])
+    ingest.store_pull_request(repository=repository, record=record)
+    ingest.store_pull_request(repository=repository, record=store_record(number=12))
+    # As an older version stored it: no such flag, included.
+    PullRequest.objects.filter(number=11).update(quality_flags=[], included=True, excluded_reason="")
+
+    counts = dedupe.rejudge_duplicates()
+    moved, changed = PullRequest.objects.get(number=11), PullRequest.objects.get(number=12)
+    assert counts["no_declaration"] == 1
+    assert moved.quality_flags == ["no declaration changed (code moved or reformatted only)"] and not moved.included
+    assert changed.included and "no declaration changed (code moved or reformatted only)" not in changed.quality_flags

@@ -18,6 +18,7 @@ class Command(PipelineCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{counts['exact']} exact and {counts['near']} near duplicates; {counts['changed']} pull requests "
-                f"changed state, {counts['came_back']} came back; {counts['refreshed']} re-hashed"
+                f"changed state, {counts['came_back']} came back; {counts['refreshed']} re-hashed; "
+                f"{counts['no_declaration']} flagged or cleared as changing no declaration"
             )
         )
