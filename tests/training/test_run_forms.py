@@ -183,6 +183,19 @@ def test_absurd_model_sizes_are_refused_before_anything_is_built():
         preset("gpt", "tiny").with_overrides({"model.n_embd": "1048576"})
 
 
+def test_numbers_past_what_a_run_can_hold_are_refused_beside_their_fields(dataset_files):
+    # A step count past PostgreSQL's integer failed the page with a 500; a seed past 2**32 - 1 failed the run.
+    dataset = make_dataset(dataset_files)
+    form = RunForm(form_data(dataset, train__max_steps="99999999999", train__seed="99999999999999"))
+    assert not form.is_valid()
+    assert "max_steps must be at most 2,147,483,647" in str(form.errors["train__max_steps"])
+    assert "seed must be at most 4,294,967,295" in str(form.errors["train__seed"])
+    form = RunForm(form_data(dataset, train__seed="-1"))
+    assert not form.is_valid() and "seed must be 0 or more" in str(form.errors["train__seed"])
+    page = str(RunForm()["train__max_steps"])
+    assert 'max="2147483647"' in page
+
+
 def test_processes_nodes_and_rendezvous_are_run_settings(dataset_files):
     dataset = make_dataset(dataset_files)
     form = RunForm(form_data(dataset, train__nproc_per_node="2"))

@@ -14,6 +14,7 @@ from training.hrm.config import (
     MODEL_LIMITS,
     PRESETS,
     TRAIN_AT_LEAST_ONE,
+    TRAIN_LIMITS,
     ModelConfig,
     RunConfig,
     TrainConfig,
@@ -193,10 +194,12 @@ class RunForm(forms.Form):
             attrs.update(min="1", max=str(MODEL_LIMITS[name]))
         elif section == "train" and name in TRAIN_AT_LEAST_ONE:
             attrs["min"] = "1"
-        elif name in ("warmup_steps", "refinement_warmup", "dropout", "keep_last_checkpoints") or name.endswith(
+        elif name in ("warmup_steps", "refinement_warmup", "dropout", "keep_last_checkpoints", "seed") or name.endswith(
             "_loss_weight"
         ):
             attrs["min"] = "0"
+        if section == "train" and name in TRAIN_LIMITS:
+            attrs["max"] = str(TRAIN_LIMITS[name])
         # Bounds the browser's min/max cannot say (they are inclusive): run_form.js checks these.
         if name == "dropout":
             attrs.update({"max": "1", "data-below": "1"})

@@ -17,6 +17,29 @@ MODEL_LIMITS = {
     "l_cycles": 16,
     "block_size": 131_072,
 }
+# Integer training settings' upper bounds: the database's integer columns (step counts are PostgreSQL
+# `integer`), numpy's seed range, and beyond that sizes no machine runs, so a typo gets a message, not a 500.
+INT32_MAX = 2**31 - 1
+TRAIN_LIMITS = {
+    "batch_size": 1_048_576,
+    "gradient_accumulation_steps": 1_048_576,
+    "max_steps": INT32_MAX,
+    "warmup_steps": INT32_MAX,
+    "save_steps": INT32_MAX,
+    "eval_steps": INT32_MAX,
+    "logging_steps": INT32_MAX,
+    "refinement_warmup": INT32_MAX,
+    "validation_frequency": INT32_MAX,
+    "keep_last_checkpoints": INT32_MAX,
+    "max_refinement_iterations": 1_000,
+    "eval_iters": 1_000_000,
+    "sample_count": 10_000,
+    "sample_max_tokens": 131_072,
+    "seed": 2**32 - 1,
+    "num_threads": 4_096,
+    "nproc_per_node": 4_096,
+    "nnodes": 65_536,
+}
 PRESETS = ("seed", "tiny")
 COMPILE_CHOICES = ("auto", "on", "off")
 # Training settings that must be at least 1 (the new-run form gives their inputs min="1" from this).
@@ -189,6 +212,11 @@ class RunConfig:
         for name in TRAIN_AT_LEAST_ONE:
             if getattr(t, name) < 1:
                 found.append((name, f"{name} must be at least 1"))
+        for name, most in TRAIN_LIMITS.items():
+            if getattr(t, name) > most:
+                found.append((name, f"{name} must be at most {most:,}"))
+        if t.seed < 0:
+            found.append(("seed", "seed must be 0 or more"))
         if not t.learning_rate > 0:
             found.append(("learning_rate", "learning_rate must be positive"))
         for name in ("warmup_steps", "refinement_warmup"):
