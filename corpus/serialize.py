@@ -579,6 +579,26 @@ def change_text(parts: RecordParts, *, with_title: bool = True) -> str:
     return "\n".join([parts.title, *pieces] if with_title else pieces)
 
 
+def near_duplicate_text(parts: RecordParts) -> str:
+    """What near-duplicate detection compares: per changed declaration, its key and the lines the change adds
+    or removes ("" for a PR that changes no Go declaration).
+
+    Not the whole declaration before and after: two different fixes to one long function (gin's tree.go
+    `getValue`) share nearly all of it and read as near duplicates although they change different lines;
+    the same change merged twice still shares every changed line, whatever its title ("... (backport)") and
+    whatever else differs in the function on its branch. Titles stay out: in a text this short a word more
+    moves the shingles past the threshold."""
+    pieces = []
+    for file in parts.files:
+        for unit in file.units:
+            if unit.change == "context":
+                continue
+            diff = difflib.unified_diff(unit.before.splitlines(), unit.after.splitlines(), lineterm="", n=0)
+            changed = [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+            pieces.append("\n".join([unit.key, *changed]))
+    return "\n".join(pieces)
+
+
 def snapshot_line(
     *,
     repo: str,

@@ -93,7 +93,25 @@ class RepositoryDetail(DetailView):
         context["included_count"] = repository.pull_requests.filter(included=True).count()
         context["jobs"] = FetchJob.objects.filter(targets__contains=[repository.full_name])[:5]
         context["pulls_url"] = reverse("corpus:pullrequests") + "?" + urlencode({"repo": repository.full_name})
+        context["refetch_refused"] = _refetch_refused(repository)
         return context
+
+
+def _refetch_refused(repository: Repository) -> str:
+    """Why "Fetch now" cannot read a git repository's folder again ("" when it can, and for GitHub ones)."""
+    if repository.source != Source.GIT:
+        return ""
+    from django.conf import settings
+
+    from corpus.gitimport import importable
+
+    if importable(repository.provenance, settings.HRGC_IMPORT_ROOT) is not None:
+        return ""
+    return (
+        f"It was imported from a folder this page may not read (only clones inside {settings.HRGC_IMPORT_ROOT} can "
+        "be imported from the browser): import it again with `manage.py import_git PATH`, or put the clone there "
+        "and import it from Add repositories."
+    )
 
 
 @require_POST

@@ -11,19 +11,19 @@ from corpus import quality
 from corpus.models import PullRequest
 from corpus.records import PRRecord
 from corpus.selectors import stored_plan_and_parts
-from corpus.serialize import FORMAT_VERSION, build_parts, change_text
+from corpus.serialize import FORMAT_VERSION, build_parts, change_text, near_duplicate_text
 from corpus.services.curation import apply_automatic_inclusion
 
 
 def dedupe_text(record: PRRecord) -> str:
-    """The part of a PR that two copies of one change share: its title and changed declarations,
-    before and after (not whole files: PRs editing different functions of one file differ)."""
-    return change_text(build_parts(record))
+    """The part of a PR that two copies of one change share: the lines its changed declarations add or remove
+    (not whole files, nor whole declarations: PRs editing different lines of one function differ)."""
+    return near_duplicate_text(build_parts(record))
 
 
 def _stored_dedupe_text(pr: PullRequest) -> str:
     """dedupe_text of the PR as stored (its stored record parts): what dedupe_corpus compares."""
-    return change_text(stored_plan_and_parts(pr)[1])
+    return near_duplicate_text(stored_plan_and_parts(pr)[1])
 
 
 def _pack_signature(values: list[int] | None) -> bytes:
@@ -161,7 +161,7 @@ def rejudge_duplicates(*, report: Callable[[str], None] | None = None) -> dict[s
         for pr in batch:
             stale = pr.record_format != FORMAT_VERSION
             _, parts = stored_plan_and_parts(pr)  # computes and stores the plan and parts of a stale row
-            text, code = change_text(parts), change_text(parts, with_title=False)
+            text, code = near_duplicate_text(parts), change_text(parts, with_title=False)
             digest, exact = quality.content_hash(text), quality.content_hash(code) if code else ""
             if stale or pr.minhash_text_hash != digest or pr.content_hash != exact:
                 PullRequest.objects.filter(pk=pr.pk).update(

@@ -15,4 +15,21 @@
   if (matching) matching.addEventListener("change", () => {
     document.getElementById("bulk-apply").textContent = matching.checked ? "Apply to everything matching" : "Apply to checked rows";
   });
+  // Checked before the round trip, so a missing reason keeps the checked rows; applying to everything
+  // matching the filter (all of the corpus when there is none) asks first.
+  const bulk = document.getElementById("bulk");
+  if (bulk) bulk.addEventListener("submit", (event) => {
+    const action = bulk.elements.action.value, reason = document.getElementById("bulk-reason");
+    if (action === "exclude" && !reason.value.trim()) {
+      event.preventDefault();
+      reason.setCustomValidity("Give a reason for excluding.");
+      reason.reportValidity();
+      reason.addEventListener("input", () => reason.setCustomValidity(""), { once: true });
+      return;
+    }
+    if (matching && matching.checked && !window.confirm(
+      `${action === "exclude" ? "Exclude" : "Include"} all ${bulk.dataset.matching} pull requests matching this filter?`)) {
+      event.preventDefault();
+    }
+  });
 })();

@@ -73,9 +73,15 @@ def test_unchanged_code_does_not_recompute(repository, counted):
     assert ingest.store_pull_request(repository=repository, record=edited) == "updated"
     dedupe.dedupe_corpus()
     assert len(counted) == 1
-    # The title is part of what is judged: a new title is a new signature.
+    # The changed lines are what is judged, not the title: a new title keeps the signature, a new line does not.
     retitled = store_record(title="Fix empty key in Get (v2)", body="other words", labels=["bug", "backport"])
     ingest.store_pull_request(repository=repository, record=retitled)
+    assert len(counted) == 1
+    changed = AFTER.replace('"none"', '"empty"')
+    rewritten = store_record(
+        title="Fix empty key in Get (v2)", files=[FileRecord("store/get.go", before=BEFORE, after=changed)]
+    )
+    ingest.store_pull_request(repository=repository, record=rewritten)
     assert len(counted) == 2
     PullRequest.objects.update(minhash_signature=before.minhash_signature, minhash_text_hash=before.minhash_text_hash)
     after = PullRequest.objects.get()

@@ -90,8 +90,12 @@ def test_the_fetch_button_refuses_a_repository_that_is_no_longer_under_the_root(
     response = operator_client.post(reverse("corpus:repository_fetch", args=[repo.pk]), follow=True)
     assert not FetchJob.objects.exists()
     assert any(import_path_error() in str(m) for m in get_messages(response.wsgi_request))
+    # The page says so before anyone clicks: no button, but the way to fetch it again.
+    page = operator_client.get(repo.get_absolute_url()).content.decode()
+    assert 'id="refetch-refused"' in page and "manage.py import_git PATH" in page and ">Fetch now</button>" not in page
     inside = make_clone(root / "kept")
     Repository.objects.filter(pk=repo.pk).update(provenance=str(inside))
+    assert ">Fetch now</button>" in operator_client.get(repo.get_absolute_url()).content.decode()
     operator_client.post(reverse("corpus:repository_fetch", args=[repo.pk]))
     assert FetchJob.objects.get().targets == [str(inside)]
 

@@ -144,3 +144,29 @@ def test_rejudging_flags_a_move_only_pr_stored_before_the_rule(repository):
     assert counts["no_declaration"] == 1
     assert moved.quality_flags == ["no declaration changed (code moved or reformatted only)"] and not moved.included
     assert changed.included and "no declaration changed (code moved or reformatted only)" not in changed.quality_flags
+
+
+def test_two_fixes_to_different_lines_of_one_long_function_are_not_near_duplicates(repository):
+    # As gin's tree.go: #3460 (a loop index fix) was judged a near duplicate of #3201 (a comment typo) because
+    # both edit getValue, whose 150 unchanged lines both records carried before and after.
+    body = "".join(f'\tif key == "k{i}" {{\n\t\tcount += {i}\n\t}}\n' for i in range(60))
+    base = f"package store\n\nfunc Count(key string) int {{\n\tcount := 0\n{body}\treturn count\n}}\n"
+    typo = base.replace("count += 5\n", "count += 5 // five\n")
+    loop = base.replace("count += 50\n", "count -= 50\n")
+    for number, title, after in ((1, "Fix a typo in a comment", typo), (2, "fix(router): loop index bug", loop)):
+        files = [FileRecord("store/count.go", before=base, after=after, additions=1, deletions=1)]
+        ingest.store_pull_request(repository=repository, record=store_record(number=number, title=title, files=files))
+    # The loop fix merged again on a branch where another line of the function differs: the same change.
+    branch_base = base.replace("count += 20\n", "count += 21\n")
+    again = [
+        FileRecord("store/count.go", before=branch_base, after=branch_base.replace("count += 50\n", "count -= 50\n"))
+    ]
+    ingest.store_pull_request(
+        repository=repository,
+        record=store_record(number=3, title="fix(router): loop index bug (backport)", files=again),
+    )
+
+    dedupe.dedupe_corpus()
+    prs = {pr.number: pr for pr in PullRequest.objects.all()}
+    assert prs[1].included and prs[2].included and prs[2].duplicate_of is None
+    assert prs[3].duplicate_of == prs[2] and prs[3].excluded_reason == "near duplicate of acme/store#2"

@@ -47,6 +47,19 @@ def test_import_search_read_curate_and_snapshot(operator_page, live_stack):
     boxes = page.locator("input[name=ids]")
     boxes.nth(0).check()
     boxes.nth(1).check()
+    page.click("#bulk-apply")  # no reason: refused in the page, and the checked rows stay checked
+    assert page.evaluate("document.getElementById('bulk-reason').validationMessage") == "Give a reason for excluding."
+    assert boxes.nth(0).is_checked() and boxes.nth(1).is_checked()
+    # Applying to everything matching the filter asks first; dismissed, nothing changes.
+    page.check("#all-matching")
+    page.fill("#bulk-reason", "everything")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("#bulk-apply")
+    page.wait_for_timeout(500)
+    assert asked and asked[0].startswith("Exclude all ") and asked[0].endswith("pull requests matching this filter?")
+    assert not PullRequest.objects.filter(excluded_reason="everything").exists()
+    page.uncheck("#all-matching")
     page.fill("#bulk-reason", "too small to teach anything")
     page.click("#bulk-apply")
     expect(page.locator(".messages")).to_contain_text("2 pull requests excluded")
