@@ -151,7 +151,10 @@ def filtered_pull_requests(filters: dict, *, force_included: bool = False, rank:
     queryset = PullRequest.objects.all()
     if "q" in filters:
         query = search_query(filters["q"])
-        queryset = queryset.filter(search_vector=query)
+        number = filters["q"].strip().removeprefix("#")
+        # "4010" or "#4010" also finds pull request 4010 (of any repository), as GitHub's search box does.
+        matches = Q(search_vector=query) | (Q(number=int(number)) if number.isdigit() and len(number) < 10 else Q())
+        queryset = queryset.filter(matches)
         if rank:
             queryset = queryset.annotate(rank=SearchRank(F("search_vector"), query))
     if "repo" in filters:

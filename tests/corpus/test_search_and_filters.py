@@ -63,3 +63,17 @@ def test_the_list_shows_filter_problems_beside_their_fields(viewer_client, nil_p
     assert 'id="filter-problem-max_chars"' in page and "nothing can match" in page
     response = viewer_client.get(reverse("corpus:pullrequests"), {"min_chars": "many"})
     assert "needs a whole number" in response.content.decode()
+
+
+def test_a_pull_request_number_finds_that_pull_request(db):
+    from corpus.models import Repository
+    from corpus.selectors import filtered_pull_requests
+    from corpus.services import ingest
+    from tests.corpus.support import store_record
+
+    repository = Repository.objects.create(full_name="acme/store", license_spdx="MIT")
+    ingest.store_pull_request(repository=repository, record=store_record(number=4010))
+    ingest.store_pull_request(repository=repository, record=store_record(number=12, title="Other change"))
+    for query in ("4010", "#4010", " #4010 "):
+        assert list(filtered_pull_requests({"q": query}).values_list("number", flat=True)) == [4010], query
+    assert filtered_pull_requests({"q": "99999999999999"}).count() == 0
