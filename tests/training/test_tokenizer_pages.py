@@ -82,6 +82,8 @@ def test_form_rejects_bad_input_and_unfinished_snapshots(operator_client, snapsh
     errors = response.context["form"].errors
     assert set(errors) == {"snapshot", "name", "vocab_size"}
     assert not TokenizerVersion.objects.exists()
+    negative = operator_client.post(reverse("training:tokenizers"), {"snapshot": snapshot.pk, "vocab_size": -5})
+    assert negative.context["form"].errors["vocab_size"] == ["Ensure this value is greater than or equal to 300."]
 
 
 def test_too_large_vocabulary_fails_with_the_size_that_works_and_retries(operator_client, snapshot):

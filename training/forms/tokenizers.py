@@ -43,6 +43,9 @@ class TokenizerForm(forms.ModelForm):
             "corpus? The failure says the largest size that works."
         )
         match_model_limits(self)
+        # A PositiveIntegerField's form field also says "at least 0", and says it first: 300 is the bound.
+        vocab = self.fields["vocab_size"]
+        vocab.validators = [v for v in vocab.validators if getattr(v, "limit_value", None) != 0]
 
 
 class RetryTokenizerForm(forms.Form):
