@@ -363,18 +363,26 @@ def curation_event_pull_requests(event_ids: list[int], *, limit: int) -> dict[in
     return result
 
 
+def _reason_kind(reason: str) -> str:
+    """A reason as the chart counts it: every "near duplicate of owner/name#N" is one bar, "near duplicate"."""
+    if not reason:
+        return "no reason"
+    for kind in ("exact duplicate", "near duplicate"):
+        if reason.startswith(kind + " of "):
+            return kind
+    return reason
+
+
 def exclusion_reasons() -> dict:
     """Why pull requests are out of the training set: each PR's own reason, or its repository's exclusion."""
-    rows = (
-        PullRequest.objects.filter(included=False)
-        .values("excluded_reason")
-        .annotate(n=Count("*"))
-        .order_by("-n", "excluded_reason")
-    )
-    rows = list(rows)
-    labels = [row["excluded_reason"] or "no reason" for row in rows[:EXCLUSION_REASONS]]
-    values = [row["n"] for row in rows[:EXCLUSION_REASONS]]
-    rest = sum(row["n"] for row in rows[EXCLUSION_REASONS:])
+    counts: dict[str, int] = {}
+    for row in PullRequest.objects.filter(included=False).values("excluded_reason").annotate(n=Count("*")):
+        label = _reason_kind(row["excluded_reason"])
+        counts[label] = counts.get(label, 0) + row["n"]
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    labels = [label for label, _ in rows[:EXCLUSION_REASONS]]
+    values = [n for _, n in rows[:EXCLUSION_REASONS]]
+    rest = sum(n for _, n in rows[EXCLUSION_REASONS:])
     if rest:
         labels.append("other reasons")
         values.append(rest)

@@ -361,3 +361,18 @@ def test_stats_charts_show_whole_repository_names_and_integer_counts(viewer_clie
     script = page_script(page, "js/corpus_stats.js")
     assert 'orientation: "h"' in script and "automargin: true" in script
     assert 'tickformat: ",d"' in script and "yaxis: counts(s.length.counts)" in script
+
+
+def test_exclusion_reasons_count_every_duplicate_kind_as_one_bar(db):
+    from corpus.models import PullRequest, Repository
+    from corpus.selectors import exclusion_reasons
+
+    repository = Repository.objects.create(full_name="acme/store")
+    reasons = ["near duplicate of acme/store#1", "near duplicate of acme/store#2", "exact duplicate of acme/store#3"]
+    reasons += ["quality: no Go changes", "quality: no Go changes"]
+    for number, reason in enumerate(reasons, start=10):
+        PullRequest.objects.create(repository=repository, number=number, included=False, excluded_reason=reason)
+    assert exclusion_reasons() == {
+        "labels": ["near duplicate", "quality: no Go changes", "exact duplicate"],
+        "values": [2, 2, 1],
+    }
